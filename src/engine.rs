@@ -1,0 +1,652 @@
+//! All streams of a data directory: open, create, drop, list; and the wake-ups that blocked
+//! readers wait on.
+//!
+//! ```text
+//! <data_dir>/
+//!   LOCK              advisory lock: one process per data directory
+//!   FORMAT            "sluice-format 1": the on-disk format version
+//!   streams/<dir>/    one directory per stream (see storage::catalog for the name mapping)
+//!   trash/            dropped streams, removed at once and again on open if interrupted
+//! ```
+//!
+//! A stream is created by building its directory under a temporary name and renaming it into
+//! place, so a crash never leaves half a stream. Dropping renames it into `trash/` first, so a
+//! crash never leaves half a drop. Each stream has its own writer lock; nothing global is held
+//! on the write or read path besides a read lock on the name table.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{Config, FsyncPolicy};
+use crate::error::{Error, Result};
+use crate::id::{IdRange, StreamId};
+use crate::storage::catalog::{self, DirName};
+use crate::storage::fs::{FileSystem, OpenMode, RealFs};
+use crate::storage::read::ReadLimit;
+use crate::storage::record::Entry;
+use crate::storage::recovery::{create_segment_file, Repair};
+use crate::storage::segment::SegmentHeader;
+use crate::storage::stream_log::{Context, StreamLog, TrimSpec};
+use crate::stream::{NewEntry, Stream, StreamInfo};
+
+const FORMAT_FILE: &str = "FORMAT";
+const FORMAT_TEXT: &str = "sluice-format 1\n";
+const STREAMS_DIR: &str = "streams";
+const TRASH_DIR: &str = "trash";
+const NEW_PREFIX: &str = ".new-";
+
+/// Per-name change notifications for blocked readers. A name can be watched before its stream
+/// exists; every committed change to the stream (and its creation or drop) bumps the counter.
+#[derive(Default)]
+pub struct Watchers {
+    senders: Mutex<HashMap<Vec<u8>, watch::Sender<u64>>>,
+}
+
+impl Watchers {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Vec<u8>, watch::Sender<u64>>> {
+        self.senders
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// A receiver that changes whenever stream `name` does.
+    pub fn subscribe(&self, name: &[u8]) -> watch::Receiver<u64> {
+        let mut senders = self.lock();
+        if senders.len() >= 1024 && senders.len().is_power_of_two() {
+            senders.retain(|_, sender| sender.receiver_count() > 0);
+        }
+        senders
+            .entry(name.to_vec())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Wakes everyone watching `name`.
+    pub fn notify(&self, name: &[u8]) {
+        let mut senders = self.lock();
+        if let Some(sender) = senders.get(name) {
+            if sender.receiver_count() == 0 {
+                senders.remove(name);
+            } else {
+                sender.send_modify(|version| *version = version.wrapping_add(1));
+            }
+        }
+    }
+}
+
+struct Syncer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: JoinHandle<()>,
+}
+
+struct Inner {
+    ctx: Arc<Context>,
+    streams_dir: PathBuf,
+    trash_dir: PathBuf,
+    streams: RwLock<HashMap<Vec<u8>, Arc<Stream>>>,
+    lifecycle: Mutex<()>,
+    watchers: Arc<Watchers>,
+    repairs: Vec<Repair>,
+    syncer: Mutex<Option<Syncer>>,
+    next_temporary: AtomicU64,
+    _lock: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// The storage engine: every stream of one data directory. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+fn check_name(config: &Config, name: &[u8]) -> Result<()> {
+    if name.len() > config.stream_name_bytes_max {
+        return Err(Error::NameTooLong {
+            len: name.len(),
+            max: config.stream_name_bytes_max,
+        });
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Opens (creating if needed) the data directory named in `config`, recovering every
+    /// stream.
+    pub fn open(config: Config) -> Result<Engine> {
+        Engine::open_with(config, Arc::new(RealFs))
+    }
+
+    /// Opens with an explicit file system (tests use a simulated one).
+    pub fn open_with(config: Config, fs: Arc<dyn FileSystem>) -> Result<Engine> {
+        config.validate()?;
+        let root = config.data_dir.clone();
+        fs.create_dir_all(&root)?;
+        let guard = fs
+            .lock(&root.join("LOCK"))
+            .map_err(|_| Error::Locked(root.clone()))?;
+        let format_path = root.join(FORMAT_FILE);
+        if fs.exists(&format_path) {
+            let text = fs.open(&format_path, OpenMode::Read)?.read_all()?;
+            if text != FORMAT_TEXT.as_bytes() {
+                return Err(Error::Config(format!(
+                    "{} holds data in an unknown format ({:?})",
+                    root.display(),
+                    String::from_utf8_lossy(&text).trim()
+                )));
+            }
+        } else {
+            let file = fs.open(&format_path, OpenMode::Create)?;
+            file.write_all_at(FORMAT_TEXT.as_bytes(), 0)?;
+            file.sync_data()?;
+        }
+        let streams_dir = root.join(STREAMS_DIR);
+        let trash_dir = root.join(TRASH_DIR);
+        fs.create_dir_all(&streams_dir)?;
+        fs.create_dir_all(&trash_dir)?;
+        fs.sync_dir(&root)?;
+
+        let ctx = Arc::new(Context::new(Arc::clone(&fs), config));
+        let watchers = Arc::new(Watchers::default());
+        let mut repairs = Vec::new();
+        for leftover in fs.list_dir(&trash_dir)? {
+            let path = trash_dir.join(&leftover);
+            fs.remove_dir_all(&path)?;
+            repairs.push(Repair {
+                path,
+                action: "removed the rest of an interrupted drop".into(),
+            });
+        }
+        let mut streams = HashMap::new();
+        let mut names = fs.list_dir(&streams_dir)?;
+        names.sort();
+        for entry in names {
+            let Some(dir_name) = entry.to_str() else {
+                continue;
+            };
+            let dir = streams_dir.join(dir_name);
+            if dir_name.starts_with(NEW_PREFIX) {
+                fs.remove_dir_all(&dir)?;
+                repairs.push(Repair {
+                    path: dir,
+                    action: "removed a stream directory whose creation was cut short".into(),
+                });
+                continue;
+            }
+            let name = match catalog::decode_dir_name(dir_name) {
+                catalog::Decoded::Name(name) => name,
+                catalog::Decoded::Hashed => fs
+                    .open(&dir.join(catalog::NAME_FILE), OpenMode::Read)
+                    .and_then(|file| file.read_all())
+                    .map_err(|error| {
+                        Error::corrupt(&dir, format!("cannot read the stream's name file: {error}"))
+                    })?,
+                catalog::Decoded::Other => continue,
+            };
+            let (log, fixed) = StreamLog::open(Arc::clone(&ctx), dir, listener(&watchers, &name))?;
+            repairs.extend(fixed);
+            let stream = Stream::new(name.clone(), log, Arc::clone(&ctx.config.clock));
+            streams.insert(name, Arc::new(stream));
+        }
+        for repair in &repairs {
+            tracing::warn!(path = %repair.path.display(), "recovery: {}", repair.action);
+        }
+
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                ctx,
+                streams_dir,
+                trash_dir,
+                streams: RwLock::new(streams),
+                lifecycle: Mutex::new(()),
+                watchers,
+                repairs,
+                syncer: Mutex::new(None),
+                next_temporary: AtomicU64::new(0),
+                _lock: guard,
+            }),
+        };
+        if engine.inner.ctx.config.fsync == FsyncPolicy::EverySec {
+            engine.start_syncer();
+        }
+        Ok(engine)
+    }
+
+    fn start_syncer(&self) {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let weak = Arc::downgrade(&self.inner);
+        let signal = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("sluice-everysec".into())
+            .spawn(move || loop {
+                {
+                    let (stopped, wake) = &*signal;
+                    let guard = lock(stopped);
+                    let (guard, _) = wake
+                        .wait_timeout_while(guard, Duration::from_secs(1), |stopped| !*stopped)
+                        .unwrap_or_else(|poison| poison.into_inner());
+                    if *guard {
+                        return;
+                    }
+                }
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let streams: Vec<Arc<Stream>> =
+                    inner.streams.read().map(|map| map.values().cloned().collect()).unwrap_or_default();
+                for stream in streams {
+                    if let Err(error) = stream.log().flush() {
+                        tracing::error!(stream = %String::from_utf8_lossy(stream.name()), "background sync failed: {error}");
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => *lock(&self.inner.syncer) = Some(Syncer { stop, thread }),
+            Err(error) => tracing::error!("cannot start the everysec sync thread: {error}"),
+        }
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.ctx.config
+    }
+
+    /// What recovery repaired when the engine opened.
+    pub fn repairs(&self) -> &[Repair] {
+        &self.inner.repairs
+    }
+
+    /// The change notifications of stream `name`.
+    pub fn watch(&self, name: &[u8]) -> watch::Receiver<u64> {
+        self.inner.watchers.subscribe(name)
+    }
+
+    /// The open stream called `name`, if it exists.
+    pub fn stream(&self, name: &[u8]) -> Option<Arc<Stream>> {
+        self.inner
+            .streams
+            .read()
+            .ok()
+            .and_then(|streams| streams.get(name).cloned())
+    }
+
+    /// The stream called `name`, created empty if missing.
+    pub fn stream_or_create(&self, name: &[u8]) -> Result<Arc<Stream>> {
+        check_name(self.config(), name)?;
+        if let Some(stream) = self.stream(name) {
+            return Ok(stream);
+        }
+        let _lifecycle = lock(&self.inner.lifecycle);
+        if let Some(stream) = self.stream(name) {
+            return Ok(stream);
+        }
+        let fs = &self.inner.ctx.fs;
+        let planned = catalog::dir_name(name);
+        let mut attempt = 0;
+        let final_dir = loop {
+            let candidate = self.inner.streams_dir.join(planned.candidate(attempt));
+            if !fs.exists(&candidate) {
+                break candidate;
+            }
+            attempt += 1;
+        };
+        let temporary = self.inner.streams_dir.join(format!(
+            "{NEW_PREFIX}{}",
+            self.inner.next_temporary.fetch_add(1, Ordering::Relaxed)
+        ));
+        if fs.exists(&temporary) {
+            fs.remove_dir_all(&temporary)?;
+        }
+        fs.create_dir_all(&temporary)?;
+        if matches!(planned, DirName::Hashed(_)) {
+            let file = fs.open(&temporary.join(catalog::NAME_FILE), OpenMode::Create)?;
+            file.write_all_at(name, 0)?;
+            file.sync_data()?;
+        }
+        let header = SegmentHeader {
+            segment_id: 1,
+            ..SegmentHeader::default()
+        };
+        create_segment_file(fs.as_ref(), &temporary, &header)?;
+        fs.rename(&temporary, &final_dir)?;
+        fs.sync_dir(&self.inner.streams_dir)?;
+        let (log, _) = StreamLog::open(
+            Arc::clone(&self.inner.ctx),
+            final_dir,
+            listener(&self.inner.watchers, name),
+        )?;
+        let stream = Arc::new(Stream::new(
+            name.to_vec(),
+            log,
+            Arc::clone(&self.inner.ctx.config.clock),
+        ));
+        if let Ok(mut streams) = self.inner.streams.write() {
+            streams.insert(name.to_vec(), Arc::clone(&stream));
+        }
+        self.inner.watchers.notify(name);
+        Ok(stream)
+    }
+
+    /// Runs `work` on the stream, retrying on the current one if it was dropped meanwhile.
+    fn with_stream<T>(
+        &self,
+        name: &[u8],
+        create: bool,
+        mut work: impl FnMut(&Stream) -> Result<T>,
+    ) -> Result<Option<T>> {
+        loop {
+            let stream = if create {
+                Some(self.stream_or_create(name)?)
+            } else {
+                self.stream(name)
+            };
+            let Some(stream) = stream else {
+                return Ok(None);
+            };
+            match work(&stream) {
+                Err(Error::Dropped) => continue,
+                other => return other.map(Some),
+            }
+        }
+    }
+
+    /// XADD (one entry, or an atomic batch): returns the IDs, or `None` when `nomkstream`
+    /// is set and the stream does not exist.
+    pub fn add(
+        &self,
+        name: &[u8],
+        entries: &[NewEntry],
+        nomkstream: bool,
+        trim: Option<&TrimSpec>,
+    ) -> Result<Option<Vec<StreamId>>> {
+        check_name(self.config(), name)?;
+        // Refuse what would fail anyway before creating the stream, as Redis does.
+        for entry in entries {
+            if entry.fields.is_empty() {
+                return Err(Error::EmptyEntry);
+            }
+            if entry.id == crate::id::AddId::Explicit(StreamId::MIN) {
+                return Err(Error::AddIdZero);
+            }
+        }
+        self.with_stream(name, !nomkstream, |stream| stream.add(entries, trim))
+    }
+
+    /// XRANGE / XREVRANGE: `None` when the stream does not exist.
+    pub fn range(
+        &self,
+        name: &[u8],
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+    ) -> Result<Option<Vec<Entry>>> {
+        match self.stream(name) {
+            Some(stream) => stream.range(range, rev, limit).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// XLEN: 0 for a missing stream.
+    pub fn len(&self, name: &[u8]) -> u64 {
+        self.stream(name).map_or(0, |stream| stream.len())
+    }
+
+    /// The last-generated ID (`$`), if the stream exists.
+    pub fn last_id(&self, name: &[u8]) -> Option<StreamId> {
+        self.stream(name).map(|stream| stream.last_id())
+    }
+
+    /// XDEL: how many of `ids` existed.
+    pub fn delete(&self, name: &[u8], ids: &[StreamId]) -> Result<u64> {
+        Ok(self
+            .with_stream(name, false, |stream| stream.delete(ids))?
+            .unwrap_or(0))
+    }
+
+    /// XTRIM: how many entries were removed.
+    pub fn trim(&self, name: &[u8], spec: &TrimSpec) -> Result<u64> {
+        Ok(self
+            .with_stream(name, false, |stream| stream.trim(spec))?
+            .unwrap_or(0))
+    }
+
+    /// XSETID.
+    pub fn set_id(
+        &self,
+        name: &[u8],
+        last_id: StreamId,
+        entries_added: Option<u64>,
+        max_deleted: Option<StreamId>,
+    ) -> Result<()> {
+        if max_deleted.is_some_and(|max| last_id < max) {
+            return Err(Error::SetIdBelowMaxDeleted);
+        }
+        self.with_stream(name, false, |stream| {
+            stream.set_id(last_id, entries_added, max_deleted)
+        })?
+        .ok_or(Error::NoSuchKey)
+    }
+
+    /// XINFO STREAM [FULL [COUNT n]].
+    pub fn info(
+        &self,
+        name: &[u8],
+        full_count: Option<usize>,
+        limit: ReadLimit,
+    ) -> Result<StreamInfo> {
+        self.stream(name)
+            .ok_or(Error::NoSuchKey)?
+            .info(full_count, limit)
+    }
+
+    /// Drops a stream and its data; returns whether it existed.
+    pub fn drop_stream(&self, name: &[u8]) -> Result<bool> {
+        let _lifecycle = lock(&self.inner.lifecycle);
+        let removed = self
+            .inner
+            .streams
+            .write()
+            .ok()
+            .and_then(|mut streams| streams.remove(name));
+        let Some(stream) = removed else {
+            return Ok(false);
+        };
+        let log = stream.log();
+        log.mark_dropped();
+        for segment in log.view().segments.iter() {
+            self.inner.ctx.handles.evict_segment(log.uid, segment.id);
+        }
+        let fs = &self.inner.ctx.fs;
+        let dir = log.dir().to_path_buf();
+        let trashed = self.inner.trash_dir.join(format!(
+            "{}.{}",
+            dir.file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or("stream"),
+            log.uid
+        ));
+        fs.rename(&dir, &trashed)?;
+        fs.sync_dir(&self.inner.streams_dir)?;
+        fs.sync_dir(&self.inner.trash_dir)?;
+        fs.remove_dir_all(&trashed)?;
+        self.inner.watchers.notify(name);
+        Ok(true)
+    }
+
+    /// Names of the streams matching a Redis glob pattern (all with `None`), sorted.
+    pub fn list(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let mut names: Vec<Vec<u8>> = self
+            .inner
+            .streams
+            .read()
+            .map(|streams| {
+                streams
+                    .keys()
+                    .filter(|name| pattern.is_none_or(|pattern| glob_match(pattern, name)))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// Makes everything written durable (all policies).
+    pub fn flush(&self) -> Result<()> {
+        let streams: Vec<Arc<Stream>> = self
+            .inner
+            .streams
+            .read()
+            .map(|map| map.values().cloned().collect())
+            .unwrap_or_default();
+        let mut first_error = None;
+        for stream in streams {
+            if let Err(error) = stream.log().flush() {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Stops background work and makes everything durable. Also done on drop.
+    pub fn close(&self) -> Result<()> {
+        if let Some(syncer) = lock(&self.inner.syncer).take() {
+            let (stopped, wake) = &*syncer.stop;
+            *lock(stopped) = true;
+            wake.notify_all();
+            let _ = syncer.thread.join();
+        }
+        self.flush()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.ctx.config.data_dir
+    }
+
+    /// Open files and maps held by the handle cache (bounded by `open_files_max`).
+    pub fn open_handles(&self) -> usize {
+        self.inner.ctx.handles.len()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(syncer) = lock(&self.syncer).take() {
+            let (stopped, wake) = &*syncer.stop;
+            *lock(stopped) = true;
+            wake.notify_all();
+            let _ = syncer.thread.join();
+        }
+        if let Ok(streams) = self.streams.read() {
+            for stream in streams.values() {
+                if let Err(error) = stream.log().flush() {
+                    tracing::error!("flush at close failed: {error}");
+                }
+            }
+        }
+    }
+}
+
+fn listener(watchers: &Arc<Watchers>, name: &[u8]) -> crate::storage::stream_log::Listener {
+    let watchers = Arc::clone(watchers);
+    let name = name.to_vec();
+    Arc::new(move || watchers.notify(&name))
+}
+
+/// Redis's glob matching (`*`, `?`, `[...]` with `^` and ranges, `\` escapes), on bytes.
+/// Iterative with one backtrack point, so no pattern can make it take exponential time.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut at_pattern, mut at_text) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while at_text < text.len() {
+        if at_pattern < pattern.len() {
+            if pattern[at_pattern] == b'*' {
+                star = Some((at_pattern, at_text));
+                at_pattern += 1;
+                continue;
+            }
+            if let Some(next) = match_one(pattern, at_pattern, text[at_text]) {
+                at_pattern = next;
+                at_text += 1;
+                continue;
+            }
+        }
+        match star {
+            Some((star_pattern, star_text)) => {
+                at_pattern = star_pattern + 1;
+                at_text = star_text + 1;
+                star = Some((star_pattern, star_text + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[at_pattern..].iter().all(|&byte| byte == b'*')
+}
+
+/// Whether the single-byte pattern element at `at` matches `byte`; returns where the next
+/// element starts.
+fn match_one(pattern: &[u8], at: usize, byte: u8) -> Option<usize> {
+    match pattern[at] {
+        b'?' => Some(at + 1),
+        b'\\' if at + 1 < pattern.len() => (pattern[at + 1] == byte).then_some(at + 2),
+        b'[' => {
+            let mut cursor = at + 1;
+            let negate = pattern.get(cursor) == Some(&b'^');
+            if negate {
+                cursor += 1;
+            }
+            let mut matched = false;
+            while cursor < pattern.len() && pattern[cursor] != b']' {
+                if pattern[cursor] == b'\\' && cursor + 1 < pattern.len() {
+                    matched |= pattern[cursor + 1] == byte;
+                    cursor += 2;
+                } else if cursor + 2 < pattern.len()
+                    && pattern[cursor + 1] == b'-'
+                    && pattern[cursor + 2] != b']'
+                {
+                    let (low, high) = (
+                        pattern[cursor].min(pattern[cursor + 2]),
+                        pattern[cursor].max(pattern[cursor + 2]),
+                    );
+                    matched |= (low..=high).contains(&byte);
+                    cursor += 3;
+                } else {
+                    matched |= pattern[cursor] == byte;
+                    cursor += 1;
+                }
+            }
+            let next = (cursor + 1).min(pattern.len());
+            (matched != negate).then_some(next)
+        }
+        literal => (literal == byte).then_some(at + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*", b"anything"));
+        assert!(glob_match(b"or*s", b"orders"));
+        assert!(glob_match(b"h?llo", b"hello"));
+        assert!(glob_match(b"h[ae]llo", b"hallo"));
+        assert!(!glob_match(b"h[^e]llo", b"hello"));
+        assert!(glob_match(b"h[a-c]llo", b"hbllo"));
+        assert!(glob_match(b"a\\*b", b"a*b"));
+        assert!(!glob_match(b"a\\*b", b"axb"));
+        assert!(!glob_match(b"*a*a*a*a*a*a*a*a*a*a*a*a*b", &[b'a'; 200]));
+        assert!(glob_match(b"*", b""));
+        assert!(!glob_match(b"?", b""));
+    }
+}

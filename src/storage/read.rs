@@ -1,0 +1,496 @@
+//! Reading a stream through a [`View`]: ranges in both directions, and finding one record.
+//!
+//! Sealed segments are read through memory maps, the active segment through positional reads
+//! of its committed part. A seek uses the segment's sparse index, so it reads at most about one
+//! index interval of log before reaching the first wanted record. A reverse range walks the
+//! index backwards one block (the records between two points) at a time. Every record read is
+//! checksummed again; a failure there is reported as corruption, never returned as data.
+
+use std::borrow::Cow;
+use std::io;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::id::{IdRange, StreamId};
+use crate::storage::fs::{File, Mapping, OpenMode};
+use crate::storage::handles::{Handle, HandleKind};
+use crate::storage::index::{self, IndexPoint, MappedPoints, Points, SLOT_BYTES};
+use crate::storage::record::{self, Decoded, Entry, RecordRef};
+use crate::storage::segment::{FileKind, HEADER_BYTES};
+use crate::storage::stream_log::{
+    shared_read, ActiveShared, Body, Extent, Segment, StreamLog, View,
+};
+use crate::storage::tombstone::{Tombstone, TombstoneKind};
+
+/// How much a read may return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimit {
+    /// At most this many entries.
+    pub count: usize,
+    /// At most about this many bytes of IDs, field names and values.
+    pub bytes: usize,
+    /// When the byte budget runs out: stop early (`true`; at least one entry is returned) or
+    /// fail with [`Error::ReplyTooLarge`] (`false`).
+    pub partial: bool,
+}
+
+impl ReadLimit {
+    /// At most `count` entries, with no byte budget.
+    pub fn count(count: usize) -> ReadLimit {
+        ReadLimit {
+            count,
+            bytes: usize::MAX,
+            partial: false,
+        }
+    }
+}
+
+/// The bytes of one segment's log.
+pub(crate) enum Source {
+    Map(Mapping),
+    File(Arc<dyn File>),
+}
+
+/// Bytes read per positional read of the active segment.
+const CHUNK_BYTES: usize = 256 << 10;
+
+impl Source {
+    fn bytes(&self, from: u64, to: u64) -> io::Result<Cow<'_, [u8]>> {
+        match self {
+            Source::Map(map) => map
+                .get(from as usize..to as usize)
+                .map(Cow::Borrowed)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "segment truncated")),
+            Source::File(file) => {
+                let mut buffer = vec![0; (to - from) as usize];
+                file.read_exact_at(&mut buffer, from)?;
+                Ok(Cow::Owned(buffer))
+            }
+        }
+    }
+}
+
+/// A segment's index points as far as a view can see them.
+pub(crate) enum SegmentPoints {
+    Mapped(MappedPoints),
+    Active(Arc<ActiveShared>, usize),
+}
+
+impl Points for SegmentPoints {
+    fn len(&self) -> usize {
+        match self {
+            SegmentPoints::Mapped(points) => points.len(),
+            SegmentPoints::Active(_, count) => *count,
+        }
+    }
+
+    fn get(&self, i: usize) -> IndexPoint {
+        match self {
+            SegmentPoints::Mapped(points) => points.get(i),
+            SegmentPoints::Active(shared, _) => shared_read(&shared.points)[i],
+        }
+    }
+}
+
+struct Collector {
+    entries: Vec<Entry>,
+    bytes: usize,
+    limit: ReadLimit,
+}
+
+impl Collector {
+    fn new(limit: ReadLimit) -> Collector {
+        Collector {
+            entries: Vec::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
+    /// Takes an entry of `size` reply bytes, built only if admitted; `Ok(false)` once no more
+    /// are wanted (the entry is then not taken if it broke the byte budget).
+    fn take(&mut self, size: usize, build: impl FnOnce() -> Entry) -> Result<bool> {
+        if self.bytes + size > self.limit.bytes {
+            if !self.limit.partial {
+                return Err(Error::ReplyTooLarge {
+                    max: self.limit.bytes,
+                });
+            }
+            if !self.entries.is_empty() {
+                return Ok(false);
+            }
+        }
+        self.bytes += size;
+        self.entries.push(build());
+        Ok(self.entries.len() < self.limit.count)
+    }
+}
+
+/// The reply bytes an entry accounts for: its ID and its encoded fields.
+fn reply_size(record: &RecordRef<'_>) -> usize {
+    16 + record.payload_len()
+}
+
+impl StreamLog {
+    fn open_error(&self, path: &std::path::Path, error: io::Error) -> Error {
+        match error.kind() {
+            io::ErrorKind::NotFound => Error::Io(error),
+            _ => Error::Io(io::Error::new(
+                error.kind(),
+                format!("{}: {error}", path.display()),
+            )),
+        }
+    }
+
+    /// The bytes of a segment's log; `None` if its files are gone (trimmed after the view
+    /// was taken).
+    pub(crate) fn source(&self, segment: &Segment) -> Result<Option<Source>> {
+        let path = self.path(segment.id, FileKind::Log);
+        let (kind, map) = match segment.body {
+            Body::Sealed { .. } => (HandleKind::LogMap, true),
+            Body::Active(_) => (HandleKind::LogFile, false),
+        };
+        let opened: io::Result<Handle> =
+            self.ctx
+                .handles
+                .get_or_open(self.key(segment.id, kind), || {
+                    let mode = if map {
+                        OpenMode::Read
+                    } else {
+                        OpenMode::ReadWrite
+                    };
+                    let file = self.ctx.fs.open(&path, mode)?;
+                    if map {
+                        Ok(Handle::Map(file.map()?))
+                    } else {
+                        Ok(Handle::File(file))
+                    }
+                });
+        match opened {
+            Ok(Handle::Map(map)) => Ok(Some(Source::Map(map))),
+            Ok(Handle::File(file)) => Ok(Some(Source::File(file))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(self.open_error(&path, error)),
+        }
+    }
+
+    /// A segment's index points visible in `extent`; `None` if its files are gone.
+    pub(crate) fn points(
+        &self,
+        segment: &Segment,
+        extent: &Extent,
+    ) -> Result<Option<SegmentPoints>> {
+        match &segment.body {
+            Body::Active(shared) => {
+                let visible = shared_read(&shared.points)
+                    .partition_point(|point| u64::from(point.offset) < extent.len);
+                Ok(Some(SegmentPoints::Active(Arc::clone(shared), visible)))
+            }
+            Body::Sealed { points, .. } => {
+                let path = self.path(segment.id, FileKind::Index);
+                let opened: io::Result<Handle> = self
+                    .ctx
+                    .handles
+                    .get_or_open(self.key(segment.id, HandleKind::IndexMap), || {
+                        Ok(Handle::Map(self.ctx.fs.open(&path, OpenMode::Read)?.map()?))
+                    });
+                match opened {
+                    Ok(Handle::Map(map)) if map.len() >= points * SLOT_BYTES => {
+                        Ok(Some(SegmentPoints::Mapped(MappedPoints::new(map, *points))))
+                    }
+                    Ok(_) => Err(Error::corrupt(path, "index shorter than its point count")),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(error) => Err(self.open_error(&path, error)),
+                }
+            }
+        }
+    }
+
+    /// Calls `visit(ordinal, record)` for each record in `[from, to)` of a segment's log, the
+    /// first having ordinal `ordinal`, until it returns `Ok(false)`.
+    fn walk(
+        &self,
+        segment: &Segment,
+        source: &Source,
+        from: u64,
+        to: u64,
+        ordinal: u32,
+        visit: &mut dyn FnMut(u32, &RecordRef<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        let max_record = self.ctx.record_len_max();
+        let mut position = from;
+        let mut ordinal = ordinal;
+        while position < to {
+            let chunk_end = match source {
+                Source::Map(_) => to,
+                Source::File(_) => to.min(position + CHUNK_BYTES as u64),
+            };
+            let mut bytes = source.bytes(position, chunk_end)?;
+            let mut local = 0usize;
+            while local < bytes.len() {
+                match record::decode(&bytes[local..], max_record) {
+                    Decoded::Record(record) => {
+                        if !visit(ordinal, &record)? {
+                            return Ok(());
+                        }
+                        ordinal += 1;
+                        local += record.len;
+                    }
+                    Decoded::Incomplete { needed } if chunk_end < to => {
+                        if local == 0 {
+                            // A record larger than the chunk: read exactly it.
+                            let needed = needed.unwrap_or(record::FRAME_HEADER_BYTES) as u64;
+                            let end = to.min(position + needed.max(CHUNK_BYTES as u64 * 2));
+                            bytes = source.bytes(position, end)?;
+                            continue;
+                        }
+                        break;
+                    }
+                    Decoded::Incomplete { .. } | Decoded::Invalid(_) => {
+                        return Err(Error::corrupt(
+                            self.path(segment.id, FileKind::Log),
+                            format!(
+                                "committed record at offset {} fails its checks",
+                                position + local as u64
+                            ),
+                        ));
+                    }
+                }
+            }
+            position += local as u64;
+        }
+        Ok(())
+    }
+
+    /// Entries with IDs in `range`, oldest first (or newest first with `rev`), within `limit`.
+    pub fn range(
+        &self,
+        view: &View,
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+    ) -> Result<Vec<Entry>> {
+        let mut collector = Collector::new(limit);
+        if range.is_empty() || limit.count == 0 {
+            return Ok(Vec::new());
+        }
+        if rev {
+            self.range_backward(view, range, &mut collector)?;
+        } else {
+            self.range_forward(view, range, &mut collector)?;
+        }
+        Ok(collector.entries)
+    }
+
+    fn range_forward(&self, view: &View, range: IdRange, out: &mut Collector) -> Result<()> {
+        for segment in view.segments.iter() {
+            let extent = view.extent(segment);
+            let (Some(first), Some(last)) = (extent.first_id, extent.last_id) else {
+                continue;
+            };
+            if last < range.start || first > range.end {
+                continue;
+            }
+            let (Some(source), Some(points)) =
+                (self.source(segment)?, self.points(segment, &extent)?)
+            else {
+                continue;
+            };
+            let (offset, ordinal) = start_of(&points, range.start);
+            let dead = shared_read(&segment.dead);
+            let mut wants_more = true;
+            self.walk(
+                segment,
+                &source,
+                offset,
+                extent.len,
+                ordinal,
+                &mut |ordinal, record| {
+                    if record.id < range.start || dead.is_dead(ordinal) {
+                        return Ok(true);
+                    }
+                    if record.id > range.end {
+                        return Ok(false);
+                    }
+                    wants_more = out.take(reply_size(record), || Entry {
+                        id: record.id,
+                        fields: record.fields(),
+                    })?;
+                    Ok(wants_more)
+                },
+            )?;
+            if !wants_more {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn range_backward(&self, view: &View, range: IdRange, out: &mut Collector) -> Result<()> {
+        for segment in view.segments.iter().rev() {
+            let extent = view.extent(segment);
+            let (Some(first), Some(last)) = (extent.first_id, extent.last_id) else {
+                continue;
+            };
+            if first > range.end {
+                continue;
+            }
+            if last < range.start {
+                // Live entries of older segments are all older than this segment's records.
+                break;
+            }
+            let (Some(source), Some(points)) =
+                (self.source(segment)?, self.points(segment, &extent)?)
+            else {
+                continue;
+            };
+            let Some(mut block) = index::seek(&points, range.end) else {
+                continue;
+            };
+            let dead = shared_read(&segment.dead);
+            loop {
+                let start = points.get(block);
+                let end = if block + 1 < points.len() {
+                    u64::from(points.get(block + 1).offset)
+                } else {
+                    extent.len
+                };
+                // The block's wanted records in order, then handed out newest first.
+                let mut wanted: Vec<(usize, Entry)> = Vec::new();
+                let from = u64::from(start.offset);
+                self.walk(
+                    segment,
+                    &source,
+                    from,
+                    end,
+                    start.ordinal,
+                    &mut |ordinal, record| {
+                        if range.contains(record.id) && !dead.is_dead(ordinal) {
+                            wanted.push((
+                                reply_size(record),
+                                Entry {
+                                    id: record.id,
+                                    fields: record.fields(),
+                                },
+                            ));
+                        }
+                        Ok(record.id <= range.end)
+                    },
+                )?;
+                for (size, entry) in wanted.into_iter().rev() {
+                    if !out.take(size, || entry)? {
+                        return Ok(());
+                    }
+                }
+                if start.id < range.start || block == 0 {
+                    break;
+                }
+                block -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The ordinal of the record with exactly `id` in `segment`, if it has one.
+    pub(crate) fn locate(
+        &self,
+        view: &View,
+        segment: &Segment,
+        id: StreamId,
+    ) -> Result<Option<u32>> {
+        let extent = view.extent(segment);
+        match (extent.first_id, extent.last_id) {
+            (Some(first), Some(last)) if first <= id && id <= last => {}
+            _ => return Ok(None),
+        }
+        let (Some(source), Some(points)) = (self.source(segment)?, self.points(segment, &extent)?)
+        else {
+            return Ok(None);
+        };
+        let (offset, ordinal) = start_of(&points, id);
+        let mut found = None;
+        self.walk(
+            segment,
+            &source,
+            offset,
+            extent.len,
+            ordinal,
+            &mut |ordinal, record| {
+                if record.id == id {
+                    found = Some(ordinal);
+                }
+                Ok(record.id < id)
+            },
+        )?;
+        Ok(found)
+    }
+
+    /// The ordinal of the first record of `segment` with an ID at or above `id` (its record
+    /// count if none).
+    pub(crate) fn first_ordinal_at_or_after(
+        &self,
+        segment: &Segment,
+        extent: &Extent,
+        id: StreamId,
+    ) -> Result<u32> {
+        let (Some(source), Some(points)) = (self.source(segment)?, self.points(segment, extent)?)
+        else {
+            return Ok(0);
+        };
+        let (offset, ordinal) = start_of(&points, id);
+        let mut found = extent.count;
+        self.walk(
+            segment,
+            &source,
+            offset,
+            extent.len,
+            ordinal,
+            &mut |ordinal, record| {
+                if record.id >= id {
+                    found = ordinal;
+                    return Ok(false);
+                }
+                Ok(true)
+            },
+        )?;
+        Ok(found)
+    }
+
+    /// Finds the live record with `id`, newest segment first, skipping records that
+    /// `planned` (tombstones not yet written, by segment position) already removes. Returns
+    /// the segment's position in the view and the record's ordinal.
+    pub(crate) fn find_live(
+        &self,
+        view: &View,
+        id: StreamId,
+        planned: &[(usize, Vec<Tombstone>)],
+    ) -> Result<Option<(usize, u32)>> {
+        for (position, segment) in view.segments.iter().enumerate().rev() {
+            let Some(ordinal) = self.locate(view, segment, id)? else {
+                continue;
+            };
+            let dead = shared_read(&segment.dead).is_dead(ordinal);
+            let pending = planned.iter().any(|(at, slots)| {
+                *at == position
+                    && slots
+                        .iter()
+                        .any(|slot| slot.kind == TombstoneKind::Delete && slot.ordinal == ordinal)
+            });
+            if !dead && !pending {
+                return Ok(Some((position, ordinal)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Where a forward scan for `id` starts in a segment: the last point at or before it.
+fn start_of(points: &SegmentPoints, id: StreamId) -> (u64, u32) {
+    match index::seek(points, id) {
+        Some(position) => {
+            let point = points.get(position);
+            (u64::from(point.offset), point.ordinal)
+        }
+        None => (HEADER_BYTES as u64, 0),
+    }
+}

@@ -1,0 +1,525 @@
+//! An in-memory [`FileSystem`] that can lose power.
+//!
+//! Every file has two contents: what the running program sees, and what would survive a power
+//! cut (the bytes as of its last `sync_data`). Every directory entry likewise exists in the live
+//! namespace at once and in the durable namespace only after `sync_dir` of its parent. A power
+//! cut is scheduled with [`SimFs::cut_after`]: after that many mutating operations every call
+//! fails, as if the machine had stopped. [`SimFs::reboot`] then brings back only what was
+//! durable, optionally keeping a torn prefix of each file's unsynced tail, which is what a disk
+//! may do with the last write in flight. Tests use it to check the engine's promises at every
+//! point of a workload where power could fail.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::fs::{File, FileSystem, Mapping, OpenMode};
+
+/// What survives of unsynced data at a power cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tear {
+    /// Nothing that no sync covered.
+    Clean,
+    /// For each file, a prefix of its unsynced appended bytes survives, of a length picked by
+    /// the seed, and its last surviving byte may be garbage.
+    Torn {
+        /// Seeds the choice of prefix lengths.
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Node {
+    Dir,
+    File(u64),
+}
+
+#[derive(Default)]
+struct Inode {
+    live: Vec<u8>,
+    durable: Vec<u8>,
+}
+
+#[derive(Default)]
+struct State {
+    live: BTreeMap<PathBuf, Node>,
+    durable: BTreeMap<PathBuf, Node>,
+    inodes: HashMap<u64, Inode>,
+    next_inode: u64,
+    /// Mutating operations left before the power cut; `None` = no cut scheduled.
+    ops_left: Option<u64>,
+    /// Power is off: every operation fails.
+    down: bool,
+    /// Mutating operations performed so far.
+    ops_done: u64,
+}
+
+/// The simulated file system. Cheap to clone; clones share the same disk.
+#[derive(Clone, Default)]
+pub struct SimFs {
+    state: Arc<Mutex<State>>,
+}
+
+fn power_off() -> io::Error {
+    io::Error::other("simulated power loss")
+}
+
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{}: no such file", path.display()),
+    )
+}
+
+impl State {
+    fn check_up(&self) -> io::Result<()> {
+        if self.down {
+            Err(power_off())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Counts one mutating operation; fails (and leaves power off) once the budget is spent.
+    fn mutate(&mut self) -> io::Result<()> {
+        self.check_up()?;
+        if let Some(left) = self.ops_left.as_mut() {
+            if *left == 0 {
+                self.down = true;
+                return Err(power_off());
+            }
+            *left -= 1;
+        }
+        self.ops_done += 1;
+        Ok(())
+    }
+
+    fn parent_is_dir(&self, path: &Path) -> bool {
+        match path.parent() {
+            None => true,
+            Some(parent) if parent.as_os_str().is_empty() => true,
+            Some(parent) => self.live.get(parent) == Some(&Node::Dir),
+        }
+    }
+}
+
+impl SimFs {
+    /// An empty disk with power on.
+    pub fn new() -> SimFs {
+        SimFs::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Schedules a power cut after `ops` more mutating operations (writes, syncs, creations,
+    /// renames, removals): the `ops + 1`-th fails and every call after it too.
+    pub fn cut_after(&self, ops: u64) {
+        self.lock().ops_left = Some(ops);
+    }
+
+    /// Cuts power now.
+    pub fn cut_now(&self) {
+        self.lock().down = true;
+    }
+
+    /// Whether power is off.
+    pub fn is_down(&self) -> bool {
+        self.lock().down
+    }
+
+    /// How many mutating operations have succeeded so far.
+    pub fn ops_done(&self) -> u64 {
+        self.lock().ops_done
+    }
+
+    /// Restores power with only durable state left (see [`Tear`]); cancels any scheduled cut.
+    pub fn reboot(&self, tear: Tear) {
+        let mut state = self.lock();
+        state.down = false;
+        state.ops_left = None;
+        state.live = state.durable.clone();
+        let mut rng = match tear {
+            Tear::Clean => None,
+            Tear::Torn { seed } => Some(seed | 1),
+        };
+        let referenced: std::collections::HashSet<u64> = state
+            .live
+            .values()
+            .filter_map(|node| match node {
+                Node::File(inode) => Some(*inode),
+                Node::Dir => None,
+            })
+            .collect();
+        state.inodes.retain(|inode, _| referenced.contains(inode));
+        let mut inode_ids: Vec<u64> = state.inodes.keys().copied().collect();
+        inode_ids.sort_unstable();
+        for inode_id in inode_ids {
+            let Some(inode) = state.inodes.get_mut(&inode_id) else {
+                continue;
+            };
+            let mut survived = inode.durable.clone();
+            if let Some(rng) = rng.as_mut() {
+                let appended = inode.live.len() > inode.durable.len()
+                    && inode.live.starts_with(&inode.durable);
+                if appended {
+                    let extra = &inode.live[inode.durable.len()..];
+                    let keep = (next_random(rng) % (extra.len() as u64 + 1)) as usize;
+                    survived.extend_from_slice(&extra[..keep]);
+                    if keep > 0 && next_random(rng) % 2 == 0 {
+                        if let Some(last) = survived.last_mut() {
+                            *last ^= 0x5a;
+                        }
+                    }
+                }
+            }
+            inode.live = survived.clone();
+            inode.durable = survived;
+        }
+    }
+
+    /// The live content of a file, for tests that corrupt or inspect bytes directly.
+    pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
+        let state = self.lock();
+        match state.live.get(path) {
+            Some(Node::File(inode)) => state.inodes.get(inode).map(|inode| inode.live.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// xorshift64: deterministic, dependency-free randomness for tearing.
+fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+struct SimFile {
+    fs: SimFs,
+    inode: u64,
+    writable: bool,
+}
+
+impl SimFile {
+    fn with_inode<T>(
+        &self,
+        mutating: bool,
+        action: impl FnOnce(&mut Inode) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut state = self.fs.lock();
+        if mutating {
+            if !self.writable {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "file opened read-only",
+                ));
+            }
+            state.mutate()?;
+        } else {
+            state.check_up()?;
+        }
+        let inode = state
+            .inodes
+            .get_mut(&self.inode)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "file was removed"))?;
+        action(inode)
+    }
+}
+
+impl File for SimFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.with_inode(false, |inode| {
+            let offset = offset as usize;
+            if offset >= inode.live.len() {
+                return Ok(0);
+            }
+            let count = buf.len().min(inode.live.len() - offset);
+            buf[..count].copy_from_slice(&inode.live[offset..offset + count]);
+            Ok(count)
+        })
+    }
+
+    fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        self.with_inode(true, |inode| {
+            let offset = offset as usize;
+            let end = offset + data.len();
+            if inode.live.len() < end {
+                inode.live.resize(end, 0);
+            }
+            inode.live[offset..end].copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.with_inode(true, |inode| {
+            inode.durable = inode.live.clone();
+            Ok(())
+        })
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        self.with_inode(false, |inode| Ok(inode.live.len() as u64))
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.with_inode(true, |inode| {
+            inode.live.resize(len as usize, 0);
+            Ok(())
+        })
+    }
+
+    fn map(&self) -> io::Result<Mapping> {
+        self.with_inode(false, |inode| Ok(Arc::new(inode.live.clone()) as Mapping))
+    }
+}
+
+impl FileSystem for SimFs {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.lock();
+        let mut missing = Vec::new();
+        let mut cursor = Some(path);
+        while let Some(dir) = cursor {
+            if dir.as_os_str().is_empty() {
+                break;
+            }
+            match state.live.get(dir) {
+                Some(Node::Dir) => break,
+                Some(Node::File(_)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} is a file", dir.display()),
+                    ))
+                }
+                None => missing.push(dir.to_path_buf()),
+            }
+            cursor = dir.parent();
+        }
+        for dir in missing.into_iter().rev() {
+            state.mutate()?;
+            state.live.insert(dir, Node::Dir);
+        }
+        state.check_up()
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<OsString>> {
+        let state = self.lock();
+        state.check_up()?;
+        if state.live.get(path) != Some(&Node::Dir) {
+            return Err(not_found(path));
+        }
+        Ok(state
+            .live
+            .keys()
+            .filter(|child| child.parent() == Some(path))
+            .filter_map(|child| child.file_name().map(|name| name.to_os_string()))
+            .collect())
+    }
+
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn File>> {
+        let mut state = self.lock();
+        state.check_up()?;
+        let inode = match state.live.get(path) {
+            Some(Node::File(inode)) => *inode,
+            Some(Node::Dir) => {
+                return Err(io::Error::other(format!(
+                    "{} is a directory",
+                    path.display()
+                )))
+            }
+            None if mode == OpenMode::Create => {
+                if !state.parent_is_dir(path) {
+                    return Err(not_found(path));
+                }
+                state.mutate()?;
+                state.next_inode += 1;
+                let inode = state.next_inode;
+                state.inodes.insert(inode, Inode::default());
+                state.live.insert(path.to_path_buf(), Node::File(inode));
+                inode
+            }
+            None => return Err(not_found(path)),
+        };
+        Ok(Arc::new(SimFile {
+            fs: self.clone(),
+            inode,
+            writable: mode != OpenMode::Read,
+        }))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.lock().live.contains_key(path)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.lock();
+        state.check_up()?;
+        match state.live.get(path) {
+            Some(Node::File(_)) => {
+                state.mutate()?;
+                state.live.remove(path);
+                Ok(())
+            }
+            _ => Err(not_found(path)),
+        }
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.lock();
+        state.check_up()?;
+        if !state.live.contains_key(path) {
+            return Err(not_found(path));
+        }
+        state.mutate()?;
+        state
+            .live
+            .retain(|child, _| !(child == path || child.starts_with(path)));
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut state = self.lock();
+        state.check_up()?;
+        let Some(node) = state.live.get(from).copied() else {
+            return Err(not_found(from));
+        };
+        if !state.parent_is_dir(to) {
+            return Err(not_found(to));
+        }
+        state.mutate()?;
+        let moved: Vec<(PathBuf, Node)> = state
+            .live
+            .iter()
+            .filter(|(child, _)| *child != from && child.starts_with(from))
+            .map(|(child, node)| (child.clone(), *node))
+            .collect();
+        state
+            .live
+            .retain(|child, _| !(child == from || child.starts_with(from)));
+        state
+            .live
+            .retain(|child, _| !(child == to || child.starts_with(to)));
+        state.live.insert(to.to_path_buf(), node);
+        for (child, node) in moved {
+            if let Ok(suffix) = child.strip_prefix(from) {
+                state.live.insert(to.join(suffix), node);
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        let mut state = self.lock();
+        state.mutate()?;
+        // The entries directly in `path` become durable as they are now. A directory made
+        // durable brings its subtree's entries that are durable relative to it, which matches
+        // a journaling file system committing a rename of a whole directory.
+        let live_children: Vec<(PathBuf, Node)> = state
+            .live
+            .iter()
+            .filter(|(child, _)| child.parent() == Some(path))
+            .map(|(child, node)| (child.clone(), *node))
+            .collect();
+        let durable_children: Vec<PathBuf> = state
+            .durable
+            .keys()
+            .filter(|child| child.parent() == Some(path))
+            .cloned()
+            .collect();
+        for child in durable_children {
+            if !state.live.contains_key(&child) {
+                state
+                    .durable
+                    .retain(|entry, _| !(entry == &child || entry.starts_with(&child)));
+            }
+        }
+        for (child, node) in live_children {
+            let previous = state.durable.insert(child.clone(), node);
+            if node == Node::Dir && previous != Some(Node::Dir) {
+                // A directory that just became reachable durably (e.g. renamed into place):
+                // its contents become reachable as they are now.
+                let subtree: Vec<(PathBuf, Node)> = state
+                    .live
+                    .iter()
+                    .filter(|(entry, _)| *entry != &child && entry.starts_with(&child))
+                    .map(|(entry, node)| (entry.clone(), *node))
+                    .collect();
+                state
+                    .durable
+                    .retain(|entry, _| !(entry != &child && entry.starts_with(&child)));
+                state.durable.extend(subtree);
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self, _path: &Path) -> io::Result<Box<dyn std::any::Any + Send + Sync>> {
+        self.lock().check_up()?;
+        Ok(Box::new(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsynced_data_and_entries_vanish_at_power_cut() {
+        let fs = SimFs::new();
+        let dir = Path::new("/d");
+        fs.create_dir_all(dir).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        let synced = fs.open(&dir.join("a"), OpenMode::Create).unwrap();
+        synced.write_all_at(b"kept", 0).unwrap();
+        synced.sync_data().unwrap();
+        fs.sync_dir(dir).unwrap();
+        synced.write_all_at(b"lost", 4).unwrap();
+        let unsynced_entry = fs.open(&dir.join("b"), OpenMode::Create).unwrap();
+        unsynced_entry.write_all_at(b"x", 0).unwrap();
+        unsynced_entry.sync_data().unwrap();
+
+        fs.cut_now();
+        assert!(synced.len().is_err());
+        fs.reboot(Tear::Clean);
+        assert_eq!(fs.contents(&dir.join("a")).unwrap(), b"kept");
+        assert!(!fs.exists(&dir.join("b")));
+    }
+
+    #[test]
+    fn scheduled_cut_fails_the_next_mutation() {
+        let fs = SimFs::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        let file = fs.open(Path::new("/d/f"), OpenMode::Create).unwrap();
+        fs.cut_after(1);
+        file.write_all_at(b"one", 0).unwrap();
+        assert!(file.write_all_at(b"two", 3).is_err());
+        assert!(fs.is_down());
+    }
+
+    #[test]
+    fn torn_reboot_keeps_a_prefix_of_the_unsynced_tail() {
+        for seed in 1..50 {
+            let fs = SimFs::new();
+            fs.create_dir_all(Path::new("/d")).unwrap();
+            fs.sync_dir(Path::new("/")).unwrap();
+            let file = fs.open(Path::new("/d/f"), OpenMode::Create).unwrap();
+            fs.sync_dir(Path::new("/d")).unwrap();
+            file.write_all_at(b"durable", 0).unwrap();
+            file.sync_data().unwrap();
+            file.write_all_at(b"-volatile", 7).unwrap();
+            fs.reboot(Tear::Torn { seed });
+            let content = fs.contents(Path::new("/d/f")).unwrap();
+            assert!(content.starts_with(b"durable"));
+            assert!(content.len() <= b"durable-volatile".len());
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Group commit: many writers of one stream share each `fdatasync`.
+//!
+//! A write transaction, still holding the stream's writer lock, *enqueues* its sequence number,
+//! the files it dirtied and the view of the stream it produced; then it releases the lock and
+//! *waits* until its sequence number is durable. The first waiter to find no sync in progress
+//! becomes the leader: it takes everything enqueued so far (which covers every write up to the
+//! newest sequence number), syncs it without any lock held, publishes the newest view, and wakes
+//! the others. Writers arriving during that sync queue up behind it and are covered together by
+//! the next one, so under load one sync acknowledges many writes.
+//!
+//! Files are synced logs first, then tombstone files, then directories: a tombstone must never
+//! be durable while the record it names is not, and a removal must not be durable before the
+//! checkpoint that preserves what the removed files carried.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::storage::fs::File;
+use crate::storage::segment::FileKind;
+
+/// Something a transaction changed that a sync must make durable.
+#[derive(Clone)]
+pub enum Dirty {
+    /// A segment file's data.
+    File {
+        /// The segment.
+        segment: u64,
+        /// Which of its files.
+        kind: FileKind,
+        /// The open file.
+        file: Arc<dyn File>,
+    },
+    /// A directory's entries (files created or removed).
+    Dir(PathBuf),
+}
+
+impl Dirty {
+    fn order(&self) -> u8 {
+        match self {
+            Dirty::File {
+                kind: FileKind::Log | FileKind::Index,
+                ..
+            } => 0,
+            Dirty::File {
+                kind: FileKind::Deletions,
+                ..
+            } => 1,
+            Dirty::Dir(_) => 2,
+        }
+    }
+
+    fn same_target(&self, other: &Dirty) -> bool {
+        match (self, other) {
+            (
+                Dirty::File {
+                    segment: a,
+                    kind: ka,
+                    ..
+                },
+                Dirty::File {
+                    segment: b,
+                    kind: kb,
+                    ..
+                },
+            ) => a == b && ka == kb,
+            (Dirty::Dir(a), Dirty::Dir(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Adds `item` to `list` unless an entry for the same file is there.
+pub fn add_dirty(list: &mut Vec<Dirty>, item: Dirty) {
+    if !list.iter().any(|existing| existing.same_target(&item)) {
+        list.push(item);
+    }
+}
+
+/// What one sync round makes durable and then publishes.
+pub struct Batch<V> {
+    /// The newest sequence number covered.
+    pub seq: u64,
+    /// The view to publish once durable.
+    pub view: V,
+    /// What to sync, in safe order.
+    pub dirty: Vec<Dirty>,
+}
+
+struct State<V> {
+    enqueued: u64,
+    durable: u64,
+    leading: bool,
+    view: Option<V>,
+    dirty: Vec<Dirty>,
+    failure: Option<String>,
+}
+
+/// The queue of writes waiting to become durable, for one stream.
+pub struct CommitQueue<V> {
+    state: Mutex<State<V>>,
+    done: Condvar,
+}
+
+impl<V> CommitQueue<V> {
+    /// An empty queue; `durable` is the sequence number already durable.
+    pub fn new(durable: u64) -> CommitQueue<V> {
+        CommitQueue {
+            state: Mutex::new(State {
+                enqueued: durable,
+                durable,
+                leading: false,
+                view: None,
+                dirty: Vec::new(),
+                failure: None,
+            }),
+            done: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<V>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Records a write. Called with the stream's writer lock held, so sequence numbers arrive
+    /// in order and the view is the newest.
+    pub fn enqueue(&self, seq: u64, view: V, dirty: Vec<Dirty>) {
+        let mut state = self.lock();
+        state.enqueued = seq;
+        state.view = Some(view);
+        for item in dirty {
+            add_dirty(&mut state.dirty, item);
+        }
+    }
+
+    /// The failure that stopped syncing, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.lock().failure.clone()
+    }
+
+    /// Blocks until write `seq` is durable, leading sync rounds as needed. `round` syncs a
+    /// batch and publishes it; an error from it fails every waiter and every later write.
+    pub fn wait_durable(
+        &self,
+        seq: u64,
+        round: &dyn Fn(&mut Batch<V>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut state = self.lock();
+        loop {
+            if state.durable >= seq {
+                return Ok(());
+            }
+            if let Some(failure) = &state.failure {
+                return Err(failure.clone());
+            }
+            if state.leading {
+                state = self
+                    .done
+                    .wait(state)
+                    .unwrap_or_else(|poison| poison.into_inner());
+                continue;
+            }
+            state = self.lead(state, round);
+        }
+    }
+
+    /// Syncs whatever is enqueued, if anything (the `everysec` tick, and shutdown).
+    pub fn flush(&self, round: &dyn Fn(&mut Batch<V>) -> Result<(), String>) -> Result<(), String> {
+        let target = self.lock().enqueued;
+        self.wait_durable(target, round)
+    }
+
+    fn lead<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State<V>>,
+        round: &dyn Fn(&mut Batch<V>) -> Result<(), String>,
+    ) -> MutexGuard<'a, State<V>> {
+        let Some(view) = state.view.take() else {
+            // Nothing enqueued beyond what is durable (a flush with nothing to do).
+            state.durable = state.enqueued;
+            return state;
+        };
+        state.leading = true;
+        let mut batch = Batch {
+            seq: state.enqueued,
+            view,
+            dirty: std::mem::take(&mut state.dirty),
+        };
+        batch.dirty.sort_by_key(Dirty::order);
+        drop(state);
+        let outcome = round(&mut batch);
+        let mut state = self.lock();
+        state.leading = false;
+        match outcome {
+            Ok(()) => state.durable = state.durable.max(batch.seq),
+            Err(failure) => state.failure = Some(failure),
+        }
+        self.done.notify_all();
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
+
+    #[test]
+    fn one_round_covers_everything_enqueued() {
+        let queue = CommitQueue::<u64>::new(0);
+        for seq in 1..=5 {
+            queue.enqueue(seq, seq, Vec::new());
+        }
+        let rounds = AtomicUsize::new(0);
+        let published = Mutex::new(0);
+        let round = |batch: &mut Batch<u64>| {
+            rounds.fetch_add(1, Ordering::SeqCst);
+            *published.lock().unwrap() = batch.view;
+            Ok(())
+        };
+        queue.wait_durable(3, &round).unwrap();
+        queue.wait_durable(5, &round).unwrap();
+        assert_eq!(rounds.load(Ordering::SeqCst), 1);
+        assert_eq!(*published.lock().unwrap(), 5);
+    }
+
+    #[test]
+    fn failure_reaches_every_waiter() {
+        let queue = Arc::new(CommitQueue::<u64>::new(0));
+        queue.enqueue(1, 1, Vec::new());
+        let round = |_: &mut Batch<u64>| Err("disk on fire".to_string());
+        assert!(queue.wait_durable(1, &round).is_err());
+        let other = Arc::clone(&queue);
+        let result = thread::spawn(move || other.wait_durable(1, &|_| Ok(())))
+            .join()
+            .unwrap();
+        assert_eq!(result, Err("disk on fire".to_string()));
+    }
+}

@@ -1,0 +1,261 @@
+//! Tombstones: which records of a segment are gone (`<id:020>.del`), and the in-memory bitmap
+//! built from them.
+//!
+//! A segment's log is never rewritten, so XDEL and exact trimming record their effect here
+//! instead: a *delete* slot names one record by its ordinal, a *trim* slot says every record
+//! before an ordinal is gone. Each slot also carries the stream's max-deleted-entry-id after the
+//! operation and the *epoch* — the id of the stream's active segment when it was written. On
+//! recovery, the newest epoch's largest value is the stream's max-deleted-entry-id (an XSETID
+//! that lowers it always starts a new segment, hence a new epoch). Before whole segment files
+//! are removed, a *checkpoint* slot carrying that value is written to the active segment's file,
+//! so removing files never loses it.
+//!
+//! ```text
+//! slot (40 bytes)
+//! offset  size  field
+//!  0      1     kind: 1 = delete, 2 = trim, 3 = checkpoint
+//!  1      3     zero
+//!  4      4     ordinal u32 LE   delete: the record's ordinal; trim: records before it are gone
+//!  8      8     epoch u64 LE
+//! 16     16     max-deleted-entry-id (ms, seq: u64 LE each)
+//! 32      4     CRC-32 of bytes 0..32
+//! 36      4     zero
+//! ```
+//!
+//! The bitmap costs one bit per record of a segment that has tombstones, and nothing for a
+//! segment that has none.
+
+use crate::id::StreamId;
+use crate::storage::segment::{get_id, get_u64, put_id};
+
+/// Size of one tombstone slot.
+pub const SLOT_BYTES: usize = 40;
+
+/// What a tombstone slot says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TombstoneKind {
+    /// One record is deleted.
+    Delete,
+    /// Every record before `ordinal` is trimmed.
+    Trim,
+    /// Only carries max-deleted-entry-id.
+    Checkpoint,
+}
+
+/// One tombstone slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    /// What it says.
+    pub kind: TombstoneKind,
+    /// The record (delete) or the bound (trim); 0 for a checkpoint.
+    pub ordinal: u32,
+    /// The stream's active segment id when written.
+    pub epoch: u64,
+    /// The stream's max-deleted-entry-id after the operation.
+    pub max_deleted: StreamId,
+}
+
+impl Tombstone {
+    /// The slot's bytes.
+    pub fn encode(&self) -> [u8; SLOT_BYTES] {
+        let mut out = [0u8; SLOT_BYTES];
+        out[0] = match self.kind {
+            TombstoneKind::Delete => 1,
+            TombstoneKind::Trim => 2,
+            TombstoneKind::Checkpoint => 3,
+        };
+        out[4..8].copy_from_slice(&self.ordinal.to_le_bytes());
+        out[8..16].copy_from_slice(&self.epoch.to_le_bytes());
+        put_id(&mut out[16..32], self.max_deleted);
+        let crc = crc32fast::hash(&out[..32]);
+        out[32..36].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Decodes a slot; `None` if damaged.
+    pub fn decode(bytes: &[u8]) -> Option<Tombstone> {
+        if bytes.len() < SLOT_BYTES {
+            return None;
+        }
+        let crc = u32::from_le_bytes(bytes[32..36].try_into().unwrap_or_default());
+        if crc32fast::hash(&bytes[..32]) != crc {
+            return None;
+        }
+        let kind = match bytes[0] {
+            1 => TombstoneKind::Delete,
+            2 => TombstoneKind::Trim,
+            3 => TombstoneKind::Checkpoint,
+            _ => return None,
+        };
+        Some(Tombstone {
+            kind,
+            ordinal: u32::from_le_bytes(bytes[4..8].try_into().unwrap_or_default()),
+            epoch: get_u64(bytes, 8),
+            max_deleted: get_id(bytes, 16),
+        })
+    }
+}
+
+/// Which records of a segment are gone: a bitmap by ordinal.
+#[derive(Clone, Debug, Default)]
+pub struct DeadSet {
+    words: Vec<u64>,
+    dead: u32,
+}
+
+impl DeadSet {
+    /// Whether the record at `ordinal` is gone.
+    pub fn is_dead(&self, ordinal: u32) -> bool {
+        let word = (ordinal / 64) as usize;
+        self.words
+            .get(word)
+            .is_some_and(|bits| bits & (1 << (ordinal % 64)) != 0)
+    }
+
+    /// Marks one record gone; returns whether it was live.
+    pub fn kill(&mut self, ordinal: u32) -> bool {
+        let word = (ordinal / 64) as usize;
+        if self.words.len() <= word {
+            self.words.resize(word + 1, 0);
+        }
+        let bit = 1u64 << (ordinal % 64);
+        if self.words[word] & bit != 0 {
+            return false;
+        }
+        self.words[word] |= bit;
+        self.dead += 1;
+        true
+    }
+
+    /// Marks every record before `end` gone; returns how many were live.
+    pub fn kill_prefix(&mut self, end: u32) -> u32 {
+        let mut killed = 0;
+        for ordinal in 0..end {
+            if self.kill(ordinal) {
+                killed += 1;
+            }
+        }
+        killed
+    }
+
+    /// How many records are gone.
+    pub fn dead(&self) -> u32 {
+        self.dead
+    }
+
+    /// The first live ordinal at or after `from`, below `count`.
+    pub fn first_live(&self, from: u32, count: u32) -> Option<u32> {
+        let mut ordinal = from;
+        while ordinal < count {
+            let word = (ordinal / 64) as usize;
+            match self.words.get(word) {
+                None => return Some(ordinal),
+                Some(&bits) => {
+                    let shifted = !bits >> (ordinal % 64);
+                    if shifted != 0 {
+                        let found = ordinal + shifted.trailing_zeros();
+                        return (found < count).then_some(found);
+                    }
+                    ordinal = (word as u32 + 1) * 64;
+                }
+            }
+        }
+        None
+    }
+
+    /// The last live ordinal below `end`.
+    pub fn last_live(&self, end: u32) -> Option<u32> {
+        (0..end).rev().find(|&ordinal| !self.is_dead(ordinal))
+    }
+}
+
+/// A tombstone file read back.
+#[derive(Debug, Default)]
+pub struct LoadedTombstones {
+    /// The records gone, among the first `count` of the segment.
+    pub dead: DeadSet,
+    /// The newest (epoch, max-deleted-entry-id) in the file.
+    pub newest: Option<(u64, StreamId)>,
+    /// Bytes of whole, valid slots from the start; the rest is a torn tail.
+    pub valid_len: usize,
+    /// Slots that named records the segment does not have (written before their records were
+    /// durable, then lost in a crash); the file should be rewritten without them.
+    pub dangling: usize,
+    /// The valid slots, for a rewrite.
+    pub slots: Vec<Tombstone>,
+}
+
+/// Reads a tombstone file for a segment of `count` committed records.
+pub fn load(bytes: &[u8], count: u32) -> LoadedTombstones {
+    let mut loaded = LoadedTombstones::default();
+    for slot in bytes.chunks_exact(SLOT_BYTES) {
+        let Some(tombstone) = Tombstone::decode(slot) else {
+            break;
+        };
+        loaded.valid_len += SLOT_BYTES;
+        let fits = match tombstone.kind {
+            TombstoneKind::Delete => tombstone.ordinal < count,
+            TombstoneKind::Trim => tombstone.ordinal <= count,
+            TombstoneKind::Checkpoint => true,
+        };
+        if !fits {
+            loaded.dangling += 1;
+            continue;
+        }
+        match tombstone.kind {
+            TombstoneKind::Delete => {
+                loaded.dead.kill(tombstone.ordinal);
+            }
+            TombstoneKind::Trim => {
+                loaded.dead.kill_prefix(tombstone.ordinal);
+            }
+            TombstoneKind::Checkpoint => {}
+        }
+        let mark = (tombstone.epoch, tombstone.max_deleted);
+        if loaded.newest.is_none_or(|newest| mark > newest) {
+            loaded.newest = Some(mark);
+        }
+        loaded.slots.push(tombstone);
+    }
+    loaded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_set_counts_and_searches() {
+        let mut set = DeadSet::default();
+        assert!(set.kill(3));
+        assert!(!set.kill(3));
+        assert_eq!(set.kill_prefix(5), 4);
+        assert_eq!(set.dead(), 5);
+        assert_eq!(set.first_live(0, 200), Some(5));
+        assert!(set.kill(64));
+        assert_eq!(set.first_live(64, 200), Some(65));
+        assert_eq!(set.first_live(0, 5), None);
+        assert_eq!(set.last_live(5), None);
+        assert_eq!(set.last_live(7), Some(6));
+    }
+
+    #[test]
+    fn load_skips_dangling_and_stops_at_damage() {
+        let slot = |kind, ordinal, epoch, ms| Tombstone {
+            kind,
+            ordinal,
+            epoch,
+            max_deleted: StreamId::new(ms, 0),
+        };
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&slot(TombstoneKind::Delete, 1, 4, 10).encode());
+        bytes.extend_from_slice(&slot(TombstoneKind::Delete, 99, 4, 11).encode());
+        bytes.extend_from_slice(&slot(TombstoneKind::Trim, 1, 5, 3).encode());
+        bytes.extend_from_slice(&[7u8; 17]);
+        let loaded = load(&bytes, 10);
+        assert_eq!(loaded.dead.dead(), 2);
+        assert_eq!(loaded.dangling, 1);
+        assert_eq!(loaded.valid_len, 3 * SLOT_BYTES);
+        assert_eq!(loaded.newest, Some((5, StreamId::new(3, 0))));
+    }
+}

@@ -1,0 +1,299 @@
+//! Redis stream semantics over one stream log: how XADD picks IDs, XSETID's rules, XINFO's
+//! figures. Each operation is one transaction on the log, so it is atomic and, under the default
+//! fsync policy, durable when it returns.
+
+use std::sync::Arc;
+
+use crate::config::Clock;
+use crate::error::{Error, Result};
+use crate::id::{AddId, IdRange, StreamId};
+use crate::storage::read::ReadLimit;
+use crate::storage::record::{Entry, Field};
+use crate::storage::stream_log::{Counters, StreamLog, TrimSpec, View};
+
+/// An entry to add: its ID argument and its pairs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEntry {
+    /// `*`, `<ms>-*` or an explicit ID.
+    pub id: AddId,
+    /// Field/value pairs; at least one.
+    pub fields: Vec<Field>,
+}
+
+/// What XINFO STREAM reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Length, last-generated-id, entries-added, max-deleted-entry-id.
+    pub counters: Counters,
+    /// The first live entry's ID, or 0-0 (recorded-first-entry-id).
+    pub recorded_first_id: StreamId,
+    /// The first live entry.
+    pub first_entry: Option<Entry>,
+    /// The last live entry.
+    pub last_entry: Option<Entry>,
+    /// Segment files (reported where Redis reports radix-tree keys).
+    pub segments: u64,
+    /// Sparse index points (reported where Redis reports radix-tree nodes).
+    pub index_points: u64,
+    /// With FULL: the first entries, up to the COUNT asked.
+    pub entries: Option<Vec<Entry>>,
+}
+
+/// One stream: its name and its log.
+pub struct Stream {
+    name: Vec<u8>,
+    log: StreamLog,
+    clock: Arc<dyn Clock>,
+}
+
+/// Picks the ID for an XADD argument given the stream's last ID (Redis's `streamAppendItem`).
+pub fn resolve_id(spec: AddId, last: StreamId, now_ms: u64) -> Result<StreamId> {
+    if last == StreamId::MAX {
+        return Err(Error::IdExhausted);
+    }
+    let id = match spec {
+        AddId::Auto => {
+            if now_ms > last.ms {
+                StreamId::new(now_ms, 0)
+            } else {
+                // Never backwards, even when the clock is: continue from the last ID.
+                last.next().ok_or(Error::IdExhausted)?
+            }
+        }
+        AddId::AutoSeq(ms) => {
+            if ms == last.ms {
+                if last.seq == u64::MAX {
+                    return Err(Error::AddIdTooSmall);
+                }
+                StreamId::new(ms, last.seq + 1)
+            } else {
+                StreamId::new(ms, 0)
+            }
+        }
+        AddId::Explicit(id) => {
+            if id.is_zero() {
+                return Err(Error::AddIdZero);
+            }
+            id
+        }
+    };
+    if id <= last {
+        return Err(Error::AddIdTooSmall);
+    }
+    Ok(id)
+}
+
+impl Stream {
+    /// Wraps an opened log.
+    pub fn new(name: Vec<u8>, log: StreamLog, clock: Arc<dyn Clock>) -> Stream {
+        Stream { name, log, clock }
+    }
+
+    /// The stream's name.
+    pub fn name(&self) -> &[u8] {
+        &self.name
+    }
+
+    /// The underlying log.
+    pub fn log(&self) -> &StreamLog {
+        &self.log
+    }
+
+    /// The newest committed view.
+    pub fn view(&self) -> Arc<View> {
+        self.log.view()
+    }
+
+    /// XADD, for one entry or an atomic batch, then the trim if any. Returns the IDs given.
+    pub fn add(&self, entries: &[NewEntry], trim: Option<&TrimSpec>) -> Result<Vec<StreamId>> {
+        if entries.iter().any(|entry| entry.fields.is_empty()) {
+            return Err(Error::EmptyEntry);
+        }
+        self.log.write(|txn| {
+            let mut last = txn.counters().last_id;
+            let now_ms = self.clock.now_ms();
+            let mut ids = Vec::with_capacity(entries.len());
+            for entry in entries {
+                last = resolve_id(entry.id, last, now_ms)?;
+                ids.push(last);
+            }
+            let batch: Vec<(StreamId, &[Field])> = ids
+                .iter()
+                .zip(entries)
+                .map(|(id, entry)| (*id, entry.fields.as_slice()))
+                .collect();
+            txn.append(&batch)?;
+            if let Some(trim) = trim {
+                txn.trim(trim)?;
+            }
+            Ok(ids)
+        })
+    }
+
+    /// XRANGE / XREVRANGE.
+    pub fn range(&self, range: IdRange, rev: bool, limit: ReadLimit) -> Result<Vec<Entry>> {
+        let view = self.log.view();
+        self.log.range(&view, range, rev, limit)
+    }
+
+    /// XLEN.
+    pub fn len(&self) -> u64 {
+        self.log.view().counters.length
+    }
+
+    /// Whether the stream has no live entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The last-generated ID (what `$` means).
+    pub fn last_id(&self) -> StreamId {
+        self.log.view().counters.last_id
+    }
+
+    /// XDEL: returns how many of `ids` existed.
+    pub fn delete(&self, ids: &[StreamId]) -> Result<u64> {
+        self.log.write(|txn| txn.delete(ids))
+    }
+
+    /// XTRIM: returns how many entries were removed.
+    pub fn trim(&self, spec: &TrimSpec) -> Result<u64> {
+        self.log.write(|txn| txn.trim(spec))
+    }
+
+    /// XSETID, with Redis 7.0's checks (the argument-only check, MAXDELETEDID above the ID,
+    /// is the caller's, since Redis makes it before looking the key up).
+    pub fn set_id(
+        &self,
+        last_id: StreamId,
+        entries_added: Option<u64>,
+        max_deleted: Option<StreamId>,
+    ) -> Result<()> {
+        self.log.write(|txn| {
+            let counters = txn.counters();
+            if counters.length > 0 {
+                let view = txn.view();
+                let top = txn
+                    .log()
+                    .range(&view, IdRange::ALL, true, ReadLimit::count(1))?
+                    .first()
+                    .map(|entry| entry.id)
+                    .unwrap_or_default();
+                if last_id < top {
+                    return Err(Error::SetIdTooSmall);
+                }
+                if entries_added.is_some_and(|added| added < counters.length) {
+                    return Err(Error::SetIdEntriesAddedTooSmall);
+                }
+            }
+            let entries_added = entries_added.unwrap_or(counters.entries_added);
+            let max_deleted = match max_deleted {
+                Some(id) if !id.is_zero() => id,
+                _ => counters.max_deleted,
+            };
+            let unchanged = last_id == counters.last_id
+                && entries_added == counters.entries_added
+                && max_deleted == counters.max_deleted;
+            if unchanged {
+                return Ok(());
+            }
+            txn.reset_counters(last_id, entries_added, max_deleted)
+        })
+    }
+
+    /// XINFO STREAM (FULL when `full_count` is given: that many entries, 0 for all up to
+    /// `limit`).
+    pub fn info(&self, full_count: Option<usize>, limit: ReadLimit) -> Result<StreamInfo> {
+        let view = self.log.view();
+        let first_entry = self
+            .log
+            .range(&view, IdRange::ALL, false, ReadLimit::count(1))?
+            .pop();
+        let last_entry = self
+            .log
+            .range(&view, IdRange::ALL, true, ReadLimit::count(1))?
+            .pop();
+        let entries = match full_count {
+            None => None,
+            Some(count) => {
+                let limit = ReadLimit {
+                    count: if count == 0 {
+                        limit.count
+                    } else {
+                        count.min(limit.count)
+                    },
+                    ..limit
+                };
+                Some(self.log.range(&view, IdRange::ALL, false, limit)?)
+            }
+        };
+        Ok(StreamInfo {
+            counters: view.counters,
+            recorded_first_id: first_entry
+                .as_ref()
+                .map(|entry| entry.id)
+                .unwrap_or_default(),
+            first_entry,
+            last_entry,
+            segments: view.segment_count() as u64,
+            index_points: view.index_points() as u64,
+            entries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64, seq: u64) -> StreamId {
+        StreamId::new(ms, seq)
+    }
+
+    #[test]
+    fn auto_ids_never_go_backwards() {
+        assert_eq!(resolve_id(AddId::Auto, id(5, 3), 10).unwrap(), id(10, 0));
+        assert_eq!(resolve_id(AddId::Auto, id(5, 3), 5).unwrap(), id(5, 4));
+        assert_eq!(resolve_id(AddId::Auto, id(5, 3), 1).unwrap(), id(5, 4));
+        assert_eq!(
+            resolve_id(AddId::Auto, id(5, u64::MAX), 1).unwrap(),
+            id(6, 0)
+        );
+        assert!(matches!(
+            resolve_id(AddId::Auto, StreamId::MAX, 1),
+            Err(Error::IdExhausted)
+        ));
+    }
+
+    #[test]
+    fn explicit_and_partial_ids() {
+        assert!(matches!(
+            resolve_id(AddId::Explicit(id(0, 0)), id(0, 0), 1),
+            Err(Error::AddIdZero)
+        ));
+        assert!(matches!(
+            resolve_id(AddId::Explicit(id(5, 3)), id(5, 3), 1),
+            Err(Error::AddIdTooSmall)
+        ));
+        assert_eq!(
+            resolve_id(AddId::AutoSeq(0), id(0, 0), 1).unwrap(),
+            id(0, 1)
+        );
+        assert_eq!(
+            resolve_id(AddId::AutoSeq(5), id(5, 3), 1).unwrap(),
+            id(5, 4)
+        );
+        assert_eq!(
+            resolve_id(AddId::AutoSeq(6), id(5, 3), 1).unwrap(),
+            id(6, 0)
+        );
+        assert!(matches!(
+            resolve_id(AddId::AutoSeq(4), id(5, 3), 1),
+            Err(Error::AddIdTooSmall)
+        ));
+        assert!(matches!(
+            resolve_id(AddId::AutoSeq(5), id(5, u64::MAX), 1),
+            Err(Error::AddIdTooSmall)
+        ));
+    }
+}
