@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod id;
+pub mod proto;
 pub mod storage;
 pub mod stream;
 

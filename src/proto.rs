@@ -1,0 +1,11 @@
+//! The generated gRPC types and service stubs of `proto/sluice/v1/sluice.proto`.
+
+#![allow(missing_docs, clippy::all, clippy::pedantic)]
+
+/// Package `sluice.v1`.
+pub mod v1 {
+    tonic::include_proto!("sluice.v1");
+
+    /// The encoded file descriptor set, served by gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sluice_descriptor");
+}
