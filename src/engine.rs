@@ -129,7 +129,17 @@ impl Engine {
     pub fn open_with(config: Config, fs: Arc<dyn FileSystem>) -> Result<Engine> {
         config.validate()?;
         let root = config.data_dir.clone();
-        fs.create_dir_all(&root)?;
+        if !fs.exists(&root) {
+            fs.create_dir_all(&root)?;
+            // The new directory's own entry must be durable too, or a crash could take
+            // everything in it along.
+            if let Some(parent) = root
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                fs.sync_dir(parent)?;
+            }
+        }
         let guard = fs
             .lock(&root.join("LOCK"))
             .map_err(|_| Error::Locked(root.clone()))?;

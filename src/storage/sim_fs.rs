@@ -143,6 +143,15 @@ impl SimFs {
         let mut state = self.lock();
         state.down = false;
         state.ops_left = None;
+        // An entry survives only if every directory above it does: a file synced into a
+        // directory whose own entry never became durable is unreachable after the cut.
+        let durable = state.durable.clone();
+        state.durable.retain(|path, _| {
+            path.ancestors()
+                .skip(1)
+                .filter(|ancestor| !ancestor.as_os_str().is_empty() && ancestor.parent().is_some())
+                .all(|ancestor| durable.get(ancestor) == Some(&Node::Dir))
+        });
         state.live = state.durable.clone();
         let mut rng = match tear {
             Tear::Clean => None,
@@ -492,6 +501,21 @@ mod tests {
         fs.reboot(Tear::Clean);
         assert_eq!(fs.contents(&dir.join("a")).unwrap(), b"kept");
         assert!(!fs.exists(&dir.join("b")));
+    }
+
+    #[test]
+    fn files_in_a_directory_that_never_became_durable_are_lost() {
+        let fs = SimFs::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        fs.sync_dir(Path::new("/")).unwrap();
+        fs.create_dir_all(Path::new("/d/new")).unwrap();
+        let file = fs.open(Path::new("/d/new/f"), OpenMode::Create).unwrap();
+        file.sync_data().unwrap();
+        fs.sync_dir(Path::new("/d/new")).unwrap();
+        fs.cut_now();
+        fs.reboot(Tear::Clean);
+        assert!(!fs.exists(Path::new("/d/new/f")));
+        assert!(fs.exists(Path::new("/d")));
     }
 
     #[test]

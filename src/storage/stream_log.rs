@@ -376,12 +376,11 @@ impl StreamLog {
                     .wait_durable(seq, &|batch| self.sync_round(batch))
                     .map_err(Error::Poisoned)?;
             }
-            FsyncPolicy::EverySec => {
+            FsyncPolicy::EverySec | FsyncPolicy::No => {
+                // Visible at once; durable at the next flush (the everysec tick, a segment
+                // roll, or close). Index points wait for that sync too, so a point on disk
+                // never vouches for data that might not be.
                 self.commits.enqueue(seq, Arc::clone(&view), dirty);
-                self.publish(view);
-            }
-            FsyncPolicy::No => {
-                self.persist_points(&view)?;
                 self.publish(view);
             }
         }
@@ -412,7 +411,9 @@ impl StreamLog {
     }
 
     /// Appends the active segment's index points that point below the view's committed length
-    /// to its index file. Not synced: a point may be lost, never wrong (recovery validates it).
+    /// to its index file. Called only once that length is durable, so a point that reaches the
+    /// disk always points into durable data; recovery re-validates the log only after the last
+    /// point. Not synced itself: a lost point only means a longer scan at recovery.
     fn persist_points(&self, view: &View) -> Result<()> {
         let Some(segment) = view.segments.last() else {
             return Ok(());
@@ -899,7 +900,9 @@ impl Txn<'_> {
 
     /// Removes sealed segments. First a checkpoint of max-deleted-entry-id goes durably into the
     /// active segment's tombstone file (the removed files may have carried the newest value),
-    /// then the files go; the directory is synced at commit.
+    /// then the files go, durably, before anything else in the transaction can become durable:
+    /// a trim's exact part must never survive a crash that its whole-segment part did not, or
+    /// the stream would have a hole instead of a shorter head.
     fn remove_whole_segments(&mut self, doomed: &[Arc<Segment>]) -> Result<()> {
         let active = self
             .writer
@@ -924,6 +927,7 @@ impl Txn<'_> {
         for segment in doomed {
             self.remove_segment_files(segment.id)?;
         }
+        self.log.ctx.fs.sync_dir(&self.log.dir)?;
         let remaining: Vec<Arc<Segment>> = self
             .writer
             .segments
@@ -932,7 +936,6 @@ impl Txn<'_> {
             .cloned()
             .collect();
         self.writer.segments = Arc::new(remaining);
-        add_dirty(&mut self.dirty, Dirty::Dir(self.log.dir.clone()));
         self.changed = true;
         Ok(())
     }
