@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -46,6 +46,8 @@ const NEW_PREFIX: &str = ".new-";
 #[derive(Default)]
 pub struct Watchers {
     senders: Mutex<HashMap<Vec<u8>, watch::Sender<u64>>>,
+    /// Names in `senders`: lets `notify` skip the lock when nobody watches anything.
+    watched: AtomicUsize,
 }
 
 impl Watchers {
@@ -61,14 +63,20 @@ impl Watchers {
         if senders.len() >= 1024 && senders.len().is_power_of_two() {
             senders.retain(|_, sender| sender.receiver_count() > 0);
         }
-        senders
+
+        let receiver = senders
             .entry(name.to_vec())
             .or_insert_with(|| watch::channel(0).0)
-            .subscribe()
+            .subscribe();
+        self.watched.store(senders.len(), Ordering::Release);
+        receiver
     }
 
     /// Wakes everyone watching `name`.
     pub fn notify(&self, name: &[u8]) {
+        if self.watched.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let mut senders = self.lock();
         if let Some(sender) = senders.get(name) {
             if sender.receiver_count() == 0 {
@@ -77,6 +85,7 @@ impl Watchers {
                 sender.send_modify(|version| *version = version.wrapping_add(1));
             }
         }
+        self.watched.store(senders.len(), Ordering::Release);
     }
 }
 

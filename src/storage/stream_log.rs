@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
@@ -214,6 +214,10 @@ pub(crate) struct Writer {
     pub(crate) dropped: bool,
     pub(crate) failure: Option<String>,
     buffer: Vec<u8>,
+    /// The active log's handle as last obtained from the cache: a weak reference, so the
+    /// cache alone decides how long it stays open, and the append path skips the cache lookup
+    /// while it does.
+    log_file: Option<(u64, Weak<dyn File>)>,
 }
 
 impl Writer {
@@ -226,6 +230,7 @@ impl Writer {
             dropped: false,
             failure: None,
             buffer: Vec::new(),
+            log_file: None,
         }
     }
 
@@ -321,21 +326,20 @@ impl StreamLog {
             FileKind::Log => HandleKind::LogFile,
             _ => HandleKind::IndexFile,
         };
-        let path = self.path(segment, kind);
         let handle = self
             .ctx
             .handles
             .get_or_open(self.key(segment, handle_kind), || {
                 self.ctx
                     .fs
-                    .open(&path, OpenMode::Create)
+                    .open(&self.path(segment, kind), OpenMode::Create)
                     .map(Handle::File)
                     .map_err(Error::Io)
             })?;
         match handle {
             Handle::File(file) => Ok(file),
             Handle::Map(_) => Err(Error::corrupt(
-                path,
+                self.path(segment, kind),
                 "handle cache returned a map for a file",
             )),
         }
@@ -543,7 +547,21 @@ impl Txn<'_> {
             record::encode(&mut buffer, *id, fields, position + 1 == entries.len());
             offset += (buffer.len() - before) as u64;
         }
-        let file = self.log.writable(active.id, FileKind::Log)?;
+        let cached = self
+            .writer
+            .log_file
+            .as_ref()
+            .filter(|(segment, _)| *segment == self.writer.active.id)
+            .and_then(|(_, file)| file.upgrade());
+        let file = match cached {
+            Some(file) => file,
+            None => {
+                let file = self.log.writable(self.writer.active.id, FileKind::Log)?;
+                self.writer.log_file = Some((self.writer.active.id, Arc::downgrade(&file)));
+                file
+            }
+        };
+        let active = &mut self.writer.active;
         let written = file.write_all_at(&buffer, active.extent.len);
         self.writer.buffer = buffer;
         written?;

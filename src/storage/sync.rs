@@ -13,6 +13,7 @@
 //! checkpoint that preserves what the removed files carried.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::storage::fs::File;
@@ -99,6 +100,8 @@ struct State<V> {
 pub struct CommitQueue<V> {
     state: Mutex<State<V>>,
     done: Condvar,
+    /// Set once a sync failed; lets the write path check without taking the lock.
+    failed: AtomicBool,
 }
 
 impl<V> CommitQueue<V> {
@@ -114,6 +117,7 @@ impl<V> CommitQueue<V> {
                 failure: None,
             }),
             done: Condvar::new(),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -136,6 +140,9 @@ impl<V> CommitQueue<V> {
 
     /// The failure that stopped syncing, if any.
     pub fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.lock().failure.clone()
     }
 
@@ -194,7 +201,10 @@ impl<V> CommitQueue<V> {
         state.leading = false;
         match outcome {
             Ok(()) => state.durable = state.durable.max(batch.seq),
-            Err(failure) => state.failure = Some(failure),
+            Err(failure) => {
+                state.failure = Some(failure);
+                self.failed.store(true, Ordering::Release);
+            }
         }
         self.done.notify_all();
         state
