@@ -328,15 +328,16 @@ impl Engine {
         if matches!(planned, DirName::Hashed(_)) {
             let file = fs.open(&temporary.join(catalog::NAME_FILE), OpenMode::Create)?;
             file.write_all_at(name, 0)?;
-            file.sync_data()?;
+            self.inner.ctx.sync_file(file.as_ref())?;
         }
         let header = SegmentHeader {
             segment_id: 1,
             ..SegmentHeader::default()
         };
-        create_segment_file(fs.as_ref(), &temporary, &header)?;
+        let durable = self.inner.ctx.config.fsync != FsyncPolicy::No;
+        create_segment_file(fs.as_ref(), &temporary, &header, durable)?;
         fs.rename(&temporary, &final_dir)?;
-        fs.sync_dir(&self.inner.streams_dir)?;
+        self.inner.ctx.sync_dir(&self.inner.streams_dir)?;
         let (log, _) = StreamLog::open(
             Arc::clone(&self.inner.ctx),
             final_dir,
@@ -493,8 +494,8 @@ impl Engine {
             log.uid
         ));
         fs.rename(&dir, &trashed)?;
-        fs.sync_dir(&self.inner.streams_dir)?;
-        fs.sync_dir(&self.inner.trash_dir)?;
+        self.inner.ctx.sync_dir(&self.inner.streams_dir)?;
+        self.inner.ctx.sync_dir(&self.inner.trash_dir)?;
         fs.remove_dir_all(&trashed)?;
         self.inner.watchers.notify(name);
         Ok(true)

@@ -290,13 +290,14 @@ impl Opener<'_> {
             let why = scan.damage.unwrap_or("uncommitted records");
             self.cut_log(log.as_ref(), &log_path, len, why)?;
         }
-        // Everything kept is now known good; make it durable before indexing it.
-        log.sync_data()?;
         let mut expected = Vec::with_capacity(points.len() * index::SLOT_BYTES);
         for point in &points {
             expected.extend_from_slice(&point.encode());
         }
         if expected != index_bytes {
+            // Points may only vouch for durable data: make the scanned log durable first.
+            // (After a clean close the index already matches and nothing is synced here.)
+            log.sync_data()?;
             let index = self.fs().open(&index_path, OpenMode::Create)?;
             index.write_all_at(&expected, 0)?;
             index.set_len(expected.len() as u64)?;
@@ -361,7 +362,7 @@ impl Opener<'_> {
 
     /// Creates segment `id` with `header`, durably.
     fn create_segment(&mut self, header: SegmentHeader) -> Result<(Segment, Active)> {
-        create_segment_file(self.fs(), self.dir, &header)?;
+        create_segment_file(self.fs(), self.dir, &header, true)?;
         let shared = Arc::new(ActiveShared::new(Vec::new(), 0));
         let segment = Segment {
             id: header.segment_id,
@@ -392,14 +393,22 @@ fn sealed(id: u64, header: SegmentHeader, extent: Extent, points: usize) -> Segm
     }
 }
 
-/// Writes a new segment's log file holding only `header`, durably (file and directory).
-pub fn create_segment_file(fs: &dyn FileSystem, dir: &Path, header: &SegmentHeader) -> Result<()> {
+/// Writes a new segment's log file holding only `header`; durably (file and directory)
+/// when `durable`.
+pub fn create_segment_file(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    header: &SegmentHeader,
+    durable: bool,
+) -> Result<()> {
     let path = dir.join(segment::file_name(header.segment_id, FileKind::Log));
     let file = fs.open(&path, OpenMode::Create)?;
     file.set_len(0)?;
     file.write_all_at(&header.encode(), 0)?;
-    file.sync_data()?;
-    fs.sync_dir(dir)?;
+    if durable {
+        file.sync_data()?;
+        fs.sync_dir(dir)?;
+    }
     Ok(())
 }
 
@@ -461,7 +470,7 @@ impl StreamLog {
                             segment_id: last,
                             ..SegmentHeader::default()
                         };
-                        create_segment_file(opener.fs(), &dir, &header)?;
+                        create_segment_file(opener.fs(), &dir, &header, true)?;
                         opener.note(
                             path,
                             format!("empty segment with a torn header rewritten ({error})"),

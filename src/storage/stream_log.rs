@@ -25,7 +25,7 @@ use crate::storage::handles::{Handle, HandleCache, HandleKey, HandleKind};
 use crate::storage::index::{IndexPoint, Trailer, SLOT_BYTES as INDEX_SLOT_BYTES};
 use crate::storage::record::{self, Field};
 use crate::storage::segment::{self, FileKind, SegmentHeader, HEADER_BYTES};
-use crate::storage::sync::{add_dirty, Batch, CommitQueue, Dirty};
+use crate::storage::sync::{add_dirty, Batch, CommitQueue, Dirty, FileRef};
 use crate::storage::tombstone::{DeadSet, Tombstone, TombstoneKind};
 
 /// What all streams share: the file system, the handle cache and the configuration.
@@ -52,6 +52,24 @@ impl Context {
 
     pub(crate) fn new_uid(&self) -> u64 {
         self.next_uid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Syncs a file's data for a structural change (a segment roll, a removal, a creation),
+    /// unless the fsync policy is `no`, which promises nothing on power loss and so skips
+    /// every sync until close.
+    pub(crate) fn sync_file(&self, file: &dyn File) -> std::io::Result<()> {
+        match self.config.fsync {
+            FsyncPolicy::No => Ok(()),
+            _ => file.sync_data(),
+        }
+    }
+
+    /// Syncs a directory's entries, under the same rule as [`Context::sync_file`].
+    pub(crate) fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        match self.config.fsync {
+            FsyncPolicy::No => Ok(()),
+            _ => self.fs.sync_dir(path),
+        }
     }
 
     /// Largest record the engine can have written.
@@ -194,6 +212,10 @@ pub struct TrimSpec {
     /// With `~`: remove at most this many entries (0 = no limit).
     pub limit: u64,
 }
+
+/// The largest encoding buffer a stream keeps between appends; a bigger batch's buffer is
+/// freed after use, so one large batch does not pin its size in memory for good.
+const BUFFER_KEPT_BYTES_MAX: usize = 1 << 20;
 
 /// Notified every time a new view is published.
 pub type Listener = Arc<dyn Fn() + Send + Sync>;
@@ -396,7 +418,14 @@ impl StreamLog {
     fn sync_round(&self, batch: &mut Batch<Arc<View>>) -> std::result::Result<(), String> {
         for item in &batch.dirty {
             let outcome = match item {
-                Dirty::File { file, .. } => file.sync_data(),
+                Dirty::File {
+                    segment,
+                    kind,
+                    file,
+                } => match file.get() {
+                    Some(file) => file.sync_data(),
+                    None => self.reopen_and_sync(*segment, *kind),
+                },
                 Dirty::Dir(path) => self.ctx.fs.sync_dir(path),
             };
             outcome.map_err(|error| format!("sync failed: {error}"))?;
@@ -405,6 +434,40 @@ impl StreamLog {
             .map_err(|error| format!("index write failed: {error}"))?;
         self.publish(Arc::clone(&batch.view));
         Ok(())
+    }
+
+    /// Syncs a file whose handle was let go since it was written. A file that no longer exists
+    /// (its segment was trimmed or its stream dropped) has nothing left to sync.
+    fn reopen_and_sync(&self, segment: u64, kind: FileKind) -> std::io::Result<()> {
+        let opened = match kind {
+            FileKind::Deletions => self
+                .ctx
+                .fs
+                .open(&self.path(segment, kind), OpenMode::ReadWrite),
+            FileKind::Log | FileKind::Index => {
+                let handle_kind = match kind {
+                    FileKind::Log => HandleKind::LogFile,
+                    _ => HandleKind::IndexFile,
+                };
+                self.ctx
+                    .handles
+                    .get_or_open(self.key(segment, handle_kind), || {
+                        self.ctx
+                            .fs
+                            .open(&self.path(segment, kind), OpenMode::ReadWrite)
+                            .map(Handle::File)
+                    })
+                    .and_then(|handle| match handle {
+                        Handle::File(file) => Ok(file),
+                        Handle::Map(_) => Err(std::io::Error::other("expected a file handle")),
+                    })
+            }
+        };
+        match opened {
+            Ok(file) => file.sync_data(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     /// Syncs everything written but not yet durable (the `everysec` tick, and shutdown).
@@ -563,7 +626,9 @@ impl Txn<'_> {
         };
         let active = &mut self.writer.active;
         let written = file.write_all_at(&buffer, active.extent.len);
-        self.writer.buffer = buffer;
+        if buffer.capacity() <= BUFFER_KEPT_BYTES_MAX {
+            self.writer.buffer = buffer;
+        }
         written?;
 
         let active = &mut self.writer.active;
@@ -576,12 +641,13 @@ impl Txn<'_> {
         counters.length += entries.len() as u64;
         counters.entries_added += entries.len() as u64;
         counters.last_id = last;
+        let hold = self.log.ctx.config.fsync == FsyncPolicy::Always;
         add_dirty(
             &mut self.dirty,
             Dirty::File {
                 segment: active.id,
                 kind: FileKind::Log,
-                file,
+                file: FileRef::new(file, hold),
             },
         );
         self.changed = true;
@@ -602,14 +668,13 @@ impl Txn<'_> {
     /// is synced first, and the new segment exists durably before this returns.
     fn roll(&mut self, header: SegmentHeader) -> Result<()> {
         let log = self.log;
-        let fs = &log.ctx.fs;
         let old_id = self.writer.active.id;
         let old_extent = self.writer.active.extent;
         let old_shared = Arc::clone(&self.writer.active.shared);
 
         // 1. Seal the old segment: its records durable, then its complete index and trailer.
         let old_log = log.writable(old_id, FileKind::Log)?;
-        old_log.sync_data()?;
+        log.ctx.sync_file(old_log.as_ref())?;
         let points: Vec<IndexPoint> = shared_read(&old_shared.points).clone();
         {
             let mut persist = lock(&old_shared.persist);
@@ -628,7 +693,7 @@ impl Txn<'_> {
             let index = log.writable(old_id, FileKind::Index)?;
             index.write_all_at(&bytes, 0)?;
             index.set_len(bytes.len() as u64)?;
-            index.sync_data()?;
+            log.ctx.sync_file(index.as_ref())?;
             persist.on_disk = points.len();
             persist.sealed = true;
         }
@@ -638,8 +703,8 @@ impl Txn<'_> {
         let new_log = log.writable(new_id, FileKind::Log)?;
         new_log.set_len(0)?;
         new_log.write_all_at(&header.encode(), 0)?;
-        new_log.sync_data()?;
-        fs.sync_dir(&log.dir)?;
+        log.ctx.sync_file(new_log.as_ref())?;
+        log.ctx.sync_dir(&log.dir)?;
 
         // 3. Swap it in. An old segment with no records is useless: remove it.
         let old_dead = self
@@ -684,7 +749,7 @@ impl Txn<'_> {
         });
         if old_extent.count == 0 {
             self.remove_segment_files(old_id)?;
-            fs.sync_dir(&log.dir)?;
+            log.ctx.sync_dir(&log.dir)?;
         }
         self.changed = true;
         Ok(())
@@ -751,12 +816,13 @@ impl Txn<'_> {
                 TombstoneKind::Checkpoint => {}
             }
         }
+        let hold = self.log.ctx.config.fsync == FsyncPolicy::Always;
         add_dirty(
             &mut self.dirty,
             Dirty::File {
                 segment: segment.id,
                 kind: FileKind::Deletions,
-                file,
+                file: FileRef::new(file, hold),
             },
         );
         self.changed = true;
@@ -936,16 +1002,13 @@ impl Txn<'_> {
         };
         self.write_tombstones(&active, &[checkpoint])?;
         let path = self.log.path(active.id, FileKind::Deletions);
-        self.log
-            .ctx
-            .fs
-            .open(&path, OpenMode::ReadWrite)?
-            .sync_data()?;
-        self.log.ctx.fs.sync_dir(&self.log.dir)?;
+        let checkpointed = self.log.ctx.fs.open(&path, OpenMode::ReadWrite)?;
+        self.log.ctx.sync_file(checkpointed.as_ref())?;
+        self.log.ctx.sync_dir(&self.log.dir)?;
         for segment in doomed {
             self.remove_segment_files(segment.id)?;
         }
-        self.log.ctx.fs.sync_dir(&self.log.dir)?;
+        self.log.ctx.sync_dir(&self.log.dir)?;
         let remaining: Vec<Arc<Segment>> = self
             .writer
             .segments

@@ -14,10 +14,41 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use crate::storage::fs::File;
 use crate::storage::segment::FileKind;
+
+/// How a dirty file is held until its sync.
+#[derive(Clone)]
+pub enum FileRef {
+    /// Kept open: the sync uses the descriptor that did the writes, so a write-back error is
+    /// reported to it. Used under `always`, where a sync follows within milliseconds.
+    Held(Arc<dyn File>),
+    /// Not kept open: under `everysec` and `no` a sync may be a second or a close away, and
+    /// holding every written file open until then would break the open-file budget. The sync
+    /// reopens the file if the handle cache has let it go.
+    Weak(Weak<dyn File>),
+}
+
+impl FileRef {
+    /// Holds `file` as the fsync policy wants.
+    pub fn new(file: Arc<dyn File>, hold: bool) -> FileRef {
+        if hold {
+            FileRef::Held(file)
+        } else {
+            FileRef::Weak(Arc::downgrade(&file))
+        }
+    }
+
+    /// The open file, if still open.
+    pub fn get(&self) -> Option<Arc<dyn File>> {
+        match self {
+            FileRef::Held(file) => Some(Arc::clone(file)),
+            FileRef::Weak(file) => file.upgrade(),
+        }
+    }
+}
 
 /// Something a transaction changed that a sync must make durable.
 #[derive(Clone)]
@@ -28,8 +59,8 @@ pub enum Dirty {
         segment: u64,
         /// Which of its files.
         kind: FileKind,
-        /// The open file.
-        file: Arc<dyn File>,
+        /// The file.
+        file: FileRef,
     },
     /// A directory's entries (files created or removed).
     Dir(PathBuf),
