@@ -112,21 +112,16 @@ impl Stream {
         self.log.write(|txn| {
             let mut last = txn.counters().last_id;
             let now_ms = self.clock.now_ms();
-            let mut ids = Vec::with_capacity(entries.len());
+            let mut batch: Vec<(StreamId, &[Field])> = Vec::with_capacity(entries.len());
             for entry in entries {
                 last = resolve_id(entry.id, last, now_ms)?;
-                ids.push(last);
+                batch.push((last, entry.fields.as_slice()));
             }
-            let batch: Vec<(StreamId, &[Field])> = ids
-                .iter()
-                .zip(entries)
-                .map(|(id, entry)| (*id, entry.fields.as_slice()))
-                .collect();
             txn.append(&batch)?;
             if let Some(trim) = trim {
                 txn.trim(trim)?;
             }
-            Ok(ids)
+            Ok(batch.into_iter().map(|(id, _)| id).collect())
         })
     }
 

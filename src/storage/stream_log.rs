@@ -240,6 +240,8 @@ pub(crate) struct Writer {
     /// cache alone decides how long it stays open, and the append path skips the cache lookup
     /// while it does.
     log_file: Option<(u64, Weak<dyn File>)>,
+    /// A transaction's list of files to sync, kept between transactions for its allocation.
+    dirty: Vec<Dirty>,
 }
 
 impl Writer {
@@ -253,6 +255,7 @@ impl Writer {
             failure: None,
             buffer: Vec::new(),
             log_file: None,
+            dirty: Vec::new(),
         }
     }
 
@@ -377,18 +380,21 @@ impl StreamLog {
         if let Some(failure) = writer.failure.clone().or_else(|| self.commits.failure()) {
             return Err(Error::Poisoned(failure));
         }
+        let dirty = std::mem::take(&mut writer.dirty);
         let mut txn = Txn {
             log: self,
             writer: &mut writer,
-            dirty: Vec::new(),
+            dirty,
             changed: false,
         };
         let outcome = work(&mut txn);
-        let (changed, dirty) = (txn.changed, std::mem::take(&mut txn.dirty));
+        let (changed, mut dirty) = (txn.changed, std::mem::take(&mut txn.dirty));
         if let Err(Error::Io(io)) = &outcome {
             writer.failure = Some(io.to_string());
         }
         if !changed {
+            dirty.clear();
+            writer.dirty = dirty;
             return outcome;
         }
         writer.seq += 1;
@@ -396,7 +402,8 @@ impl StreamLog {
         let view = writer.view();
         match self.ctx.config.fsync {
             FsyncPolicy::Always => {
-                self.commits.enqueue(seq, view, dirty);
+                self.commits.enqueue(seq, view, &mut dirty);
+                writer.dirty = dirty;
                 drop(writer);
                 self.commits
                     .wait_durable(seq, &|batch| self.sync_round(batch))
@@ -406,7 +413,8 @@ impl StreamLog {
                 // Visible at once; durable at the next flush (the everysec tick, a segment
                 // roll, or close). Index points wait for that sync too, so a point on disk
                 // never vouches for data that might not be.
-                self.commits.enqueue(seq, Arc::clone(&view), dirty);
+                self.commits.enqueue(seq, Arc::clone(&view), &mut dirty);
+                writer.dirty = dirty;
                 self.publish(view);
             }
         }
@@ -632,7 +640,9 @@ impl Txn<'_> {
         written?;
 
         let active = &mut self.writer.active;
-        write_lock(&active.shared.points).extend(new_points);
+        if !new_points.is_empty() {
+            write_lock(&active.shared.points).extend(new_points);
+        }
         active.extent.len = offset;
         active.extent.count += entries.len() as u32;
         active.extent.first_id.get_or_insert(entries[0].0);

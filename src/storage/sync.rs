@@ -160,13 +160,17 @@ impl<V> CommitQueue<V> {
 
     /// Records a write. Called with the stream's writer lock held, so sequence numbers arrive
     /// in order and the view is the newest.
-    pub fn enqueue(&self, seq: u64, view: V, dirty: Vec<Dirty>) {
+    /// `dirty` is drained (its allocation stays with the caller for reuse).
+    pub fn enqueue(&self, seq: u64, view: V, dirty: &mut Vec<Dirty>) {
         let mut state = self.lock();
         state.enqueued = seq;
-        state.view = Some(view);
-        for item in dirty {
+        let replaced = state.view.replace(view);
+        for item in dirty.drain(..) {
             add_dirty(&mut state.dirty, item);
         }
+        drop(state);
+        // The superseded view is freed outside the lock.
+        drop(replaced);
     }
 
     /// The failure that stopped syncing, if any.
@@ -252,7 +256,7 @@ mod tests {
     fn one_round_covers_everything_enqueued() {
         let queue = CommitQueue::<u64>::new(0);
         for seq in 1..=5 {
-            queue.enqueue(seq, seq, Vec::new());
+            queue.enqueue(seq, seq, &mut Vec::new());
         }
         let rounds = AtomicUsize::new(0);
         let published = Mutex::new(0);
@@ -270,7 +274,7 @@ mod tests {
     #[test]
     fn failure_reaches_every_waiter() {
         let queue = Arc::new(CommitQueue::<u64>::new(0));
-        queue.enqueue(1, 1, Vec::new());
+        queue.enqueue(1, 1, &mut Vec::new());
         let round = |_: &mut Batch<u64>| Err("disk on fire".to_string());
         assert!(queue.wait_durable(1, &round).is_err());
         let other = Arc::clone(&queue);
