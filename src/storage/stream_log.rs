@@ -826,6 +826,45 @@ impl Txn<'_> {
                 TombstoneKind::Checkpoint => {}
             }
         }
+        dead.add_slots(slots.len() as u32);
+        let file = if dead.wants_compaction() {
+            // Repeated head trims (XADD … MAXLEN = n) append a slot each: rewrite the file with
+            // the same meaning in a few slots, so it stays proportional to what it describes.
+            // The slots being written may carry a max-deleted-entry-id the counters do not
+            // have yet (XDEL updates them afterwards).
+            let max_deleted = slots
+                .iter()
+                .map(|slot| slot.max_deleted)
+                .fold(self.writer.counters.max_deleted, StreamId::max);
+            let compacted = dead.compacted(self.writer.active.id, max_deleted);
+            let bytes: Vec<u8> = compacted.iter().flat_map(Tombstone::encode).collect();
+            let mut temporary = path.clone().into_os_string();
+            temporary.push(".tmp");
+            let temporary = PathBuf::from(temporary);
+            let rewritten = self.log.ctx.fs.open(&temporary, OpenMode::Create)?;
+            rewritten.set_len(0)?;
+            rewritten.write_all_at(&bytes, 0)?;
+            // The rename must not become durable before the new content: sync it now.
+            self.log.ctx.sync_file(rewritten.as_ref())?;
+            self.log.ctx.fs.rename(&temporary, &path)?;
+            add_dirty(&mut self.dirty, Dirty::Dir(self.log.dir.clone()));
+            *dead = DeadSet::default();
+            for slot in &compacted {
+                match slot.kind {
+                    TombstoneKind::Delete => {
+                        dead.kill(slot.ordinal);
+                    }
+                    TombstoneKind::Trim => {
+                        dead.kill_prefix(slot.ordinal);
+                    }
+                    TombstoneKind::Checkpoint => {}
+                }
+            }
+            dead.add_slots(compacted.len() as u32);
+            rewritten
+        } else {
+            file
+        };
         let hold = self.log.ctx.config.fsync == FsyncPolicy::Always;
         add_dirty(
             &mut self.dirty,
@@ -959,7 +998,7 @@ impl Txn<'_> {
                     if excess == 0 {
                         return Ok(0);
                     }
-                    let mut end = 0u32;
+                    let mut end = dead.prefix();
                     let mut killed = 0u64;
                     while end < extent.count && excess > 0 {
                         if !dead.is_dead(end) {
@@ -973,9 +1012,8 @@ impl Txn<'_> {
                 TrimStrategy::MinId(min) => {
                     drop(dead);
                     let end = self.log.first_ordinal_at_or_after(segment, extent, min)?;
-                    let dead = shared_read(&segment.dead);
-                    let killed = (0..end).filter(|&ordinal| !dead.is_dead(ordinal)).count();
-                    (end, killed as u64)
+                    let killed = shared_read(&segment.dead).live_below(end);
+                    (end, u64::from(killed))
                 }
             }
         };

@@ -96,16 +96,24 @@ impl Tombstone {
     }
 }
 
-/// Which records of a segment are gone: a bitmap by ordinal.
+/// Which records of a segment are gone: a bitmap by ordinal, plus the length of the run of
+/// gone records at the start, so trimming the head again and again costs only what it adds.
 #[derive(Clone, Debug, Default)]
 pub struct DeadSet {
     words: Vec<u64>,
     dead: u32,
+    /// Every ordinal below this is gone.
+    prefix: u32,
+    /// Slots in the segment's tombstone file.
+    slots: u32,
 }
 
 impl DeadSet {
     /// Whether the record at `ordinal` is gone.
     pub fn is_dead(&self, ordinal: u32) -> bool {
+        if ordinal < self.prefix {
+            return true;
+        }
         let word = (ordinal / 64) as usize;
         self.words
             .get(word)
@@ -124,13 +132,22 @@ impl DeadSet {
         }
         self.words[word] |= bit;
         self.dead += 1;
+        while self.is_set(self.prefix) {
+            self.prefix += 1;
+        }
         true
+    }
+
+    fn is_set(&self, ordinal: u32) -> bool {
+        self.words
+            .get((ordinal / 64) as usize)
+            .is_some_and(|bits| bits & (1 << (ordinal % 64)) != 0)
     }
 
     /// Marks every record before `end` gone; returns how many were live.
     pub fn kill_prefix(&mut self, end: u32) -> u32 {
         let mut killed = 0;
-        for ordinal in 0..end {
+        for ordinal in self.prefix..end {
             if self.kill(ordinal) {
                 killed += 1;
             }
@@ -143,9 +160,31 @@ impl DeadSet {
         self.dead
     }
 
+    /// The length of the run of gone records at the start.
+    pub fn prefix(&self) -> u32 {
+        self.prefix
+    }
+
+    /// Live records with ordinals below `end`.
+    pub fn live_below(&self, end: u32) -> u32 {
+        let full_words = (end / 64) as usize;
+        let mut dead: u32 = self
+            .words
+            .iter()
+            .take(full_words)
+            .map(|word| word.count_ones())
+            .sum();
+        if end % 64 != 0 {
+            if let Some(word) = self.words.get(full_words) {
+                dead += (word & ((1u64 << (end % 64)) - 1)).count_ones();
+            }
+        }
+        end - dead
+    }
+
     /// The first live ordinal at or after `from`, below `count`.
     pub fn first_live(&self, from: u32, count: u32) -> Option<u32> {
-        let mut ordinal = from;
+        let mut ordinal = from.max(self.prefix);
         while ordinal < count {
             let word = (ordinal / 64) as usize;
             match self.words.get(word) {
@@ -165,7 +204,45 @@ impl DeadSet {
 
     /// The last live ordinal below `end`.
     pub fn last_live(&self, end: u32) -> Option<u32> {
-        (0..end).rev().find(|&ordinal| !self.is_dead(ordinal))
+        (self.prefix..end)
+            .rev()
+            .find(|&ordinal| !self.is_dead(ordinal))
+    }
+
+    /// Slots in the tombstone file behind this set.
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    /// Counts slots appended to the file.
+    pub fn add_slots(&mut self, count: u32) {
+        self.slots += count;
+    }
+
+    /// Whether the file has grown well past what it describes and should be rewritten.
+    pub fn wants_compaction(&self) -> bool {
+        let needed = self.dead - self.prefix + 2;
+        self.slots > 64 && self.slots > needed.saturating_mul(2)
+    }
+
+    /// The fewest slots that say the same: a trim for the dead prefix, a delete for each other
+    /// gone record, and a checkpoint carrying the stream's current (epoch, max-deleted-entry-id).
+    pub fn compacted(&self, epoch: u64, max_deleted: StreamId) -> Vec<Tombstone> {
+        let slot = |kind, ordinal| Tombstone {
+            kind,
+            ordinal,
+            epoch,
+            max_deleted,
+        };
+        let mut slots = vec![slot(TombstoneKind::Trim, self.prefix)];
+        let end = (self.words.len() * 64) as u32;
+        slots.extend(
+            (self.prefix..end)
+                .filter(|&ordinal| self.is_set(ordinal))
+                .map(|ordinal| slot(TombstoneKind::Delete, ordinal)),
+        );
+        slots.push(slot(TombstoneKind::Checkpoint, 0));
+        slots
     }
 }
 
@@ -211,6 +288,7 @@ pub fn load(bytes: &[u8], count: u32) -> LoadedTombstones {
             }
             TombstoneKind::Checkpoint => {}
         }
+        loaded.dead.add_slots(1);
         let mark = (tombstone.epoch, tombstone.max_deleted);
         if loaded.newest.is_none_or(|newest| mark > newest) {
             loaded.newest = Some(mark);
@@ -237,6 +315,31 @@ mod tests {
         assert_eq!(set.first_live(0, 5), None);
         assert_eq!(set.last_live(5), None);
         assert_eq!(set.last_live(7), Some(6));
+        assert_eq!(set.prefix(), 5);
+        assert_eq!(set.live_below(70), 70 - 6);
+        assert!(set.kill(5));
+        assert_eq!(set.prefix(), 6);
+    }
+
+    #[test]
+    fn compaction_says_the_same_in_fewer_slots() {
+        let mut set = DeadSet::default();
+        for ordinal in 0..500 {
+            set.kill_prefix(ordinal + 1);
+            set.add_slots(1);
+        }
+        set.kill(700);
+        set.add_slots(1);
+        assert!(set.wants_compaction());
+        let slots = set.compacted(9, StreamId::new(3, 4));
+        assert_eq!(slots.len(), 3);
+        let bytes: Vec<u8> = slots.iter().flat_map(Tombstone::encode).collect();
+        let loaded = load(&bytes, 800);
+        assert_eq!(loaded.dead.dead(), set.dead());
+        assert_eq!(loaded.dead.prefix(), 500);
+        assert!(loaded.dead.is_dead(700) && !loaded.dead.is_dead(699));
+        assert_eq!(loaded.newest, Some((9, StreamId::new(3, 4))));
+        assert!(!loaded.dead.wants_compaction());
     }
 
     #[test]
