@@ -462,3 +462,75 @@ fn concurrent_appenders_lose_nothing_acknowledged() {
         assert_eq!(before, seen_tags.len(), "cut {cut}: an entry appears twice");
     }
 }
+
+/// XADD with exact MAXLEN trimming on every add appends a tombstone each time and compacts the
+/// tombstone file (write, sync, rename) as it grows. Cut anywhere, the stream must still be a
+/// contiguous window of the newest entries: the last acknowledged one (or the one in flight)
+/// and the 9 before it — or 10 before it, when the add survived and its trim did not.
+#[test]
+fn exact_trimming_with_compaction_survives_every_cut() {
+    const ADDS: u64 = 200;
+    let add = |engine: &Engine, n: u64| {
+        let entry = NewEntry {
+            id: AddId::Explicit(StreamId::new(n, 0)),
+            fields: vec![(b"n".to_vec(), n.to_string().into_bytes())],
+        };
+        let trim = TrimSpec {
+            strategy: TrimStrategy::MaxLen(10),
+            approx: false,
+            limit: 0,
+        };
+        engine.add(STREAMS[0], &[entry], false, Some(&trim))
+    };
+    let clock = Arc::new(ManualClock::new(1));
+    let mut config = config(&clock);
+    config.segment_bytes_max = 1 << 20;
+    let total = {
+        let fs = SimFs::new();
+        let engine = Engine::open_with(config.clone(), Arc::new(fs.clone())).unwrap();
+        for n in 1..=ADDS {
+            add(&engine, n).unwrap();
+        }
+        fs.ops_done()
+    };
+    for cut in (0..total).step_by(3) {
+        let fs = SimFs::new();
+        let mut acked = 0;
+        if let Ok(engine) = Engine::open_with(config.clone(), Arc::new(fs.clone())) {
+            fs.cut_after(cut);
+            for n in 1..=ADDS {
+                if add(&engine, n).is_err() {
+                    break;
+                }
+                acked = n;
+            }
+        }
+        fs.cut_now();
+        fs.reboot(Tear::Torn { seed: cut });
+        let engine = Engine::open_with(config.clone(), Arc::new(fs.clone())).unwrap();
+        let ids: Vec<u64> = engine
+            .range(
+                STREAMS[0],
+                IdRange::ALL,
+                false,
+                ReadLimit::count(usize::MAX),
+            )
+            .unwrap()
+            .unwrap_or_default()
+            .iter()
+            .map(|entry| entry.id.ms)
+            .collect();
+        let newest = ids.last().copied().unwrap_or(0);
+        assert!(
+            newest == acked || newest == acked + 1,
+            "cut {cut}: newest entry {newest}, last acknowledged {acked}"
+        );
+        let window: Vec<u64> = (newest.saturating_sub(9).max(1)..=newest).collect();
+        let wider: Vec<u64> = (newest.saturating_sub(10).max(1)..=newest).collect();
+        assert!(
+            ids == window || (newest == acked + 1 && ids == wider),
+            "cut {cut}: {ids:?} is not the window ending at {newest}"
+        );
+        assert_eq!(engine.len(STREAMS[0]), ids.len() as u64);
+    }
+}

@@ -339,12 +339,13 @@ impl Opener<'_> {
         &mut self,
         id: u64,
         count: u32,
+        records_of: &dyn Fn(u64) -> Option<u32>,
     ) -> Result<(DeadSet, Option<(u64, StreamId)>)> {
         let path = self.path(id, FileKind::Deletions);
         let Some(bytes) = open_optional(self.fs(), &path)? else {
             return Ok((DeadSet::default(), None));
         };
-        let loaded = tombstone::load(&bytes, count);
+        let loaded = tombstone::load(&bytes, count, records_of);
         if loaded.valid_len < bytes.len() || loaded.dangling > 0 {
             let kept: Vec<u8> = loaded.slots.iter().flat_map(Tombstone::encode).collect();
             self.replace_file(&path, &kept)?;
@@ -511,6 +512,16 @@ impl StreamLog {
         }
 
         // Tombstones and counters.
+        let extent_of = |segment: &Segment| match (&segment.body, &active) {
+            (Body::Sealed { extent, .. }, _) => *extent,
+            (Body::Active(_), Some(state)) => state.extent,
+            (Body::Active(_), None) => Extent::default(),
+        };
+        let records: BTreeMap<u64, u32> = segments
+            .iter()
+            .map(|segment| (segment.id, extent_of(segment).count))
+            .collect();
+        let records_of = |id: u64| records.get(&id).copied();
         let mut newest_mark: Option<(u64, StreamId)> = None;
         let mut length = 0u64;
         for segment in &mut segments {
@@ -519,7 +530,7 @@ impl StreamLog {
                 (Body::Active(_), Some(state)) => state.extent,
                 (Body::Active(_), None) => Extent::default(),
             };
-            let (dead, mark) = opener.load_tombstones(segment.id, extent.count)?;
+            let (dead, mark) = opener.load_tombstones(segment.id, extent.count, &records_of)?;
             length += u64::from(extent.count - dead.dead());
             segment.dead = Arc::new(RwLock::new(dead));
             if mark.is_some_and(|mark| newest_mark.is_none_or(|newest| mark > newest)) {

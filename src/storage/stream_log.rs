@@ -801,10 +801,49 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Makes every write so far durable — earlier transactions' (through the commit queue)
+    /// and this one's appends — before a step that must not outlive them. Not under `no`.
+    fn make_durable(&mut self) -> Result<()> {
+        if self.log.ctx.config.fsync == FsyncPolicy::No {
+            return Ok(());
+        }
+        self.log.flush()?;
+        let log = self.log.writable(self.writer.active.id, FileKind::Log)?;
+        log.sync_data()?;
+        Ok(())
+    }
+
+    /// Rewrites a segment's tombstone file with the same meaning in the fewest slots. Repeated
+    /// head trims (XADD … MAXLEN = n) append a slot each; this keeps the file proportional to
+    /// what it describes. What it describes is made durable first, so the rewritten slots
+    /// depend on nothing.
+    fn compact_tombstones(&mut self, segment: &Arc<Segment>) -> Result<()> {
+        self.make_durable()?;
+        let path = self.log.path(segment.id, FileKind::Deletions);
+        let mut dead = write_lock(&segment.dead);
+        let compacted = dead.compacted(self.writer.active.id, self.writer.counters.max_deleted);
+        let bytes: Vec<u8> = compacted.iter().flat_map(Tombstone::encode).collect();
+        let mut temporary = path.clone().into_os_string();
+        temporary.push(".tmp");
+        let temporary = PathBuf::from(temporary);
+        let rewritten = self.log.ctx.fs.open(&temporary, OpenMode::Create)?;
+        rewritten.set_len(0)?;
+        rewritten.write_all_at(&bytes, 0)?;
+        // The rename must not become durable before the new content.
+        self.log.ctx.sync_file(rewritten.as_ref())?;
+        self.log.ctx.fs.rename(&temporary, &path)?;
+        self.log.ctx.sync_dir(&self.log.dir)?;
+        dead.set_slots(compacted.len() as u32);
+        Ok(())
+    }
+
     /// Appends tombstones to a segment's tombstone file and marks the records in memory.
     fn write_tombstones(&mut self, segment: &Arc<Segment>, slots: &[Tombstone]) -> Result<()> {
         if slots.is_empty() {
             return Ok(());
+        }
+        if shared_read(&segment.dead).wants_compaction() {
+            self.compact_tombstones(segment)?;
         }
         let path = self.log.path(segment.id, FileKind::Deletions);
         let file = self.log.ctx.fs.open(&path, OpenMode::Create)?;
@@ -827,45 +866,12 @@ impl Txn<'_> {
             }
         }
         dead.add_slots(slots.len() as u32);
-        let file = if dead.wants_compaction() {
-            // Repeated head trims (XADD … MAXLEN = n) append a slot each: rewrite the file with
-            // the same meaning in a few slots, so it stays proportional to what it describes.
-            // The slots being written may carry a max-deleted-entry-id the counters do not
-            // have yet (XDEL updates them afterwards).
-            let max_deleted = slots
-                .iter()
-                .map(|slot| slot.max_deleted)
-                .fold(self.writer.counters.max_deleted, StreamId::max);
-            let compacted = dead.compacted(self.writer.active.id, max_deleted);
-            let bytes: Vec<u8> = compacted.iter().flat_map(Tombstone::encode).collect();
-            let mut temporary = path.clone().into_os_string();
-            temporary.push(".tmp");
-            let temporary = PathBuf::from(temporary);
-            let rewritten = self.log.ctx.fs.open(&temporary, OpenMode::Create)?;
-            rewritten.set_len(0)?;
-            rewritten.write_all_at(&bytes, 0)?;
-            // The rename must not become durable before the new content: sync it now.
-            self.log.ctx.sync_file(rewritten.as_ref())?;
-            self.log.ctx.fs.rename(&temporary, &path)?;
-            add_dirty(&mut self.dirty, Dirty::Dir(self.log.dir.clone()));
-            *dead = DeadSet::default();
-            for slot in &compacted {
-                match slot.kind {
-                    TombstoneKind::Delete => {
-                        dead.kill(slot.ordinal);
-                    }
-                    TombstoneKind::Trim => {
-                        dead.kill_prefix(slot.ordinal);
-                    }
-                    TombstoneKind::Checkpoint => {}
-                }
-            }
-            dead.add_slots(compacted.len() as u32);
-            rewritten
-        } else {
-            file
-        };
+        drop(dead);
         let hold = self.log.ctx.config.fsync == FsyncPolicy::Always;
+        // Replace any earlier entry for this file: a compaction may have replaced the file.
+        self.dirty.retain(|item| {
+            !matches!(item, Dirty::File { segment: id, kind: FileKind::Deletions, .. } if *id == segment.id)
+        });
         add_dirty(
             &mut self.dirty,
             Dirty::File {
@@ -882,6 +888,7 @@ impl Txn<'_> {
     pub fn delete(&mut self, ids: &[StreamId]) -> Result<u64> {
         let view = self.view();
         let epoch = self.writer.active.id;
+        let requires = self.writer.active.extent.count;
         let mut max_deleted = self.writer.counters.max_deleted;
         // Per segment (by position in the view), the tombstones to write.
         let mut planned: Vec<(usize, Vec<Tombstone>)> = Vec::new();
@@ -896,6 +903,7 @@ impl Txn<'_> {
                 ordinal,
                 epoch,
                 max_deleted,
+                requires,
             };
             match planned.iter_mut().find(|(at, _)| *at == position) {
                 Some((_, slots)) => slots.push(slot),
@@ -1025,6 +1033,7 @@ impl Txn<'_> {
             ordinal: end,
             epoch: self.writer.active.id,
             max_deleted: self.writer.counters.max_deleted,
+            requires: self.writer.active.extent.count,
         };
         self.write_tombstones(segment, &[slot])?;
         Ok(killed)
@@ -1042,11 +1051,15 @@ impl Txn<'_> {
             .last()
             .map(Arc::clone)
             .ok_or_else(|| Error::corrupt(&self.log.dir, "stream has no segments"))?;
+        // Everything this operation could depend on becomes durable first: removing files
+        // cannot be undone by a power cut the way a lost append can.
+        self.make_durable()?;
         let checkpoint = Tombstone {
             kind: TombstoneKind::Checkpoint,
             ordinal: 0,
             epoch: self.writer.active.id,
             max_deleted: self.writer.counters.max_deleted,
+            requires: 0,
         };
         self.write_tombstones(&active, &[checkpoint])?;
         let path = self.log.path(active.id, FileKind::Deletions);

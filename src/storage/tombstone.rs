@@ -10,6 +10,12 @@
 //! are removed, a *checkpoint* slot carrying that value is written to the active segment's file,
 //! so removing files never loses it.
 //!
+//! A slot also names what it depends on: `requires` is the number of records the epoch
+//! segment had when the slot was written. A power cut may persist a tombstone page while losing
+//! the log page written just before it (unsynced writes reach the disk in any order), so a
+//! slot whose epoch segment came back with fewer records belongs to a write that never
+//! completed — say, the trim of an XADD whose entry was lost — and recovery drops it.
+//!
 //! ```text
 //! slot (40 bytes)
 //! offset  size  field
@@ -18,8 +24,8 @@
 //!  4      4     ordinal u32 LE   delete: the record's ordinal; trim: records before it are gone
 //!  8      8     epoch u64 LE
 //! 16     16     max-deleted-entry-id (ms, seq: u64 LE each)
-//! 32      4     CRC-32 of bytes 0..32
-//! 36      4     zero
+//! 32      4     requires u32 LE: records the epoch segment must have (0 = nothing)
+//! 36      4     CRC-32 of bytes 0..36
 //! ```
 //!
 //! The bitmap costs one bit per record of a segment that has tombstones, and nothing for a
@@ -53,6 +59,8 @@ pub struct Tombstone {
     pub epoch: u64,
     /// The stream's max-deleted-entry-id after the operation.
     pub max_deleted: StreamId,
+    /// Records the epoch segment must have for this slot to count (0: none).
+    pub requires: u32,
 }
 
 impl Tombstone {
@@ -67,8 +75,9 @@ impl Tombstone {
         out[4..8].copy_from_slice(&self.ordinal.to_le_bytes());
         out[8..16].copy_from_slice(&self.epoch.to_le_bytes());
         put_id(&mut out[16..32], self.max_deleted);
-        let crc = crc32fast::hash(&out[..32]);
-        out[32..36].copy_from_slice(&crc.to_le_bytes());
+        out[32..36].copy_from_slice(&self.requires.to_le_bytes());
+        let crc = crc32fast::hash(&out[..36]);
+        out[36..40].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
@@ -77,8 +86,8 @@ impl Tombstone {
         if bytes.len() < SLOT_BYTES {
             return None;
         }
-        let crc = u32::from_le_bytes(bytes[32..36].try_into().unwrap_or_default());
-        if crc32fast::hash(&bytes[..32]) != crc {
+        let crc = u32::from_le_bytes(bytes[36..40].try_into().unwrap_or_default());
+        if crc32fast::hash(&bytes[..36]) != crc {
             return None;
         }
         let kind = match bytes[0] {
@@ -92,6 +101,7 @@ impl Tombstone {
             ordinal: u32::from_le_bytes(bytes[4..8].try_into().unwrap_or_default()),
             epoch: get_u64(bytes, 8),
             max_deleted: get_id(bytes, 16),
+            requires: u32::from_le_bytes(bytes[32..36].try_into().unwrap_or_default()),
         })
     }
 }
@@ -219,6 +229,11 @@ impl DeadSet {
         self.slots += count;
     }
 
+    /// Sets the slot count (after the file was rewritten).
+    pub fn set_slots(&mut self, count: u32) {
+        self.slots = count;
+    }
+
     /// Whether the file has grown well past what it describes and should be rewritten.
     pub fn wants_compaction(&self) -> bool {
         let needed = self.dead - self.prefix + 2;
@@ -227,12 +242,14 @@ impl DeadSet {
 
     /// The fewest slots that say the same: a trim for the dead prefix, a delete for each other
     /// gone record, and a checkpoint carrying the stream's current (epoch, max-deleted-entry-id).
+    /// They depend on nothing: the caller makes everything they describe durable first.
     pub fn compacted(&self, epoch: u64, max_deleted: StreamId) -> Vec<Tombstone> {
         let slot = |kind, ordinal| Tombstone {
             kind,
             ordinal,
             epoch,
             max_deleted,
+            requires: 0,
         };
         let mut slots = vec![slot(TombstoneKind::Trim, self.prefix)];
         let end = (self.words.len() * 64) as u32;
@@ -255,26 +272,31 @@ pub struct LoadedTombstones {
     pub newest: Option<(u64, StreamId)>,
     /// Bytes of whole, valid slots from the start; the rest is a torn tail.
     pub valid_len: usize,
-    /// Slots that named records the segment does not have (written before their records were
-    /// durable, then lost in a crash); the file should be rewritten without them.
+    /// Slots that name records the segment does not have, or depend on records their epoch
+    /// segment does not have (written by a write whose log part was lost in a crash); the
+    /// file should be rewritten without them.
     pub dangling: usize,
     /// The valid slots, for a rewrite.
     pub slots: Vec<Tombstone>,
 }
 
-/// Reads a tombstone file for a segment of `count` committed records.
-pub fn load(bytes: &[u8], count: u32) -> LoadedTombstones {
+/// Reads a tombstone file for a segment of `count` committed records; `records_of` gives the
+/// committed records of a segment by id (`None` if it no longer exists).
+pub fn load(bytes: &[u8], count: u32, records_of: &dyn Fn(u64) -> Option<u32>) -> LoadedTombstones {
     let mut loaded = LoadedTombstones::default();
     for slot in bytes.chunks_exact(SLOT_BYTES) {
         let Some(tombstone) = Tombstone::decode(slot) else {
             break;
         };
         loaded.valid_len += SLOT_BYTES;
-        let fits = match tombstone.kind {
+        let names_a_record = match tombstone.kind {
             TombstoneKind::Delete => tombstone.ordinal < count,
             TombstoneKind::Trim => tombstone.ordinal <= count,
             TombstoneKind::Checkpoint => true,
         };
+        let dependency_met = tombstone.requires == 0
+            || records_of(tombstone.epoch).is_none_or(|records| records >= tombstone.requires);
+        let fits = names_a_record && dependency_met;
         if !fits {
             loaded.dangling += 1;
             continue;
@@ -334,7 +356,7 @@ mod tests {
         let slots = set.compacted(9, StreamId::new(3, 4));
         assert_eq!(slots.len(), 3);
         let bytes: Vec<u8> = slots.iter().flat_map(Tombstone::encode).collect();
-        let loaded = load(&bytes, 800);
+        let loaded = load(&bytes, 800, &|_| None);
         assert_eq!(loaded.dead.dead(), set.dead());
         assert_eq!(loaded.dead.prefix(), 500);
         assert!(loaded.dead.is_dead(700) && !loaded.dead.is_dead(699));
@@ -349,16 +371,22 @@ mod tests {
             ordinal,
             epoch,
             max_deleted: StreamId::new(ms, 0),
+            requires: 0,
         };
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&slot(TombstoneKind::Delete, 1, 4, 10).encode());
         bytes.extend_from_slice(&slot(TombstoneKind::Delete, 99, 4, 11).encode());
         bytes.extend_from_slice(&slot(TombstoneKind::Trim, 1, 5, 3).encode());
+        // Depends on segment 5 having 8 records; it came back with 7.
+        let mut unmet = slot(TombstoneKind::Delete, 2, 5, 12);
+        unmet.requires = 8;
+        bytes.extend_from_slice(&unmet.encode());
         bytes.extend_from_slice(&[7u8; 17]);
-        let loaded = load(&bytes, 10);
+        let records_of = |epoch: u64| (epoch == 5).then_some(7);
+        let loaded = load(&bytes, 10, &records_of);
         assert_eq!(loaded.dead.dead(), 2);
-        assert_eq!(loaded.dangling, 1);
-        assert_eq!(loaded.valid_len, 3 * SLOT_BYTES);
+        assert_eq!(loaded.dangling, 2);
+        assert_eq!(loaded.valid_len, 4 * SLOT_BYTES);
         assert_eq!(loaded.newest, Some((5, StreamId::new(3, 0))));
     }
 }
