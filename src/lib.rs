@@ -4,6 +4,7 @@
 //! reply model shared by every front end (`reply`), the gRPC server (`server`) and the
 //! command-line client (`cli`).
 
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
