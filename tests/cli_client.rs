@@ -91,8 +91,8 @@ fn one_shot_commands_print_as_redis_cli_and_exit_zero() {
         vec![b"PING"],
         vec![b"nosuchcommand", b"x"],
     ];
-    for argv in commands {
-        let arguments: Vec<&OsStr> = argv
+    for command in commands {
+        let arguments: Vec<&OsStr> = command
             .iter()
             .map(|argument| OsStr::from_bytes(argument))
             .collect();
@@ -104,7 +104,7 @@ fn one_shot_commands_print_as_redis_cli_and_exit_zero() {
         let actual = run(sluice()
             .args(["cli", "--addr", server.address()])
             .args(&arguments));
-        let shown = String::from_utf8_lossy(&argv.join(&b' ')).into_owned();
+        let shown = String::from_utf8_lossy(&command.join(&b' ')).into_owned();
         assert_eq!(
             mask_radix_tree_figures(&String::from_utf8_lossy(&actual.stdout)),
             mask_radix_tree_figures(&String::from_utf8_lossy(&expected.stdout)),

@@ -72,19 +72,19 @@ pub async fn run(args: CliArgs) -> Result<(), CliError> {
     if args.command.is_empty() {
         return interactive(&args.addr).await;
     }
-    let argv: Vec<Vec<u8>> = args
+    let arguments: Vec<Vec<u8>> = args
         .command
         .iter()
         .map(|argument| argument.as_bytes().to_vec())
         .collect();
     let mut client = Client::connect(&args.addr).await?;
-    let reply = execute(&mut client, &argv).await?;
+    let reply = execute(&mut client, &arguments).await?;
     print(&render_cli(&reply))
 }
 
 /// Parses and runs one command; a refused command is its error reply.
-async fn execute(client: &mut Client, argv: &[Vec<u8>]) -> Result<Reply, CliError> {
-    match command::parse(argv) {
+async fn execute(client: &mut Client, arguments: &[Vec<u8>]) -> Result<Reply, CliError> {
+    match command::parse(arguments) {
         Ok(command) => client.execute(&command).await,
         Err(error) => Ok(error.into_reply()),
     }
@@ -123,7 +123,7 @@ async fn interactive(address: &str) -> Result<(), CliError> {
         while matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
         }
-        let (repeat, argv) = match repl::interpret(&line) {
+        let (repeat, arguments) = match repl::interpret(&line) {
             Line::Blank => continue,
             Line::Quit => return Ok(()),
             Line::Help => {
@@ -134,7 +134,7 @@ async fn interactive(address: &str) -> Result<(), CliError> {
                 print(&format!("{message}\n"))?;
                 continue;
             }
-            Line::Run { repeat, argv } => (repeat, argv),
+            Line::Run { repeat, arguments } => (repeat, arguments),
         };
         let started = Instant::now();
         for _ in 0..repeat {
@@ -144,7 +144,7 @@ async fn interactive(address: &str) -> Result<(), CliError> {
             let Some(connected) = client.as_mut() else {
                 break;
             };
-            match execute(connected, &argv).await {
+            match execute(connected, &arguments).await {
                 Ok(reply) => print(&render_cli(&reply))?,
                 Err(error) => {
                     eprintln!("{error}");

@@ -23,7 +23,7 @@ pub enum Line {
         /// Times to run it (at least 1).
         repeat: u64,
         /// The command name and its arguments.
-        argv: Vec<Vec<u8>>,
+        arguments: Vec<Vec<u8>>,
     },
 }
 
@@ -34,18 +34,18 @@ pub const INVALID_REPEAT: &str = "Invalid redis-cli repeat command option value.
 
 /// Interprets one line (without its line ending).
 pub fn interpret(line: &[u8]) -> Line {
-    let Ok(argv) = tokenizer::split(line) else {
+    let Ok(arguments) = tokenizer::split(line) else {
         return Line::Refused(INVALID_ARGUMENTS);
     };
-    if argv.is_empty() {
+    if arguments.is_empty() {
         return Line::Blank;
     }
     // Like redis-cli, a first word that is wholly a number is a repeat count, provided a
     // command follows.
     let mut repeat = 1;
     let mut skip = 0;
-    if argv.len() > 1 {
-        if let Some(count) = strtol_whole(&argv[0]) {
+    if arguments.len() > 1 {
+        if let Some(count) = strtol_whole(&arguments[0]) {
             match count {
                 Some(count) if count > 0 => repeat = count.unsigned_abs(),
                 _ => return Line::Refused(INVALID_REPEAT),
@@ -54,14 +54,14 @@ pub fn interpret(line: &[u8]) -> Line {
         }
     }
     // redis-cli checks the first word, before the repeat count is taken off.
-    if is_word(&argv[0], "quit") || is_word(&argv[0], "exit") {
+    if is_word(&arguments[0], "quit") || is_word(&arguments[0], "exit") {
         return Line::Quit;
     }
-    let argv = argv[skip..].to_vec();
-    if is_word(&argv[0], "help") || is_word(&argv[0], "?") {
+    let arguments = arguments[skip..].to_vec();
+    if is_word(&arguments[0], "help") || is_word(&arguments[0], "?") {
         return Line::Help;
     }
-    Line::Run { repeat, argv }
+    Line::Run { repeat, arguments }
 }
 
 fn c_string(argument: &[u8]) -> &[u8] {
@@ -144,7 +144,7 @@ mod tests {
     fn run(repeat: u64, words: &[&str]) -> Line {
         Line::Run {
             repeat,
-            argv: words.iter().map(|word| word.as_bytes().to_vec()).collect(),
+            arguments: words.iter().map(|word| word.as_bytes().to_vec()).collect(),
         }
     }
 
@@ -192,5 +192,18 @@ mod tests {
         let text = help_text();
         assert!(text.contains("  XADD\n"));
         assert!(text.contains("  XINFO\n"));
+    }
+
+    proptest::proptest! {
+        /// Any line, quotes and escapes included, is interpreted without a panic.
+        #[test]
+        fn any_line_is_interpreted(
+            line in proptest::collection::vec(
+                proptest::sample::select(b" \t\"'\\xq0123456789-+aZ\x00\xff".to_vec()),
+                0..40,
+            )
+        ) {
+            let _ = interpret(&line);
+        }
     }
 }

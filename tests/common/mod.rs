@@ -102,10 +102,10 @@ impl Redis {
     }
 
     /// Runs one command with `redis-cli --no-raw` (arguments passed as they are).
-    pub fn cli(&self, argv: &[&str]) -> Vec<u8> {
+    pub fn cli(&self, arguments: &[&str]) -> Vec<u8> {
         let output = Process::new("redis-cli")
             .args(["-p", &self.port.to_string(), "--no-raw"])
-            .args(argv)
+            .args(arguments)
             .stderr(Stdio::null())
             .output()
             .expect("redis-cli runs");
@@ -183,9 +183,9 @@ pub fn run_script_on_engine(engine: &Engine, script: &str) -> String {
                 out.push_str(message);
                 out.push('\n');
             }
-            Line::Run { repeat, argv } => {
+            Line::Run { repeat, arguments } => {
                 for _ in 0..repeat {
-                    let reply = match sluice::cli::command::parse(&argv) {
+                    let reply = match sluice::cli::command::parse(&arguments) {
                         Ok(command) => execute(engine, &command),
                         Err(error) => error.into_reply(),
                     };
