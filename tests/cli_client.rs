@@ -250,3 +250,31 @@ fn tail_refuses_an_id_that_is_not_text() {
         "ERR Invalid stream ID specified as stream command argument\n"
     );
 }
+
+#[test]
+fn responses_above_tonics_default_limit_are_read() {
+    // Six entries of 900 KB: over tonic's 4 MiB default, under the client's limit.
+    let (server, _dir) = fresh_server();
+    let value = vec![b'v'; 900 * 1024];
+    for ms in 1..=6 {
+        add(&server, &format!("{ms}-0"), &[(b"big", &value)]);
+    }
+    let output = run(sluice().args([
+        "cli",
+        "--addr",
+        server.address(),
+        "XRANGE",
+        "events",
+        "-",
+        "+",
+    ]));
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("1) 1) \"1-0\"\n"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("6) 1) \"6-0\"\n"));
+    assert!(text.len() > 6 * 900 * 1024);
+}

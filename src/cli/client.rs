@@ -33,6 +33,10 @@ use crate::stream::StreamInfo;
 /// How long connecting may take before the client gives up.
 pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
 
+/// The largest response the client accepts: 64 MiB, well above tonic's 4 MiB default, so a
+/// large XRANGE or XINFO FULL is limited by the server's own reply budget rather than here.
+pub const RESPONSE_BYTES_MAX: usize = 64 << 20;
+
 /// Why a command produced no reply of its own.
 enum Failure {
     /// A status from the server or the transport.
@@ -157,7 +161,7 @@ impl Client {
             .map_err(|error| CliError::connection(address, &error))?;
         Ok(Client {
             address: address.to_owned(),
-            streams: StreamsClient::new(channel),
+            streams: StreamsClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
         })
     }
 
