@@ -41,8 +41,13 @@ const SLOW_COMMAND_MS: u128 = 500;
 #[derive(Debug, Clone, clap::Args)]
 pub struct CliArgs {
     /// The server's address, HOST:PORT.
-    #[arg(long, env = "SLUICE_ADDR", default_value = DEFAULT_ADDRESS)]
-    pub addr: String,
+    #[arg(
+        long = "addr",
+        value_name = "HOST:PORT",
+        env = "SLUICE_ADDR",
+        default_value = DEFAULT_ADDRESS
+    )]
+    pub address: String,
     /// A command and its arguments, as redis-cli takes them (binary-safe, no unescaping).
     /// Without one, an interactive prompt opens.
     #[arg(
@@ -57,8 +62,13 @@ pub struct CliArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct TailArgs {
     /// The server's address, HOST:PORT.
-    #[arg(long, env = "SLUICE_ADDR", default_value = DEFAULT_ADDRESS)]
-    pub addr: String,
+    #[arg(
+        long = "addr",
+        value_name = "HOST:PORT",
+        env = "SLUICE_ADDR",
+        default_value = DEFAULT_ADDRESS
+    )]
+    pub address: String,
     /// The stream to follow.
     pub stream: OsString,
     /// Print entries after this ID: an ID, 0 for the whole stream, $ (the default) for only
@@ -70,14 +80,14 @@ pub struct TailArgs {
 /// Runs `sluice cli`.
 pub async fn run(args: CliArgs) -> Result<(), CliError> {
     if args.command.is_empty() {
-        return interactive(&args.addr).await;
+        return interactive(&args.address).await;
     }
     let arguments: Vec<Vec<u8>> = args
         .command
         .iter()
         .map(|argument| argument.as_bytes().to_vec())
         .collect();
-    let mut client = Client::connect(&args.addr).await?;
+    let mut client = Client::connect(&args.address).await?;
     let reply = execute(&mut client, &arguments).await?;
     print(&render_cli(&reply))
 }
@@ -179,7 +189,7 @@ pub async fn tail(args: TailArgs) -> Result<(), CliError> {
             CliError::Usage("ERR Invalid stream ID specified as stream command argument".to_owned())
         })?,
     };
-    let mut client = Client::connect(&args.addr).await?;
+    let mut client = Client::connect(&args.address).await?;
     let mut messages = client.tail(args.stream.as_bytes(), &after).await?;
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
@@ -190,7 +200,7 @@ pub async fn tail(args: TailArgs) -> Result<(), CliError> {
         };
         let response = match message {
             Ok(Some(response)) => response,
-            Ok(None) => return Err(CliError::TailEnded(args.addr.clone())),
+            Ok(None) => return Err(CliError::TailEnded(args.address.clone())),
             Err(status) => return Err(client.tail_failure(status)),
         };
         let mut entries = Vec::with_capacity(response.entries.len());
