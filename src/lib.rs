@@ -4,11 +4,13 @@
 //! reply model shared by every front end (`reply`), the gRPC server (`server`) and the
 //! command-line client (`cli`).
 
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod id;
 pub mod proto;
+pub mod reply;
 pub mod storage;
 pub mod stream;
 

@@ -1,0 +1,354 @@
+//! Shared by the client's integration tests: a real `redis-server` as the oracle, an engine
+//! executor that answers typed commands straight from a [`sluice::Engine`], and the scenarios
+//! both are run through.
+
+#![allow(dead_code)] // Each test binary uses its own part of this module.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command as Process, Stdio};
+use std::thread::sleep;
+use std::time::Duration;
+
+use sluice::cli::command::{Command, ReadStart};
+use sluice::cli::repl::{self, Line};
+use sluice::reply::{self, render_cli, Reply};
+use sluice::{Config, Engine, FsyncPolicy, IdRange, NewEntry, ReadLimit, StreamId};
+
+pub mod fake_server;
+pub mod scenarios;
+
+/// Attempts at starting redis-server on a free port before giving up.
+const START_ATTEMPTS_MAX: usize = 5;
+/// Times redis-cli is asked for PONG while a fresh server starts.
+const READY_POLLS_MAX: usize = 400;
+/// Pause between those polls.
+const READY_POLL_INTERVAL_MS: u64 = 25;
+
+/// Whether the external programs are required (`SLUICE_REQUIRE_EXTERNAL=1`): then a missing
+/// redis-server fails the test instead of skipping it.
+fn external_required() -> bool {
+    std::env::var("SLUICE_REQUIRE_EXTERNAL").is_ok_and(|value| value == "1")
+}
+
+fn installed(program: &str) -> bool {
+    Process::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// A redis-server of our own, killed when dropped.
+pub struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// Starts redis-server on a free port with persistence off; `None` (after a loud message)
+    /// when Redis is not installed, unless external programs are required.
+    pub fn start(test: &str) -> Option<Redis> {
+        if !installed("redis-server") || !installed("redis-cli") {
+            assert!(
+                !external_required(),
+                "SLUICE_REQUIRE_EXTERNAL=1 but redis-server/redis-cli are not installed"
+            );
+            eprintln!(
+                "\n!!!!!!!!\n!!! SKIPPING {test}: redis-server and redis-cli (7.0.15) are not \
+                 installed; install them (apt-get install redis-server redis-tools) or set \
+                 SLUICE_REQUIRE_EXTERNAL=1 to make this a failure\n!!!!!!!!\n"
+            );
+            return None;
+        }
+        for _ in 0..START_ATTEMPTS_MAX {
+            if let Some(redis) = Redis::try_start() {
+                return Some(redis);
+            }
+        }
+        panic!("redis-server did not start after {START_ATTEMPTS_MAX} attempts");
+    }
+
+    fn try_start() -> Option<Redis> {
+        let port = free_port();
+        let child = Process::new("redis-server")
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed but cannot be started");
+        let mut redis = Redis { child, port };
+        for _ in 0..READY_POLLS_MAX {
+            // The port may have been taken meanwhile: then the server exits and we retry.
+            if let Ok(Some(_)) = redis.child.try_wait() {
+                return None;
+            }
+            let answer = redis.cli(&["PING"]);
+            if answer == b"PONG\n" {
+                return Some(redis);
+            }
+            sleep(Duration::from_millis(READY_POLL_INTERVAL_MS));
+        }
+        None
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs one command with `redis-cli --no-raw` (arguments passed as they are).
+    pub fn cli(&self, arguments: &[&str]) -> Vec<u8> {
+        let output = Process::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "--no-raw"])
+            .args(arguments)
+            .stderr(Stdio::null())
+            .output()
+            .expect("redis-cli runs");
+        output.stdout
+    }
+
+    /// Empties the server, then feeds `script` to an interactive `redis-cli --no-raw` (one
+    /// command per line, quoting and escapes as at its prompt) and returns what it printed.
+    pub fn run_script(&self, script: &str) -> String {
+        assert_eq!(self.cli(&["FLUSHALL"]), b"OK\n");
+        let output = pipe_through(
+            Process::new("redis-cli").args(["-p", &self.port.to_string(), "--no-raw"]),
+            script,
+        );
+        // Only error texts echoing a user's non-UTF-8 bytes are not UTF-8; Sluice's replies
+        // hold text, so it shows those bytes as U+FFFD, and so does the comparison.
+        String::from_utf8_lossy(&output).into_owned()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `process` with `input` on stdin and returns its stdout.
+pub fn pipe_through(process: &mut Process, input: &str) -> Vec<u8> {
+    let mut child = process
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the process starts");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin
+            .write_all(input.as_bytes())
+            .expect("the script is written");
+    }
+    let output = child.wait_with_output().expect("the process finishes");
+    if !output.stderr.is_empty() {
+        eprintln!("stderr: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    output.stdout
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("the OS hands out a free port")
+}
+
+/// An engine on a fresh directory, without fsync (tests do not need durability).
+pub fn open_engine(dir: &Path) -> Engine {
+    let mut config = Config::new(dir);
+    config.fsync = FsyncPolicy::No;
+    Engine::open(config).expect("the engine opens")
+}
+
+/// Runs `script` the way the prompt does, answering from `engine`: what `sluice cli` would
+/// print if its server were this engine.
+pub fn run_script_on_engine(engine: &Engine, script: &str) -> String {
+    let mut out = String::new();
+    for line in script.lines() {
+        match repl::interpret(line.as_bytes()) {
+            Line::Blank => {}
+            Line::Quit => break,
+            Line::Help => out.push_str(&repl::help_text()),
+            Line::Refused(message) => {
+                out.push_str(message);
+                out.push('\n');
+            }
+            Line::Run { repeat, arguments } => {
+                for _ in 0..repeat {
+                    let reply = match sluice::cli::command::parse(&arguments) {
+                        Ok(command) => execute(engine, &command),
+                        Err(error) => error.into_reply(),
+                    };
+                    out.push_str(&render_cli(&reply));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Answers a command from the engine, building the reply with `sluice::reply`.
+pub fn execute(engine: &Engine, command: &Command) -> Reply {
+    match answer(engine, command) {
+        Ok(reply) => reply,
+        Err(error) => Reply::Error(error.to_string()),
+    }
+}
+
+fn read_limit(count: Option<u64>) -> ReadLimit {
+    ReadLimit::count(count.map_or(usize::MAX, |count| {
+        usize::try_from(count).unwrap_or(usize::MAX)
+    }))
+}
+
+fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
+    Ok(match command {
+        Command::Ping { message } => message.clone().map_or_else(reply::pong, Reply::Bulk),
+        Command::XAdd(add) => {
+            let entry = NewEntry {
+                id: add.id,
+                fields: add.fields.clone(),
+            };
+            let ids = engine.add(&add.key, &[entry], add.nomkstream, add.trim.as_ref())?;
+            reply::xadd(ids.and_then(|ids| ids.last().copied()))
+        }
+        Command::XRange(range) => {
+            let found = engine.range(
+                &range.key,
+                range.range,
+                range.reverse,
+                read_limit(range.count),
+            )?;
+            reply::xrange(
+                range.count,
+                found.is_some(),
+                found.as_deref().unwrap_or_default(),
+            )
+        }
+        Command::XRead(read) => {
+            let mut streams = Vec::new();
+            for (name, start) in &read.streams {
+                let after = match start {
+                    ReadStart::After(id) => *id,
+                    ReadStart::New => engine.last_id(name).unwrap_or_default(),
+                    ReadStart::LastEntry => {
+                        let last = engine
+                            .range(name, IdRange::ALL, true, ReadLimit::count(1))?
+                            .unwrap_or_default();
+                        if !last.is_empty() {
+                            streams.push((name.clone(), last));
+                        }
+                        continue;
+                    }
+                };
+                let Some(start) = after.next() else { continue };
+                let range = IdRange {
+                    start,
+                    end: StreamId::MAX,
+                };
+                let found = engine
+                    .range(name, range, false, read_limit(read.count))?
+                    .unwrap_or_default();
+                if !found.is_empty() {
+                    streams.push((name.clone(), found));
+                }
+            }
+            // Nothing else writes here, so a BLOCK would only time out: nil, as Redis says.
+            reply::xread(&streams)
+        }
+        Command::XLen { key } => reply::integer(engine.len(key)),
+        Command::XDel { key, ids } => reply::integer(engine.delete(key, ids)?),
+        Command::XTrim { key, trim } => reply::integer(engine.trim(key, trim)?),
+        Command::XSetId(set_id) => {
+            engine.set_id(
+                &set_id.key,
+                set_id.last_id,
+                set_id.entries_added,
+                set_id.max_deleted,
+            )?;
+            reply::ok()
+        }
+        Command::XInfoStream { key, full } => {
+            let full_count = full.map(|count| usize::try_from(count).unwrap_or(usize::MAX));
+            let info = engine.info(key, full_count, ReadLimit::count(usize::MAX))?;
+            reply::xinfo_stream(&info, full.is_some())
+        }
+        Command::XInfoHelp => reply::xinfo_help(),
+        Command::Del { keys } => {
+            let mut dropped = 0;
+            for key in keys {
+                if engine.drop_stream(key)? {
+                    dropped += 1;
+                }
+            }
+            reply::integer(dropped)
+        }
+        Command::Exists { keys } => reply::integer(
+            keys.iter()
+                .filter(|key| engine.stream(key).is_some())
+                .count() as u64,
+        ),
+        Command::Keys { pattern } => reply::keys(&engine.list(Some(pattern))),
+        Command::ErrorUnlessMissing {
+            key,
+            missing,
+            error,
+        } => {
+            if engine.stream(key).is_some() {
+                error.clone().into_reply()
+            } else {
+                missing.clone()
+            }
+        }
+    })
+}
+
+/// Sluice reports its own structure under XINFO's radix-tree names (segments and index
+/// points), so those two figures are masked before comparing with Redis.
+pub fn mask_radix_tree_figures(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut mask_next = false;
+    for line in text.split_inclusive('\n') {
+        if mask_next {
+            if let Some(at) = line.find("(integer) ") {
+                out.push_str(&line[..at]);
+                out.push_str("(integer) <masked>\n");
+                mask_next = false;
+                continue;
+            }
+        }
+        mask_next =
+            line.ends_with("\"radix-tree-keys\"\n") || line.ends_with("\"radix-tree-nodes\"\n");
+        out.push_str(line);
+    }
+    out
+}
+
+/// Asserts two outputs are the same, showing both with line numbers when not.
+pub fn assert_same_output(scenario: &str, script: &str, expected: &str, actual: &str) {
+    if expected == actual {
+        return;
+    }
+    let expected_lines: Vec<&str> = expected.lines().collect();
+    let actual_lines: Vec<&str> = actual.lines().collect();
+    let first_difference = expected_lines
+        .iter()
+        .zip(&actual_lines)
+        .position(|(left, right)| left != right)
+        .unwrap_or(expected_lines.len().min(actual_lines.len()));
+    panic!(
+        "scenario {scenario}: output differs from redis-cli from line {}\n\
+         --- script ---\n{script}\n--- redis-cli ---\n{expected}\n--- sluice ---\n{actual}",
+        first_difference + 1
+    );
+}
