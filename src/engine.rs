@@ -5,6 +5,8 @@
 //! <data_dir>/
 //!   LOCK              advisory lock: one process per data directory
 //!   FORMAT            "sluice-format 1": the on-disk format version
+//!   CLEAN             written by a clean shutdown, removed by the next open: without it, the
+//!                     open is a crash recovery
 //!   streams/<dir>/    one directory per stream (see storage::catalog for the name mapping)
 //!   trash/            dropped streams, removed at once and again on open if interrupted
 //! ```
@@ -36,6 +38,8 @@ use crate::storage::stream_log::{Context, StreamLog, TrimSpec};
 use crate::stream::{NewEntry, Stream, StreamInfo};
 
 const FORMAT_FILE: &str = "FORMAT";
+/// Present only between a clean shutdown and the next open.
+const CLEAN_FILE: &str = "CLEAN";
 const FORMAT_TEXT: &str = "sluice-format 1\n";
 const STREAMS_DIR: &str = "streams";
 const TRASH_DIR: &str = "trash";
@@ -173,6 +177,14 @@ impl Engine {
         fs.create_dir_all(&trash_dir)?;
         fs.sync_dir(&root)?;
 
+        let clean_path = root.join(CLEAN_FILE);
+        let after_crash = !fs.exists(&clean_path);
+        debug_assert_eq!(clean_path, config.data_dir.join("CLEAN"));
+        if !after_crash {
+            // Gone before anything is written, so a crash from here on is seen as one.
+            fs.remove_file(&clean_path)?;
+            fs.sync_dir(&root)?;
+        }
         let ctx = Arc::new(Context::new(Arc::clone(&fs), config));
         let watchers = Arc::new(Watchers::default());
         let mut repairs = Vec::new();
@@ -210,7 +222,12 @@ impl Engine {
                     })?,
                 catalog::Decoded::Other => continue,
             };
-            let (log, fixed) = StreamLog::open(Arc::clone(&ctx), dir, listener(&watchers, &name))?;
+            let (log, fixed) = StreamLog::open(
+                Arc::clone(&ctx),
+                dir,
+                listener(&watchers, &name),
+                after_crash,
+            )?;
             repairs.extend(fixed);
             let stream = Stream::new(name.clone(), log, Arc::clone(&ctx.config.clock));
             streams.insert(name, Arc::new(stream));
@@ -335,13 +352,15 @@ impl Engine {
             ..SegmentHeader::default()
         };
         let durable = self.inner.ctx.config.fsync != FsyncPolicy::No;
-        create_segment_file(fs.as_ref(), &temporary, &header, durable)?;
+        let preallocated = self.inner.ctx.config.segment_bytes_max;
+        create_segment_file(fs.as_ref(), &temporary, &header, preallocated, durable)?;
         fs.rename(&temporary, &final_dir)?;
         self.inner.ctx.sync_dir(&self.inner.streams_dir)?;
         let (log, _) = StreamLog::open(
             Arc::clone(&self.inner.ctx),
             final_dir,
             listener(&self.inner.watchers, name),
+            false,
         )?;
         let stream = Arc::new(Stream::new(
             name.to_vec(),
@@ -536,15 +555,10 @@ impl Engine {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Stops background work and makes everything durable. Also done on drop.
+    /// Stops background work, makes everything durable and marks the shutdown clean (so the
+    /// next open trusts the stores' padding). Also done on drop.
     pub fn close(&self) -> Result<()> {
-        if let Some(syncer) = lock(&self.inner.syncer).take() {
-            let (stopped, wake) = &*syncer.stop;
-            *lock(stopped) = true;
-            wake.notify_all();
-            let _ = syncer.thread.join();
-        }
-        self.flush()
+        self.inner.shutdown()
     }
 
     /// The data directory.
@@ -558,20 +572,53 @@ impl Engine {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Stops the sync thread, flushes every stream and, if all went well, writes the clean
+    /// shutdown marker. Idempotent: a second call finds the marker and does nothing more.
+    fn shutdown(&self) -> Result<()> {
         if let Some(syncer) = lock(&self.syncer).take() {
             let (stopped, wake) = &*syncer.stop;
             *lock(stopped) = true;
             wake.notify_all();
             let _ = syncer.thread.join();
         }
-        if let Ok(streams) = self.streams.read() {
-            for stream in streams.values() {
-                if let Err(error) = stream.log().flush() {
-                    tracing::error!("flush at close failed: {error}");
-                }
+        let streams: Vec<Arc<Stream>> = self
+            .streams
+            .read()
+            .map(|map| map.values().cloned().collect())
+            .unwrap_or_default();
+        let mut failure = None;
+        for stream in &streams {
+            let outcome = stream
+                .log()
+                .flush()
+                .and_then(|()| match stream.log().failure() {
+                    Some(message) => Err(Error::Poisoned(message)),
+                    None => Ok(()),
+                });
+            if let Err(error) = outcome {
+                failure.get_or_insert(error);
             }
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let root = &self.ctx.config.data_dir;
+        let marker = self.ctx.clean_marker();
+        if !self.ctx.fs.exists(&marker) {
+            let file = self.ctx.fs.open(&marker, OpenMode::Create)?;
+            file.sync_data()?;
+            self.ctx.fs.sync_dir(root)?;
+        }
+        self.ctx.set_clean_marked();
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            tracing::error!("shutdown left the store to crash recovery: {error}");
         }
     }
 }

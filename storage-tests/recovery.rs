@@ -94,13 +94,23 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Offsets at which the records of a segment log start, and its length.
+/// Where the records of a segment log end (the preallocated zeros follow).
+fn records_end(log: &[u8]) -> usize {
+    record_offsets(log).last().map_or(64, |&last| {
+        last + 8 + u32::from_le_bytes(log[last..last + 4].try_into().unwrap()) as usize
+    })
+}
+
+/// Offsets at which the records of a segment log start.
 fn record_offsets(log: &[u8]) -> Vec<usize> {
     let mut offsets = Vec::new();
     let mut at = sluice::storage::segment::HEADER_BYTES;
     while at + 8 <= log.len() {
-        offsets.push(at);
         let len = u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break; // the preallocated zeros after the records
+        }
+        offsets.push(at);
         at += 8 + len;
     }
     offsets
@@ -149,8 +159,9 @@ fn cut_active_segment_at_every_offset_of_its_last_records() {
     let log = fs::read(&log_path).unwrap();
     let offsets = record_offsets(&log);
     assert_eq!(offsets.len(), 40);
-    // Every cut from the start of the 35th record to the end.
-    for cut in offsets[34]..=log.len() {
+    let end = records_end(&log);
+    // Every cut from the start of the 35th record to the end of the records.
+    for cut in offsets[34]..=end {
         let copy = tempfile::tempdir().unwrap();
         copy_dir(original.path(), copy.path());
         let file = fs::OpenOptions::new()
@@ -160,14 +171,14 @@ fn cut_active_segment_at_every_offset_of_its_last_records() {
         file.set_len(cut as u64).unwrap();
         drop(file);
         let whole = offsets.iter().filter(|&&start| start < cut).count() as u64;
-        let inside_a_record = cut < log.len() && !offsets.contains(&cut);
+        let inside_a_record = cut < end && !offsets.contains(&cut);
         let kept = if inside_a_record { whole - 1 } else { whole };
         let repairs = check_store(copy.path(), 1 << 20, kept);
         if inside_a_record {
             assert!(
                 repairs
                     .iter()
-                    .any(|repair| repair.action.contains("truncated")),
+                    .any(|repair| repair.action.contains("cut after")),
                 "cut at {cut} went unreported: {repairs:?}"
             );
         }
@@ -192,7 +203,7 @@ fn flipped_byte_after_the_last_index_point_is_repaired_at_open() {
         let end = offsets
             .get(damaged_record + 1)
             .copied()
-            .unwrap_or(log.len());
+            .unwrap_or(records_end(&log));
         for at in offsets[damaged_record]..end {
             let copy = tempfile::tempdir().unwrap();
             copy_dir(original.path(), copy.path());
@@ -210,7 +221,14 @@ fn flipped_byte_after_the_last_index_point_is_repaired_at_open() {
                 .collect();
             assert_eq!(kept_aside.len(), 1, "the cut bytes were not kept");
             let saved = fs::read(kept_aside[0].path()).unwrap();
-            assert_eq!(saved, bytes[offsets[damaged_record]..], "kept bytes differ");
+            // What was cut: from the damaged record to the end of the written bytes (the
+            // preallocated zeros after them are not kept).
+            let written = bytes.iter().rposition(|&byte| byte != 0).unwrap() + 1;
+            assert!(
+                saved == bytes[offsets[damaged_record]..written],
+                "kept bytes differ from the {} bytes cut",
+                written - offsets[damaged_record]
+            );
         }
     }
 }
@@ -413,4 +431,33 @@ fn leftovers_of_interrupted_operations_are_cleaned() {
     assert_eq!(repairs.len(), 3, "{repairs:?}");
     assert!(!data.path().join("streams/.new-7").exists());
     assert!(!data.path().join("trash/s-gone.3").exists());
+}
+
+/// A torn multi-page write can leave bytes beyond a stretch of zeros after the last record.
+/// After a crash (no clean-shutdown marker) recovery clears the whole padding, keeping the
+/// leftovers aside; appends then land on zeros again.
+#[test]
+fn leftovers_beyond_zeros_are_cleared_after_a_crash() {
+    let data = tempfile::tempdir().unwrap();
+    build(data.path(), 1 << 20, 20);
+    let path = stream_dir(data.path()).join(file_name(1, FileKind::Log));
+    let mut bytes = fs::read(&path).unwrap();
+    let end = records_end(&bytes);
+    bytes[end + 5000..end + 5100].fill(0xee);
+    fs::write(&path, &bytes).unwrap();
+    fs::remove_file(data.path().join("CLEAN")).unwrap(); // as if the process had crashed
+    let repairs = check_store(data.path(), 1 << 20, 20);
+    assert!(
+        repairs
+            .iter()
+            .any(|repair| repair.action.contains("leftovers")),
+        "{repairs:?}"
+    );
+    let after = fs::read(&path).unwrap();
+    assert_eq!(after.len(), 1 << 20, "the padding is restored");
+    let end = records_end(&after);
+    assert!(
+        after[end..].iter().all(|&byte| byte == 0),
+        "leftovers remain in the padding"
+    );
 }

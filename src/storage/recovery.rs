@@ -45,7 +45,14 @@ struct Opener<'a> {
     ctx: &'a Context,
     dir: &'a Path,
     repairs: Vec<Repair>,
+    /// The engine was not shut down cleanly: the zero padding after the active segments'
+    /// records cannot be trusted (a torn write may have left bytes in it).
+    after_crash: bool,
 }
+
+/// Bytes after a log's last committed record that recovery inspects for leftovers of a torn
+/// write (kept aside if not zero).
+const LEFTOVER_WINDOW_BYTES: u64 = 64 << 10;
 
 fn open_optional(fs: &dyn FileSystem, path: &Path) -> Result<Option<Vec<u8>>> {
     match fs.open(path, OpenMode::Read) {
@@ -91,14 +98,37 @@ impl Opener<'_> {
         Ok(())
     }
 
-    /// Truncates a log after `keep` bytes, saving what is cut off beside it.
-    fn cut_log(&mut self, file: &dyn File, path: &Path, keep: u64, why: &str) -> Result<()> {
+    /// Ends a log after `keep` bytes: saves the non-zero bytes found right after (a torn write's
+    /// leftovers) beside it, truncates, and extends an active segment's file back to its
+    /// preallocated size with zeros.
+    fn cut_log(
+        &mut self,
+        file: &dyn File,
+        path: &Path,
+        keep: u64,
+        extend_to: Option<u64>,
+        why: &str,
+    ) -> Result<()> {
         let len = file.len()?;
         if len <= keep {
             return Ok(());
         }
-        let mut dropped = vec![0; (len - keep) as usize];
-        file.read_exact_at(&mut dropped, keep)?;
+        let window = (len - keep).min(LEFTOVER_WINDOW_BYTES);
+        let mut leftovers = vec![0; window as usize];
+        file.read_exact_at(&mut leftovers, keep)?;
+        let meaningful = leftovers
+            .iter()
+            .rposition(|&byte| byte != 0)
+            .map_or(0, |at| at + 1);
+        leftovers.truncate(meaningful);
+        file.set_len(keep)?;
+        if let Some(size) = extend_to {
+            file.set_len(size.max(keep))?;
+        }
+        if leftovers.is_empty() {
+            // Only zero padding was there: nothing was lost, nothing to report.
+            return Ok(());
+        }
         let stamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|elapsed| elapsed.as_millis())
@@ -107,16 +137,15 @@ impl Opener<'_> {
         saved.push(format!(".dropped-{keep}-{stamp}"));
         let saved = PathBuf::from(saved);
         let copy = self.fs().open(&saved, OpenMode::Create)?;
-        copy.write_all_at(&dropped, 0)?;
+        copy.write_all_at(&leftovers, 0)?;
         copy.sync_data()?;
-        file.set_len(keep)?;
         file.sync_data()?;
         self.fs().sync_dir(self.dir)?;
         self.note(
             path.to_path_buf(),
             format!(
-                "truncated from {len} to {keep} bytes ({why}); the {} bytes cut are kept in {}",
-                len - keep,
+                "cut after {keep} bytes ({why}); the {} bytes of leftovers are kept in {}",
+                leftovers.len(),
                 saved.display()
             ),
         );
@@ -165,7 +194,7 @@ impl Opener<'_> {
         let scan = self.scan_from(&bytes, 0, None);
         if scan.committed_end < log_len {
             let why = scan.damage.unwrap_or("uncommitted records");
-            self.cut_log(log.as_ref(), &log_path, scan.committed_end, why)?;
+            self.cut_log(log.as_ref(), &log_path, scan.committed_end, None, why)?;
         }
         let extent = Extent {
             len: scan.committed_end,
@@ -233,8 +262,18 @@ impl Opener<'_> {
         if offset < HEADER_BYTES as u64 || offset >= log_len {
             return Ok(false);
         }
-        let len = (log_len - offset).min(self.ctx.record_len_max() as u64) as usize;
-        let mut bytes = vec![0; len];
+        // The record's own length says how much to read (the file runs on in zeros).
+        let mut frame = [0u8; record::FRAME_HEADER_BYTES];
+        if offset + frame.len() as u64 > log_len {
+            return Ok(false);
+        }
+        log.read_exact_at(&mut frame, offset)?;
+        let body_len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as u64;
+        let total = record::FRAME_HEADER_BYTES as u64 + body_len;
+        if total > self.ctx.record_len_max() as u64 || offset + total > log_len {
+            return Ok(false);
+        }
+        let mut bytes = vec![0; total as usize];
         log.read_exact_at(&mut bytes, offset)?;
         Ok(matches!(
             record::decode(&bytes, self.ctx.record_len_max()),
@@ -269,9 +308,21 @@ impl Opener<'_> {
                 None => None,
             };
             let base = start.map_or(0, |(point, _)| u64::from(point.offset));
-            let mut tail = vec![0; (log_len - base) as usize];
-            log.read_exact_at(&mut tail, base)?;
-            let scan = self.scan_from(&tail, base, start);
+            // Read the tail in growing windows: the file runs on (preallocated zeros) well past
+            // its records.
+            // The last durable point is normally within an index interval of the end.
+            let mut window = 4 * u64::from(self.ctx.config.index_interval_bytes).max(4096);
+            let scan = loop {
+                let end = log_len.min(base + window);
+                let mut tail = vec![0; (end - base) as usize];
+                log.read_exact_at(&mut tail, base)?;
+                let scan = self.scan_from(&tail, base, start);
+                if scan.damage == Some(segment::TORN_AT_END) && end < log_len {
+                    window *= 4;
+                    continue;
+                }
+                break scan;
+            };
             if candidate.is_some() && scan.records == 0 {
                 continue;
             }
@@ -286,9 +337,15 @@ impl Opener<'_> {
         points.extend_from_slice(&scan.points);
         let count = candidate.map_or(0, |position| parsed.points[position].ordinal) + scan.records;
         let len = scan.committed_end;
-        if len < log_len {
-            let why = scan.damage.unwrap_or("uncommitted records");
-            self.cut_log(log.as_ref(), &log_path, len, why)?;
+        let preallocated = self.ctx.config.segment_bytes_max;
+        let clean_end = scan.damage.is_none() && scan.stopped_at == len;
+        if (self.after_crash || !clean_end) && len < log_len {
+            // After a crash a torn write may have left bytes anywhere in the padding, so it is
+            // cleared (truncated and extended again) even when it starts with zeros.
+            let why = scan.damage.unwrap_or("a torn write's leftovers");
+            self.cut_log(log.as_ref(), &log_path, len, Some(preallocated), why)?;
+        } else if log_len < preallocated {
+            log.set_len(preallocated)?;
         }
         let mut expected = Vec::with_capacity(points.len() * index::SLOT_BYTES);
         for point in &points {
@@ -363,7 +420,13 @@ impl Opener<'_> {
 
     /// Creates segment `id` with `header`, durably.
     fn create_segment(&mut self, header: SegmentHeader) -> Result<(Segment, Active)> {
-        create_segment_file(self.fs(), self.dir, &header, true)?;
+        create_segment_file(
+            self.fs(),
+            self.dir,
+            &header,
+            self.ctx.config.segment_bytes_max,
+            true,
+        )?;
         let shared = Arc::new(ActiveShared::new(Vec::new(), 0));
         let segment = Segment {
             id: header.segment_id,
@@ -385,6 +448,18 @@ impl Opener<'_> {
     }
 }
 
+/// Whether a segment file holds anything after its header: a file whose header never became
+/// durable but that holds no record is a segment whose creation was cut short.
+fn holds_records(file: &dyn File) -> Result<bool> {
+    let len = file.len()?;
+    if len <= HEADER_BYTES as u64 {
+        return Ok(false);
+    }
+    let mut first = vec![0; (len - HEADER_BYTES as u64).min(8) as usize];
+    file.read_exact_at(&mut first, HEADER_BYTES as u64)?;
+    Ok(first.iter().any(|&byte| byte != 0))
+}
+
 fn sealed(id: u64, header: SegmentHeader, extent: Extent, points: usize) -> Segment {
     Segment {
         id,
@@ -394,18 +469,20 @@ fn sealed(id: u64, header: SegmentHeader, extent: Extent, points: usize) -> Segm
     }
 }
 
-/// Writes a new segment's log file holding only `header`; durably (file and directory)
-/// when `durable`.
+/// Writes a new segment's log file holding only `header`, extended with zeros to
+/// `preallocated` bytes; durably (file and directory) when `durable`.
 pub fn create_segment_file(
     fs: &dyn FileSystem,
     dir: &Path,
     header: &SegmentHeader,
+    preallocated: u64,
     durable: bool,
 ) -> Result<()> {
     let path = dir.join(segment::file_name(header.segment_id, FileKind::Log));
     let file = fs.open(&path, OpenMode::Create)?;
     file.set_len(0)?;
     file.write_all_at(&header.encode(), 0)?;
+    file.set_len(preallocated.max(HEADER_BYTES as u64))?;
     if durable {
         file.sync_data()?;
         fs.sync_dir(dir)?;
@@ -416,15 +493,19 @@ pub fn create_segment_file(
 impl StreamLog {
     /// Opens the stream log in `dir`, repairing what a crash may have left; returns the log and
     /// what was repaired.
+    /// `after_crash`: the engine was not shut down cleanly, so the padding after the active
+    /// segment's records is cleared rather than trusted.
     pub fn open(
         ctx: Arc<Context>,
         dir: PathBuf,
         listener: Listener,
+        after_crash: bool,
     ) -> Result<(StreamLog, Vec<Repair>)> {
         let mut opener = Opener {
             ctx: &ctx,
             dir: &dir,
             repairs: Vec::new(),
+            after_crash,
         };
         let mut files: BTreeMap<u64, Vec<FileKind>> = BTreeMap::new();
         for name in opener.fs().list_dir(&dir)? {
@@ -459,7 +540,7 @@ impl StreamLog {
                     last_header = Some(header);
                     break;
                 }
-                Err(error) if file.len()? <= HEADER_BYTES as u64 => {
+                Err(error) if !holds_records(file.as_ref())? => {
                     if ids.len() > 1 {
                         for kind in files.get(&last).cloned().unwrap_or_default() {
                             let path = opener.path(last, kind);
@@ -471,7 +552,13 @@ impl StreamLog {
                             segment_id: last,
                             ..SegmentHeader::default()
                         };
-                        create_segment_file(opener.fs(), &dir, &header, true)?;
+                        create_segment_file(
+                            opener.fs(),
+                            &dir,
+                            &header,
+                            ctx.config.segment_bytes_max,
+                            true,
+                        )?;
                         opener.note(
                             path,
                             format!("empty segment with a torn header rewritten ({error})"),

@@ -2,7 +2,10 @@
 //! recovery and index rebuilding share.
 //!
 //! A segment file (`<id:020>.log`) is a 64-byte header followed by records
-//! ([`super::record`]). The header records the stream's counters as they stood when the segment
+//! ([`super::record`]). The active segment's file is extended (sparsely, with zeros) to the
+//! segment size when created, so appends never change its size and `fdatasync` need not
+//! journal a size change; a zero length field marks where its records end. Sealing truncates
+//! the file to its records. The header records the stream's counters as they stood when the segment
 //! was created, so a stream's state is recoverable from its newest segment plus that segment's
 //! records, without reading older data:
 //!
@@ -97,6 +100,10 @@ pub fn get_id(bytes: &[u8], at: usize) -> StreamId {
     StreamId::new(get_u64(bytes, at), get_u64(bytes, at + 8))
 }
 
+/// Why a scan stopped at a record that is cut off by the end of the bytes it was given: with
+/// more bytes it might continue.
+pub const TORN_AT_END: &str = "torn record at the end";
+
 /// The kinds of file a segment has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileKind {
@@ -151,8 +158,10 @@ pub struct Scan {
     pub last_id: Option<StreamId>,
     /// Index points for the committed records scanned.
     pub points: Vec<IndexPoint>,
-    /// Why the scan stopped before the end of the bytes, if it did.
+    /// Why the scan stopped before the end of the bytes, if not at zero padding or the end.
     pub damage: Option<&'static str>,
+    /// Where the scan stopped (the end of the last whole record it read).
+    pub stopped_at: u64,
 }
 
 /// Where the index-point rule stands when a scan starts.
@@ -203,10 +212,14 @@ pub fn scan(
     let end = base + bytes.len() as u64;
     while offset < end {
         let at = (offset - base) as usize;
+        if bytes[at..].len() >= 4 && bytes[at..at + 4] == [0; 4] {
+            // A zero length: the zeros of the preallocated, never-written part of the segment.
+            break;
+        }
         let record: RecordRef<'_> = match record::decode(&bytes[at..], max_record_len) {
             Decoded::Record(record) => record,
             Decoded::Incomplete { .. } => {
-                scan.damage = Some("torn record at the end");
+                scan.damage = Some(TORN_AT_END);
                 break;
             }
             Decoded::Invalid(why) => {
@@ -246,6 +259,7 @@ pub fn scan(
     if pending > 0 && scan.damage.is_none() {
         scan.damage = Some("batch without its end record");
     }
+    scan.stopped_at = offset;
     scan
 }
 
@@ -280,6 +294,25 @@ mod tests {
         );
         assert_eq!(parse_file_name("42.log"), None);
         assert_eq!(parse_file_name("00000000000000000042.tmp"), None);
+    }
+
+    #[test]
+    fn scan_stops_cleanly_at_zero_padding() {
+        let mut bytes = SegmentHeader::default().encode().to_vec();
+        let fields = vec![(b"f".to_vec(), b"v".to_vec())];
+        encode(&mut bytes, StreamId::new(1, 0), &fields, true);
+        let end = bytes.len() as u64;
+        bytes.resize(4096, 0);
+        let start = ScanStart {
+            offset: HEADER_BYTES as u64,
+            ordinal: 0,
+            last_point: None,
+        };
+        let scan = scan(&bytes, 0, start, None, 1 << 20, 1);
+        assert_eq!(
+            (scan.committed_end, scan.stopped_at, scan.damage),
+            (end, end, None)
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! memory besides the tombstone bitmaps.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use crate::config::{Config, FsyncPolicy};
@@ -37,6 +37,9 @@ pub struct Context {
     /// Limits and policies.
     pub config: Config,
     next_uid: AtomicU64,
+    /// The clean-shutdown marker exists: the first write after it must remove it.
+    clean_marked: AtomicBool,
+    clean_lock: Mutex<()>,
 }
 
 impl Context {
@@ -47,7 +50,38 @@ impl Context {
             fs,
             config,
             next_uid: AtomicU64::new(1),
+            clean_marked: AtomicBool::new(false),
+            clean_lock: Mutex::new(()),
         }
+    }
+
+    /// The file whose presence says the last shutdown was clean.
+    pub fn clean_marker(&self) -> PathBuf {
+        self.config.data_dir.join("CLEAN")
+    }
+
+    /// Records that the clean-shutdown marker was written.
+    pub(crate) fn set_clean_marked(&self) {
+        self.clean_marked.store(true, Ordering::Release);
+    }
+
+    /// Removes the clean-shutdown marker before the first write after a clean shutdown, so a
+    /// crash after that write is recovered as one.
+    fn unmark_clean(&self) -> std::io::Result<()> {
+        if !self.clean_marked.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _guard = lock(&self.clean_lock);
+        if self.clean_marked.load(Ordering::Acquire) {
+            match self.fs.remove_file(&self.clean_marker()) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+            self.fs.sync_dir(&self.config.data_dir)?;
+            self.clean_marked.store(false, Ordering::Release);
+        }
+        Ok(())
     }
 
     pub(crate) fn new_uid(&self) -> u64 {
@@ -373,6 +407,7 @@ impl StreamLog {
     /// Runs a write transaction and commits it under the fsync policy. Returns once the
     /// transaction's effects are committed (durable, under `always`) and visible.
     pub fn write<R>(&self, work: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
+        self.ctx.unmark_clean()?;
         let mut writer = lock(&self.writer);
         if writer.dropped {
             return Err(Error::Dropped);
@@ -682,8 +717,10 @@ impl Txn<'_> {
         let old_extent = self.writer.active.extent;
         let old_shared = Arc::clone(&self.writer.active.shared);
 
-        // 1. Seal the old segment: its records durable, then its complete index and trailer.
+        // 1. Seal the old segment: cut to its records (dropping the preallocated padding) and
+        //    durable, then its complete index and trailer.
         let old_log = log.writable(old_id, FileKind::Log)?;
+        old_log.set_len(old_extent.len)?;
         log.ctx.sync_file(old_log.as_ref())?;
         let points: Vec<IndexPoint> = shared_read(&old_shared.points).clone();
         {
@@ -713,6 +750,7 @@ impl Txn<'_> {
         let new_log = log.writable(new_id, FileKind::Log)?;
         new_log.set_len(0)?;
         new_log.write_all_at(&header.encode(), 0)?;
+        new_log.set_len(log.ctx.config.segment_bytes_max)?;
         log.ctx.sync_file(new_log.as_ref())?;
         log.ctx.sync_dir(&log.dir)?;
 
