@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod id;
 pub mod proto;
+pub mod server;
 pub mod storage;
 pub mod stream;
 
