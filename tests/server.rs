@@ -755,6 +755,14 @@ async fn read_without_blocking() {
     assert_eq!(ids(&counted.streams[0].entries), vec!["1-2"]);
     assert_eq!(ids(&counted.streams[1].entries), vec!["1-1"]);
 
+    // XREAD's COUNT 0 is no COUNT at all.
+    let uncounted = client
+        .read(read_request(vec![offset("a", "0")], Some(0), None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ids(&uncounted.streams[0].entries), vec!["1-1", "1-2"]);
+
     let dollar = client
         .read(read_request(vec![offset("a", "$")], None, None))
         .await
@@ -876,11 +884,12 @@ async fn blocked_read_is_woken_by_add_and_dollar_is_resolved_once() {
         .into_inner();
     assert_eq!(ids(&reply.streams[0].entries), vec!["1-1"]);
 
-    // Changes that add nothing after the reader's ID keep it waiting.
+    // Changes that add nothing after the reader's ID keep it waiting. (The largest block_ms
+    // is as good as forever.)
     let mut reader = client.clone();
     let blocked = tokio::spawn(async move {
         reader
-            .read(read_request(vec![offset("s", "$")], None, Some(0)))
+            .read(read_request(vec![offset("s", "$")], None, Some(u64::MAX)))
             .await
     });
     server.wait_for_log("read blocked").await;

@@ -113,9 +113,6 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     .await
     .map_err(|error| ServeError::Task(error.to_string()))?
     .map_err(ServeError::Open)?;
-    for repair in engine.repairs() {
-        tracing::warn!(path = %repair.path.display(), "recovered: {}", repair.action);
-    }
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

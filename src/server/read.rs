@@ -61,7 +61,10 @@ impl StreamsService {
         if request.streams.is_empty() {
             return Err(RequestError::WrongArity("xread"));
         }
-        let budget = self.limits.entries(request.count)?;
+        // XREAD's COUNT 0 means no COUNT (unlike XRANGE's, which means nothing).
+        let budget = self
+            .limits
+            .entries(request.count.filter(|&count| count != 0))?;
         let requested = request
             .streams
             .into_iter()

@@ -121,7 +121,8 @@ impl From<RequestError> for Status {
 pub fn status(error: RequestError) -> Status {
     let code = code(&error);
     let message = error.to_string();
-    if matches!(code, Code::Internal | Code::Unavailable) {
+    let storage_fault = matches!(error, RequestError::Engine(Error::Poisoned(_)));
+    if code == Code::Internal || storage_fault {
         // Storage faults are the operator's business, not only the caller's.
         tracing::error!(code = ?code, "{message}");
     }
