@@ -1025,6 +1025,45 @@ async fn tail_sends_existing_then_live_entries() {
 }
 
 #[tokio::test]
+async fn a_slow_tail_subscriber_stops_the_reads_and_still_gets_everything() {
+    let dir = data_dir();
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            ("--tail-batch-max", "2"),
+            ("--segment-bytes-max", "1048576"),
+            ("--entry-bytes-max", "65536"),
+        ],
+    )
+    .await;
+    let mut client = server.client().await;
+    // 4 MB: more than the client's HTTP/2 stream window (hyper's 2 MB) and the server's
+    // send buffer, so the server must stop reading for this subscriber.
+    let value = "v".repeat(20_000);
+    let total = 200;
+    for id in 1..=total {
+        add(&mut client, "s", &id.to_string(), &[("f", &value)]).await;
+    }
+    let mut tail = client
+        .tail(tail_request("s", "0", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    // Not reading: the server fills the subscriber's queue, then waits instead of reading on.
+    server
+        .wait_for_log("tail queue full; waiting for the subscriber")
+        .await;
+    let mut received = Vec::new();
+    while received.len() < total {
+        let batch = next_ids(&mut tail).await;
+        assert!(batch.len() <= 2, "{batch:?}");
+        received.extend(batch);
+    }
+    let expected: Vec<String> = (1..=total).map(|id| format!("{id}-0")).collect();
+    assert_eq!(received, expected);
+}
+
+#[tokio::test]
 async fn tail_waits_for_a_missing_stream_and_ends_when_it_is_dropped() {
     let dir = data_dir();
     let server = Server::start(dir.path(), &[]).await;

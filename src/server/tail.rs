@@ -139,6 +139,12 @@ async fn run(
 ) -> Result<(), RequestError> {
     loop {
         // Room first, then the read: this is the back-pressure.
+        if sender.capacity() == 0 {
+            tracing::debug!(
+                stream = %String::from_utf8_lossy(&follower.name),
+                "tail queue full; waiting for the subscriber"
+            );
+        }
         let slot = tokio::select! {
             biased;
             () = shutdown.fired() => return Err(RequestError::ShuttingDown),
