@@ -14,7 +14,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -262,11 +262,6 @@ impl Drop for Server {
 /// A temporary data directory.
 pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
-}
-
-/// The path of a temporary directory.
-pub fn path(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().to_path_buf()
 }
 
 /// A text field.
