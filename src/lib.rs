@@ -11,6 +11,7 @@ pub mod error;
 pub mod id;
 pub mod proto;
 pub mod reply;
+pub mod server;
 pub mod storage;
 pub mod stream;
 

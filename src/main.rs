@@ -1,4 +1,6 @@
-//! The `sluice` binary: a thin entry point over the library's subcommands.
+//! The `sluice` binary: `sluice serve` runs the gRPC server, `sluice cli` is a redis-cli-like
+//! client, `sluice tail` follows a stream. Each subcommand lives in the library; this only
+//! parses the command line and turns the outcome into an exit code.
 
 use std::process::ExitCode;
 
@@ -14,6 +16,8 @@ struct Arguments {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the streams over gRPC (data in ./data, listening on 127.0.0.1:50051 by default).
+    Serve(sluice::server::ServeArgs),
     /// Run a Redis stream command against a server, or open a prompt (like redis-cli).
     Cli(sluice::cli::CliArgs),
     /// Follow a stream live, one line per entry, until Ctrl-C.
@@ -22,11 +26,23 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let arguments = Arguments::parse();
-    let result = match arguments.command {
-        Command::Cli(args) => sluice::cli::run(args).await,
-        Command::Tail(args) => sluice::cli::tail(args).await,
-    };
+    match Arguments::parse().command {
+        Command::Serve(args) => {
+            sluice::server::init_logging();
+            match sluice::server::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("sluice serve: {error}");
+                    ExitCode::from(error.exit_code())
+                }
+            }
+        }
+        Command::Cli(args) => client_exit(sluice::cli::run(args).await),
+        Command::Tail(args) => client_exit(sluice::cli::tail(args).await),
+    }
+}
+
+fn client_exit(result: Result<(), sluice::cli::CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

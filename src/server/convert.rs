@@ -1,0 +1,286 @@
+//! Between the wire types of `sluice.v1` and the engine's types.
+//!
+//! Requests may carry a name or value as text or as bytes; both become bytes here. Replies use
+//! the text form whenever the bytes are valid UTF-8, and the bytes form otherwise, so JSON tools
+//! show text and nothing binary is ever mangled. IDs are parsed only by the functions of
+//! [`crate::id`], so every malformed ID is refused with Redis's own text.
+
+use crate::id::{AddId, StreamId};
+use crate::proto::v1;
+use crate::server::status::RequestError;
+use crate::storage::record::{Entry, Field};
+use crate::storage::stream_log::{TrimSpec, TrimStrategy};
+use crate::stream::NewEntry;
+
+/// A request's `key` oneof (each message has its own generated type for it).
+pub trait StreamKey {
+    /// The stream name's bytes.
+    fn into_name(self) -> Vec<u8>;
+}
+
+macro_rules! stream_keys {
+    ($($message:ident),* $(,)?) => {
+        $(impl StreamKey for v1::$message::Key {
+            fn into_name(self) -> Vec<u8> {
+                match self {
+                    v1::$message::Key::Stream(text) => text.into_bytes(),
+                    v1::$message::Key::StreamBytes(bytes) => bytes,
+                }
+            }
+        })*
+    };
+}
+
+stream_keys!(
+    add_request,
+    range_request,
+    stream_offset,
+    tail_request,
+    len_request,
+    delete_request,
+    trim_request,
+    set_id_request,
+    info_request,
+);
+
+/// The stream a request names. An empty name is a name (Redis allows it); a missing one is an
+/// error, as is one longer than any stream can have.
+pub fn stream_name(
+    key: Option<impl StreamKey>,
+    name_bytes_max: usize,
+) -> Result<Vec<u8>, RequestError> {
+    let name = key.ok_or(RequestError::MissingStream)?.into_name();
+    if name.len() > name_bytes_max {
+        return Err(crate::error::Error::NameTooLong {
+            len: name.len(),
+            max: name_bytes_max,
+        }
+        .into());
+    }
+    Ok(name)
+}
+
+/// Text when the bytes are UTF-8, else the bytes back.
+pub fn text_or_bytes(bytes: Vec<u8>) -> Result<String, Vec<u8>> {
+    String::from_utf8(bytes).map_err(|error| error.into_bytes())
+}
+
+/// A request's field. An unset name or value is empty, as proto3 reads any unset field.
+pub fn field_from_proto(field: v1::Field) -> Field {
+    let name = match field.field_name {
+        Some(v1::field::FieldName::Name(text)) => text.into_bytes(),
+        Some(v1::field::FieldName::NameBytes(bytes)) => bytes,
+        None => Vec::new(),
+    };
+    let value = match field.field_value {
+        Some(v1::field::FieldValue::Value(text)) => text.into_bytes(),
+        Some(v1::field::FieldValue::ValueBytes(bytes)) => bytes,
+        None => Vec::new(),
+    };
+    (name, value)
+}
+
+/// A reply's field.
+pub fn field_to_proto((name, value): Field) -> v1::Field {
+    v1::Field {
+        field_name: Some(match text_or_bytes(name) {
+            Ok(text) => v1::field::FieldName::Name(text),
+            Err(bytes) => v1::field::FieldName::NameBytes(bytes),
+        }),
+        field_value: Some(match text_or_bytes(value) {
+            Ok(text) => v1::field::FieldValue::Value(text),
+            Err(bytes) => v1::field::FieldValue::ValueBytes(bytes),
+        }),
+    }
+}
+
+/// A reply's entry.
+pub fn entry_to_proto(entry: Entry) -> v1::Entry {
+    v1::Entry {
+        id: entry.id.to_string(),
+        fields: entry.fields.into_iter().map(field_to_proto).collect(),
+    }
+}
+
+/// Replies' entries.
+pub fn entries_to_proto(entries: Vec<Entry>) -> Vec<v1::Entry> {
+    entries.into_iter().map(entry_to_proto).collect()
+}
+
+/// An entry to add: its XADD ID (`*` when empty) and at least one field. An entry without
+/// fields is refused first, as Redis's arity check comes before it looks at the ID.
+pub fn new_entry(id: &str, fields: Vec<v1::Field>) -> Result<NewEntry, RequestError> {
+    if fields.is_empty() {
+        return Err(crate::error::Error::EmptyEntry.into());
+    }
+    let id = if id.is_empty() {
+        AddId::Auto
+    } else {
+        AddId::parse(id.as_bytes())?
+    };
+    Ok(NewEntry {
+        id,
+        fields: fields.into_iter().map(field_from_proto).collect(),
+    })
+}
+
+/// A stream name in a reply's `key` oneof.
+pub fn stream_entries_key(name: Vec<u8>) -> v1::stream_entries::Key {
+    match text_or_bytes(name) {
+        Ok(text) => v1::stream_entries::Key::Stream(text),
+        Err(bytes) => v1::stream_entries::Key::StreamBytes(bytes),
+    }
+}
+
+/// Which command a trim belongs to: they differ in what a missing strategy means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrimCommand {
+    /// XADD's optional trim.
+    Add,
+    /// XTRIM, where the trim is the command.
+    Trim,
+}
+
+/// XADD's / XTRIM's trimming options, with Redis's checks in Redis's order. `None` for an Add
+/// without trim.
+pub fn trim_spec(
+    trim: Option<v1::Trim>,
+    command: TrimCommand,
+) -> Result<Option<TrimSpec>, RequestError> {
+    let Some(trim) = trim else {
+        return match command {
+            TrimCommand::Add => Ok(None),
+            TrimCommand::Trim => Err(RequestError::TrimWithoutStrategy),
+        };
+    };
+    let strategy = match trim.threshold {
+        Some(v1::trim::Threshold::Maxlen(count)) => Some(TrimStrategy::MaxLen(count)),
+        Some(v1::trim::Threshold::Minid(id)) => {
+            Some(TrimStrategy::MinId(StreamId::parse_strict(id.as_bytes())?))
+        }
+        None => None,
+    };
+    // The proto cannot tell "LIMIT 0" from no LIMIT; 0 means no limit, as it does in Redis.
+    let limit_given = trim.limit != 0;
+    let Some(strategy) = strategy else {
+        return Err(match (limit_given, command) {
+            (true, _) => RequestError::LimitWithoutStrategy,
+            (false, TrimCommand::Trim) => RequestError::TrimWithoutStrategy,
+            (false, TrimCommand::Add) => RequestError::AddTrimWithoutStrategy,
+        });
+    };
+    if limit_given && !trim.approximate {
+        return Err(RequestError::LimitWithoutApprox);
+    }
+    Ok(Some(TrimSpec {
+        strategy,
+        approx: trim.approximate,
+        limit: trim.limit,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_becomes_text_and_binary_stays_bytes() {
+        let field = field_to_proto((b"name".to_vec(), vec![0xff, 0x00]));
+        assert_eq!(
+            field.field_name,
+            Some(v1::field::FieldName::Name("name".into()))
+        );
+        assert_eq!(
+            field.field_value,
+            Some(v1::field::FieldValue::ValueBytes(vec![0xff, 0x00]))
+        );
+        assert_eq!(
+            field_from_proto(field),
+            (b"name".to_vec(), vec![0xff, 0x00])
+        );
+        assert_eq!(
+            field_from_proto(v1::Field::default()),
+            (Vec::new(), Vec::new())
+        );
+    }
+
+    #[test]
+    fn names() {
+        let key = Some(v1::len_request::Key::StreamBytes(vec![1, 2]));
+        assert_eq!(stream_name(key, 2).ok(), Some(vec![1, 2]));
+        let long = Some(v1::len_request::Key::Stream("abc".into()));
+        assert!(matches!(
+            stream_name(long, 2),
+            Err(RequestError::Engine(crate::error::Error::NameTooLong {
+                len: 3,
+                max: 2
+            }))
+        ));
+        assert!(matches!(
+            stream_name(None::<v1::len_request::Key>, 2),
+            Err(RequestError::MissingStream)
+        ));
+    }
+
+    #[test]
+    fn trims() {
+        let trim = |threshold, approximate, limit| v1::Trim {
+            threshold,
+            approximate,
+            limit,
+        };
+        let maxlen = Some(v1::trim::Threshold::Maxlen(5));
+        assert!(matches!(trim_spec(None, TrimCommand::Add), Ok(None)));
+        assert!(matches!(
+            trim_spec(None, TrimCommand::Trim),
+            Err(RequestError::TrimWithoutStrategy)
+        ));
+        assert!(matches!(
+            trim_spec(Some(trim(None, true, 3)), TrimCommand::Add),
+            Err(RequestError::LimitWithoutStrategy)
+        ));
+        assert!(matches!(
+            trim_spec(Some(trim(None, false, 0)), TrimCommand::Add),
+            Err(RequestError::AddTrimWithoutStrategy)
+        ));
+        assert!(matches!(
+            trim_spec(Some(trim(maxlen.clone(), false, 3)), TrimCommand::Trim),
+            Err(RequestError::LimitWithoutApprox)
+        ));
+        assert_eq!(
+            trim_spec(Some(trim(maxlen, true, 3)), TrimCommand::Trim).ok(),
+            Some(Some(TrimSpec {
+                strategy: TrimStrategy::MaxLen(5),
+                approx: true,
+                limit: 3
+            }))
+        );
+        let bad_minid = Some(v1::trim::Threshold::Minid("-".into()));
+        assert!(matches!(
+            trim_spec(Some(trim(bad_minid, false, 0)), TrimCommand::Trim),
+            Err(RequestError::Engine(crate::error::Error::Id(_)))
+        ));
+    }
+
+    #[test]
+    fn new_entries() {
+        assert!(matches!(
+            new_entry("bad", Vec::new()),
+            Err(RequestError::Engine(crate::error::Error::EmptyEntry))
+        ));
+        let field = v1::Field::default();
+        assert_eq!(
+            new_entry("", vec![field.clone()])
+                .ok()
+                .map(|entry| entry.id),
+            Some(AddId::Auto)
+        );
+        assert_eq!(
+            new_entry("5-*", vec![field.clone()])
+                .ok()
+                .map(|entry| entry.id),
+            Some(AddId::AutoSeq(5))
+        );
+        assert!(new_entry("x", vec![field]).is_err());
+    }
+}

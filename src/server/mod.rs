@@ -1,0 +1,257 @@
+//! The gRPC server: `sluice serve`.
+//!
+//! A thin translation layer over the [`Engine`]: it parses requests, calls the engine and
+//! renders replies, and holds no stream logic of its own. Besides `sluice.v1.Streams` it serves
+//! gRPC server reflection (v1 and v1alpha, so grpcurl needs no proto file) and the standard
+//! `grpc.health.v1.Health` service.
+//!
+//! Lifecycle: check the configuration, open the engine, bind, install the signal handlers, log
+//! `listening address=HOST:PORT` (tests and scripts read the port from this line when they
+//! bind port 0), serve. On SIGINT or SIGTERM: stop accepting, let in-flight calls finish
+//! (releasing blocked Reads and Tails), close the engine (flush and fsync), return `Ok`; if
+//! calls are still running after `shutdown_grace_ms`, close the engine without them.
+//!
+//! Modules: `config` (flags and their checks), `limits` (per-request limits), `convert` (wire
+//! types ↔ engine types), `status` (failures → gRPC status, in one place), `streams` (the
+//! service and its dispatch), `write` / `query` / `read` / `tail` (the handlers), `shutdown`.
+
+mod config;
+mod convert;
+mod limits;
+mod query;
+mod read;
+mod shutdown;
+mod status;
+mod streams;
+mod tail;
+mod write;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+pub use config::{ServeArgs, ServerConfig};
+pub use limits::Limits;
+pub use status::RequestError;
+pub use streams::StreamsService;
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::proto::v1::streams_server::StreamsServer;
+
+/// Why `sluice serve` stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A flag or environment variable has a bad value.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The data directory could not be opened (locked, unreadable, corrupt).
+    #[error("cannot open the data directory: {0}")]
+    Open(#[source] Error),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The signal handlers could not be installed.
+    #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    /// Building the reflection service failed.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC transport failed.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Closing the engine (the final flush and fsync) failed: acknowledged writes may not be
+    /// durable under the `everysec` or `no` policies.
+    #[error("closing the storage failed: {0}")]
+    Close(#[source] Error),
+    /// An engine call on the blocking pool panicked.
+    #[error("internal error: {0}")]
+    Task(String),
+}
+
+impl ServeError {
+    /// The process exit code: 2 for a configuration mistake (as for a usage error), else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), structured as `key=value` pairs.
+/// Does nothing if a subscriber is already installed.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Runs `sluice serve` until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let config = ServerConfig::from_args(args).map_err(ServeError::Config)?;
+    raise_open_files_limit(config.engine.open_files_max);
+
+    let engine_config = config.engine.clone();
+    let (engine, stream_count) = tokio::task::spawn_blocking(move || {
+        let engine = Engine::open(engine_config)?;
+        let stream_count = engine.list(None).len();
+        Ok((engine, stream_count))
+    })
+    .await
+    .map_err(|error| ServeError::Task(error.to_string()))?
+    .map_err(ServeError::Open)?;
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: config.listen.clone(),
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Bind {
+        address: config.listen.clone(),
+        source,
+    })?;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut signals = shutdown::Signals::install().map_err(ServeError::Signals)?;
+    let (trigger, shutdown) = shutdown::channel();
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let descriptors = [
+        crate::proto::v1::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ];
+    let mut reflection_v1 = tonic_reflection::server::Builder::configure();
+    let mut reflection_v1alpha = tonic_reflection::server::Builder::configure();
+    for descriptor in descriptors {
+        reflection_v1 = reflection_v1.register_encoded_file_descriptor_set(descriptor);
+        reflection_v1alpha = reflection_v1alpha.register_encoded_file_descriptor_set(descriptor);
+    }
+    let limits = config.limits;
+    let streams = StreamsServer::new(StreamsService::new(
+        engine.clone(),
+        limits,
+        shutdown.clone(),
+    ))
+    .max_decoding_message_size(limits.message_bytes_max)
+    .max_encoding_message_size(limits.message_bytes_max);
+    health.set_serving::<StreamsServer<StreamsService>>().await;
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let server = Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            status::oversized_request_as_resource_exhausted::<tonic::body::Body>,
+        ))
+        .add_service(health_service)
+        .add_service(reflection_v1.build_v1()?)
+        .add_service(reflection_v1alpha.build_v1alpha()?)
+        .add_service(streams)
+        .serve_with_incoming_shutdown(incoming, {
+            let shutdown = shutdown.clone();
+            async move { shutdown.fired().await }
+        });
+
+    tracing::info!(
+        %address,
+        data_dir = %config.engine.data_dir.display(),
+        fsync = %config.engine.fsync.name(),
+        streams = stream_count,
+        "listening"
+    );
+
+    let watch_signals = async {
+        let name = signals.next().await;
+        tracing::info!(
+            signal = name,
+            "shutting down: no new connections, finishing in-flight calls"
+        );
+        health
+            .set_not_serving::<StreamsServer<StreamsService>>()
+            .await;
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        trigger.fire();
+        let name = signals.next().await;
+        tracing::warn!(signal = name, "already shutting down");
+        std::future::pending::<()>().await;
+    };
+    let grace = async {
+        shutdown.fired().await;
+        tokio::time::sleep(Duration::from_millis(config.shutdown_grace_ms)).await;
+    };
+    tokio::pin!(server);
+    let served = tokio::select! {
+        served = &mut server => served,
+        () = watch_signals => Ok(()),
+        () = grace => {
+            tracing::warn!(
+                grace_ms = config.shutdown_grace_ms,
+                "calls still running after the shutdown grace period; closing without them"
+            );
+            Ok(())
+        }
+    };
+
+    tracing::info!("closing the storage");
+    let closed = tokio::task::spawn_blocking(move || engine.close())
+        .await
+        .map_err(|error| ServeError::Task(error.to_string()))?;
+    served?;
+    closed.map_err(ServeError::Close)?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: the engine keeps up to
+/// `open_files_max` segment files and maps open, besides one socket per client.
+fn raise_open_files_limit(open_files_max: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read or write the struct passed to them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        tracing::warn!(
+            "cannot read the open-files limit: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        } else {
+            tracing::warn!(
+                "cannot raise the open-files limit to {}: {}",
+                limit.rlim_max,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    tracing::info!(open_files = limit.rlim_cur, "open-files limit");
+    if (limit.rlim_cur as u128) < open_files_max as u128 + 64 {
+        tracing::warn!(
+            open_files = limit.rlim_cur,
+            open_files_max,
+            "the open-files limit leaves little room beyond open_files_max for clients"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The commands that look at streams without waiting: XRANGE / XREVRANGE (Range), XLEN (Len),
+//! XINFO STREAM (Info) and KEYS (List). Each reply is bounded by COUNT / `count_max` and by
+//! `message_bytes_max` (see `limits`).
+
+use crate::id::IdRange;
+use crate::proto::v1;
+use crate::server::convert;
+use crate::server::status::RequestError;
+use crate::server::streams::{blocking, StreamsService};
+use crate::storage::read::ReadLimit;
+
+/// XINFO STREAM FULL's default COUNT.
+const INFO_FULL_COUNT_DEFAULT: u64 = 10;
+
+fn or_default<'text>(text: &'text str, default: &'text str) -> &'text str {
+    if text.is_empty() {
+        default
+    } else {
+        text
+    }
+}
+
+impl StreamsService {
+    /// XRANGE, or XREVRANGE with `reverse`.
+    pub(super) async fn xrange(
+        &self,
+        request: v1::RangeRequest,
+    ) -> Result<v1::RangeResponse, RequestError> {
+        let name = self.name(request.key)?;
+        let range = IdRange::parse(
+            or_default(&request.start, "-").as_bytes(),
+            or_default(&request.end, "+").as_bytes(),
+        )?;
+        let budget = self.limits.entries(request.count)?;
+        let limit = budget.read_limit(self.limits.message_bytes_max);
+        let engine = self.engine.clone();
+        let reverse = request.reverse;
+        let found = blocking(move || Ok(engine.range(&name, range, reverse, limit)?)).await?;
+        let exists = found.is_some();
+        let entries = found.unwrap_or_default();
+        budget.check(entries.len())?;
+        let response = v1::RangeResponse {
+            entries: convert::entries_to_proto(entries),
+            exists,
+        };
+        self.limits.check_reply(&response)?;
+        Ok(response)
+    }
+
+    /// XLEN: 0 for a missing stream.
+    pub(super) async fn xlen(
+        &self,
+        request: v1::LenRequest,
+    ) -> Result<v1::LenResponse, RequestError> {
+        let name = self.name(request.key)?;
+        let engine = self.engine.clone();
+        let length = blocking(move || Ok(engine.len(&name))).await?;
+        Ok(v1::LenResponse { length })
+    }
+
+    /// XINFO STREAM [FULL [COUNT n]]. FULL's COUNT 0 means every entry, within `count_max`.
+    pub(super) async fn xinfo(
+        &self,
+        request: v1::InfoRequest,
+    ) -> Result<v1::InfoResponse, RequestError> {
+        let name = self.name(request.key)?;
+        if request.count.is_some() && !request.full {
+            return Err(RequestError::CountWithoutFull);
+        }
+        let full = if request.full {
+            let count = request.count.unwrap_or(INFO_FULL_COUNT_DEFAULT);
+            // COUNT 0 asks for everything: bounded like a range without COUNT.
+            let budget = self.limits.entries((count != 0).then_some(count))?;
+            let full_count = if count == 0 { 0 } else { budget.count };
+            Some((full_count, budget))
+        } else {
+            None
+        };
+        let limit = ReadLimit {
+            count: self.limits.count_max + 1,
+            bytes: self.limits.message_bytes_max,
+            partial: false,
+        };
+        let engine = self.engine.clone();
+        let full_count = full.map(|(count, _)| count);
+        let info = blocking(move || Ok(engine.info(&name, full_count, limit)?)).await?;
+        let entries = info.entries.unwrap_or_default();
+        if let Some((_, budget)) = full {
+            budget.check(entries.len())?;
+        }
+        let (first_entry, last_entry) = if request.full {
+            (None, None)
+        } else {
+            (
+                info.first_entry.map(convert::entry_to_proto),
+                info.last_entry.map(convert::entry_to_proto),
+            )
+        };
+        let response = v1::InfoResponse {
+            length: info.counters.length,
+            radix_tree_keys: info.segments,
+            radix_tree_nodes: info.index_points,
+            last_generated_id: info.counters.last_id.to_string(),
+            max_deleted_entry_id: info.counters.max_deleted.to_string(),
+            entries_added: info.counters.entries_added,
+            recorded_first_entry_id: info.recorded_first_id.to_string(),
+            groups: 0,
+            first_entry,
+            last_entry,
+            entries: convert::entries_to_proto(entries),
+        };
+        self.limits.check_reply(&response)?;
+        Ok(response)
+    }
+
+    /// KEYS pattern: UTF-8 names as text, the others as bytes, each list sorted.
+    pub(super) async fn keys(
+        &self,
+        request: v1::ListRequest,
+    ) -> Result<v1::ListResponse, RequestError> {
+        let engine = self.engine.clone();
+        let pattern = request.pattern;
+        let names = blocking(move || {
+            let pattern = (!pattern.is_empty()).then_some(pattern.as_bytes());
+            Ok(engine.list(pattern))
+        })
+        .await?;
+        let mut response = v1::ListResponse::default();
+        for name in names {
+            match convert::text_or_bytes(name) {
+                Ok(text) => response.streams.push(text),
+                Err(bytes) => response.streams_bytes.push(bytes),
+            }
+        }
+        self.limits
+            .check_reply(&response)
+            .map_err(|_| RequestError::ListTooLarge {
+                max: self.limits.message_bytes_max,
+            })?;
+        Ok(response)
+    }
+}

@@ -1,0 +1,256 @@
+//! The one place failures become gRPC statuses.
+//!
+//! A handler fails with a [`RequestError`]: either an engine [`Error`] or a refusal of the
+//! server's own (a malformed request, a configured limit, shutdown). [`status`] picks the code;
+//! the message is always the error's `Display` text, which for everything Redis also refuses is
+//! Redis's exact text, so a Redis user recognises it.
+//!
+//! | code | errors |
+//! |---|---|
+//! | INVALID_ARGUMENT | malformed IDs, XADD `0-0`, an entry without fields, option and syntax errors, a missing stream name |
+//! | FAILED_PRECONDITION | ID ordering rules: XADD at or below the top item, IDs exhausted, the XSETID checks |
+//! | NOT_FOUND | `ERR no such key` (XSETID, XINFO); a Tail whose stream was dropped |
+//! | RESOURCE_EXHAUSTED | every configured limit: entry, batch, name and message sizes, COUNT, blocked readers, Tail subscribers |
+//! | ABORTED | a stream dropped under a running operation (retry) |
+//! | UNAVAILABLE | a stream poisoned by an earlier I/O failure; the server shutting down |
+//! | INTERNAL | I/O failures, corrupt data, anything that should not happen |
+
+use tonic::codegen::http::{self, HeaderValue};
+use tonic::{Code, Status};
+
+use crate::error::Error;
+use crate::id::IdError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] Error),
+    /// The request names no stream.
+    #[error("ERR stream name is required: set stream or stream_bytes")]
+    MissingStream,
+    /// Add with both the single-entry fields and a batch.
+    #[error("ERR use either id and fields (one entry) or entries (a batch), not both")]
+    SingleAndBatch,
+    /// A command given no arguments where Redis requires some (XREAD, XDEL, DEL).
+    #[error("ERR wrong number of arguments for '{0}' command")]
+    WrongArity(&'static str),
+    /// LIMIT without `~`.
+    #[error("ERR syntax error, LIMIT cannot be used without the special ~ option")]
+    LimitWithoutApprox,
+    /// LIMIT without MAXLEN or MINID.
+    #[error("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")]
+    LimitWithoutStrategy,
+    /// XTRIM without MAXLEN or MINID.
+    #[error("ERR syntax error, XTRIM must be called with a trimming strategy")]
+    TrimWithoutStrategy,
+    /// An Add whose trim sets neither MAXLEN nor MINID.
+    #[error("ERR syntax error, a trim must set maxlen or minid")]
+    AddTrimWithoutStrategy,
+    /// Info with COUNT but not FULL.
+    #[error("ERR syntax error, COUNT can only be used with FULL")]
+    CountWithoutFull,
+    /// COUNT above `count_max`.
+    #[error("ERR COUNT {count} exceeds the limit of {max} (count_max)")]
+    CountTooLarge {
+        /// The COUNT asked for.
+        count: u64,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A read without COUNT matching more than `count_max` entries.
+    #[error("ERR more than {max} entries match (count_max); use COUNT to read them in pages")]
+    TooManyEntries {
+        /// The configured limit.
+        max: usize,
+    },
+    /// An Add batch longer than `batch_entries_max`.
+    #[error("ERR batch of {count} entries exceeds the limit of {max} (batch_entries_max)")]
+    BatchTooLong {
+        /// Entries in the batch.
+        count: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A List reply larger than `message_bytes_max`.
+    #[error("ERR reply exceeds the limit of {max} bytes; use a narrower pattern")]
+    ListTooLarge {
+        /// The configured limit.
+        max: usize,
+    },
+    /// A blocking Read beyond `blocked_readers_max`.
+    #[error(
+        "ERR {max} Read calls are already blocked (blocked_readers_max); retry later or without block_ms"
+    )]
+    BlockedReadersFull {
+        /// The configured limit.
+        max: usize,
+    },
+    /// A Tail beyond `tail_subscribers_max`.
+    #[error("ERR {max} Tail subscriptions are already open (tail_subscribers_max)")]
+    TailSubscribersFull {
+        /// The configured limit.
+        max: usize,
+    },
+    /// The stream a Tail followed was dropped (Redis's text for a blocked XREADGROUP whose key
+    /// is deleted).
+    #[error("UNBLOCKED the stream key no longer exists")]
+    StreamDropped,
+    /// The server is shutting down; a blocked call is released with this.
+    #[error("ERR the server is shutting down")]
+    ShuttingDown,
+    /// An engine call on the blocking pool panicked or was cancelled.
+    #[error("ERR internal error: {0}")]
+    Task(String),
+}
+
+impl From<IdError> for RequestError {
+    fn from(error: IdError) -> RequestError {
+        RequestError::Engine(Error::Id(error))
+    }
+}
+
+impl From<RequestError> for Status {
+    fn from(error: RequestError) -> Status {
+        status(error)
+    }
+}
+
+/// The gRPC status for a failed request.
+pub fn status(error: RequestError) -> Status {
+    let code = code(&error);
+    let message = error.to_string();
+    let storage_fault = matches!(error, RequestError::Engine(Error::Poisoned(_)));
+    if code == Code::Internal || storage_fault {
+        // Storage faults are the operator's business, not only the caller's.
+        tracing::error!(code = ?code, "{message}");
+    }
+    Status::new(code, message)
+}
+
+fn code(error: &RequestError) -> Code {
+    match error {
+        RequestError::Engine(error) => engine_code(error),
+        RequestError::MissingStream
+        | RequestError::SingleAndBatch
+        | RequestError::WrongArity(_)
+        | RequestError::LimitWithoutApprox
+        | RequestError::LimitWithoutStrategy
+        | RequestError::TrimWithoutStrategy
+        | RequestError::AddTrimWithoutStrategy
+        | RequestError::CountWithoutFull => Code::InvalidArgument,
+        RequestError::CountTooLarge { .. }
+        | RequestError::TooManyEntries { .. }
+        | RequestError::BatchTooLong { .. }
+        | RequestError::ListTooLarge { .. }
+        | RequestError::BlockedReadersFull { .. }
+        | RequestError::TailSubscribersFull { .. } => Code::ResourceExhausted,
+        RequestError::StreamDropped => Code::NotFound,
+        RequestError::ShuttingDown => Code::Unavailable,
+        RequestError::Task(_) => Code::Internal,
+    }
+}
+
+/// Every engine error's code; exhaustive, so a new variant must be placed here.
+fn engine_code(error: &Error) -> Code {
+    match error {
+        Error::Id(_) | Error::AddIdZero | Error::EmptyEntry => Code::InvalidArgument,
+        Error::AddIdTooSmall
+        | Error::IdExhausted
+        | Error::SetIdTooSmall
+        | Error::SetIdEntriesAddedTooSmall
+        | Error::SetIdBelowMaxDeleted => Code::FailedPrecondition,
+        Error::NoSuchKey => Code::NotFound,
+        Error::EntryTooLarge { .. }
+        | Error::BatchTooLarge { .. }
+        | Error::NameTooLong { .. }
+        | Error::ReplyTooLarge { .. } => Code::ResourceExhausted,
+        Error::Dropped => Code::Aborted,
+        Error::Poisoned(_) => Code::Unavailable,
+        // Locked and Config only arise when the engine opens; on a request path they would
+        // be a bug.
+        Error::Io(_) | Error::Corrupt { .. } | Error::Locked(_) | Error::Config(_) => {
+            Code::Internal
+        }
+    }
+}
+
+/// tonic refuses a request larger than its decoding limit (`message_bytes_max`) with
+/// OUT_OF_RANGE; gRPC's status table and this API's contract call a configured limit
+/// RESOURCE_EXHAUSTED. Such a refusal happens before any handler runs and travels as a
+/// trailers-only response (the status in the headers), which is the only place the server
+/// produces OUT_OF_RANGE — so this rewrites exactly that header and keeps tonic's message.
+pub fn oversized_request_as_resource_exhausted<B>(
+    mut response: http::Response<B>,
+) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let code = headers
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<i32>().ok());
+    if code == Some(Code::OutOfRange as i32) {
+        headers.insert(
+            "grpc-status",
+            HeaderValue::from(Code::ResourceExhausted as i32),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_redis_texts() {
+        let cases: Vec<(RequestError, Code, &str)> = vec![
+            (
+                IdError::Invalid.into(),
+                Code::InvalidArgument,
+                "ERR Invalid stream ID specified as stream command argument",
+            ),
+            (
+                Error::AddIdZero.into(),
+                Code::InvalidArgument,
+                "ERR The ID specified in XADD must be greater than 0-0",
+            ),
+            (
+                Error::AddIdTooSmall.into(),
+                Code::FailedPrecondition,
+                "ERR The ID specified in XADD is equal or smaller than the target stream top item",
+            ),
+            (Error::NoSuchKey.into(), Code::NotFound, "ERR no such key"),
+            (
+                RequestError::WrongArity("xdel"),
+                Code::InvalidArgument,
+                "ERR wrong number of arguments for 'xdel' command",
+            ),
+            (
+                Error::Poisoned("disk".into()).into(),
+                Code::Unavailable,
+                "ERR stream is unavailable after an I/O failure; restart the server to recover: disk",
+            ),
+        ];
+        for (error, expected_code, expected_message) in cases {
+            let status = status(error);
+            assert_eq!(status.code(), expected_code);
+            assert_eq!(status.message(), expected_message);
+        }
+    }
+
+    #[test]
+    fn only_out_of_range_headers_are_rewritten() {
+        let response = |code: &'static str| {
+            let mut response = http::Response::new(());
+            response
+                .headers_mut()
+                .insert("grpc-status", HeaderValue::from_static(code));
+            oversized_request_as_resource_exhausted(response)
+        };
+        assert_eq!(response("11").headers()["grpc-status"], "8");
+        assert_eq!(response("3").headers()["grpc-status"], "3");
+        let plain = oversized_request_as_resource_exhausted(http::Response::new(()));
+        assert!(plain.headers().get("grpc-status").is_none());
+    }
+}

@@ -1,0 +1,152 @@
+//! The `sluice.v1.Streams` service: shared state and the dispatch of each RPC to its handler.
+//!
+//! Handlers translate and nothing more: parse the request (convert), call the engine, render
+//! the reply; every failure becomes a status in `status`. They are named after the Redis
+//! command they implement and live by kind: `write` (XADD, XDEL, XTRIM, XSETID, DEL), `query`
+//! (XRANGE, XLEN, XINFO, KEYS), `read` (XREAD) and `tail`.
+//!
+//! The engine is synchronous and may block on disk (fsync, group commit), so every engine
+//! call that can touch storage runs on tokio's blocking pool through [`blocking`], never on a
+//! runtime thread.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::engine::Engine;
+use crate::proto::v1;
+use crate::proto::v1::streams_server::Streams;
+use crate::server::convert::{self, StreamKey};
+use crate::server::limits::Limits;
+use crate::server::shutdown::Shutdown;
+use crate::server::status::{status, RequestError};
+
+/// The Streams service over one engine.
+pub struct StreamsService {
+    pub(super) engine: Engine,
+    pub(super) limits: Limits,
+    /// Permits for Read calls that wait for data (`blocked_readers_max`).
+    pub(super) blocked_readers: Arc<Semaphore>,
+    /// Permits for open Tail streams (`tail_subscribers_max`).
+    pub(super) tail_subscribers: Arc<Semaphore>,
+    pub(super) shutdown: Shutdown,
+}
+
+impl StreamsService {
+    /// The service over `engine`, enforcing `limits`, releasing waiters on `shutdown`.
+    pub fn new(engine: Engine, limits: Limits, shutdown: Shutdown) -> StreamsService {
+        StreamsService {
+            engine,
+            blocked_readers: Arc::new(Semaphore::new(limits.blocked_readers_max)),
+            tail_subscribers: Arc::new(Semaphore::new(limits.tail_subscribers_max)),
+            limits,
+            shutdown,
+        }
+    }
+
+    /// The stream a request names, checked against the name limit.
+    pub(super) fn name(&self, key: Option<impl StreamKey>) -> Result<Vec<u8>, RequestError> {
+        convert::stream_name(key, self.limits.stream_name_bytes_max)
+    }
+}
+
+/// Runs synchronous engine work on the blocking pool. If the caller goes away meanwhile the
+/// work still completes (an acknowledged-or-not write is never cut in half); only its result
+/// is dropped.
+pub(super) async fn blocking<T, F>(work: F) -> Result<T, RequestError>
+where
+    F: FnOnce() -> Result<T, RequestError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| RequestError::Task(error.to_string()))?
+}
+
+fn reply<T>(result: Result<T, RequestError>) -> Result<Response<T>, Status> {
+    result.map(Response::new).map_err(status)
+}
+
+#[tonic::async_trait]
+impl Streams for StreamsService {
+    async fn add(
+        &self,
+        request: Request<v1::AddRequest>,
+    ) -> Result<Response<v1::AddResponse>, Status> {
+        reply(self.xadd(request.into_inner()).await)
+    }
+
+    async fn range(
+        &self,
+        request: Request<v1::RangeRequest>,
+    ) -> Result<Response<v1::RangeResponse>, Status> {
+        reply(self.xrange(request.into_inner()).await)
+    }
+
+    async fn read(
+        &self,
+        request: Request<v1::ReadRequest>,
+    ) -> Result<Response<v1::ReadResponse>, Status> {
+        reply(self.xread(request.into_inner()).await)
+    }
+
+    type TailStream = ReceiverStream<Result<v1::TailResponse, Status>>;
+
+    async fn tail(
+        &self,
+        request: Request<v1::TailRequest>,
+    ) -> Result<Response<Self::TailStream>, Status> {
+        reply(self.tail_stream(request.into_inner()).await)
+    }
+
+    async fn len(
+        &self,
+        request: Request<v1::LenRequest>,
+    ) -> Result<Response<v1::LenResponse>, Status> {
+        reply(self.xlen(request.into_inner()).await)
+    }
+
+    async fn delete(
+        &self,
+        request: Request<v1::DeleteRequest>,
+    ) -> Result<Response<v1::DeleteResponse>, Status> {
+        reply(self.xdel(request.into_inner()).await)
+    }
+
+    async fn trim(
+        &self,
+        request: Request<v1::TrimRequest>,
+    ) -> Result<Response<v1::TrimResponse>, Status> {
+        reply(self.xtrim(request.into_inner()).await)
+    }
+
+    async fn set_id(
+        &self,
+        request: Request<v1::SetIdRequest>,
+    ) -> Result<Response<v1::SetIdResponse>, Status> {
+        reply(self.xsetid(request.into_inner()).await)
+    }
+
+    async fn info(
+        &self,
+        request: Request<v1::InfoRequest>,
+    ) -> Result<Response<v1::InfoResponse>, Status> {
+        reply(self.xinfo(request.into_inner()).await)
+    }
+
+    async fn list(
+        &self,
+        request: Request<v1::ListRequest>,
+    ) -> Result<Response<v1::ListResponse>, Status> {
+        reply(self.keys(request.into_inner()).await)
+    }
+
+    async fn drop(
+        &self,
+        request: Request<v1::DropRequest>,
+    ) -> Result<Response<v1::DropResponse>, Status> {
+        reply(self.del(request.into_inner()).await)
+    }
+}
