@@ -34,7 +34,7 @@ use crate::storage::read::ReadLimit;
 use crate::storage::record::Entry;
 use crate::storage::recovery::{create_segment_file, Repair};
 use crate::storage::segment::SegmentHeader;
-use crate::storage::stream_log::{Context, StreamLog, TrimSpec};
+use crate::storage::stream_log::{check_batch_size, Context, StreamLog, TrimSpec};
 use crate::stream::{NewEntry, Stream, StreamInfo};
 
 const FORMAT_FILE: &str = "FORMAT";
@@ -407,7 +407,8 @@ impl Engine {
         trim: Option<&TrimSpec>,
     ) -> Result<Option<Vec<StreamId>>> {
         check_name(self.config(), name)?;
-        // Refuse what would fail anyway before creating the stream, as Redis does.
+        // Refuse what would fail anyway before creating the stream, as Redis does: a refused
+        // XADD must not leave an empty stream behind.
         for entry in entries {
             if entry.fields.is_empty() {
                 return Err(Error::EmptyEntry);
@@ -416,6 +417,10 @@ impl Engine {
                 return Err(Error::AddIdZero);
             }
         }
+        check_batch_size(
+            self.config(),
+            entries.iter().map(|entry| entry.fields.as_slice()),
+        )?;
         self.with_stream(name, !nomkstream, |stream| stream.add(entries, trim))
     }
 

@@ -211,6 +211,24 @@ impl Harness {
                     {
                         return Outcome::Error(error_text(&Error::AddIdZero));
                     }
+                    let mut total = 0u64;
+                    for entry in &entries {
+                        let size = encoded_len(&entry.fields);
+                        if size > self.config.entry_bytes_max as usize {
+                            return Outcome::Error(error_text(&Error::EntryTooLarge {
+                                size,
+                                max: self.config.entry_bytes_max,
+                            }));
+                        }
+                        total += size as u64;
+                    }
+                    let room = self.config.segment_bytes_max - 64;
+                    if total > room {
+                        return Outcome::Error(error_text(&Error::BatchTooLarge {
+                            size: total,
+                            max: room,
+                        }));
+                    }
                     if !self.model.exists && *nomkstream {
                         return Outcome::Ids(None);
                     }
@@ -234,24 +252,6 @@ impl Harness {
                             Err("zero") => return Outcome::Error(error_text(&Error::AddIdZero)),
                             Err(_) => return Outcome::Error(error_text(&Error::AddIdTooSmall)),
                         }
-                    }
-                    let mut total = 0u64;
-                    for entry in &entries {
-                        let size = encoded_len(&entry.fields);
-                        if size > self.config.entry_bytes_max as usize {
-                            return Outcome::Error(error_text(&Error::EntryTooLarge {
-                                size,
-                                max: self.config.entry_bytes_max,
-                            }));
-                        }
-                        total += size as u64;
-                    }
-                    let room = self.config.segment_bytes_max - 64;
-                    if total > room {
-                        return Outcome::Error(error_text(&Error::BatchTooLarge {
-                            size: total,
-                            max: room,
-                        }));
                     }
                     for (id, entry) in given.iter().zip(&entries) {
                         self.model.entries.insert(*id, entry.fields.clone());

@@ -251,6 +251,33 @@ pub struct TrimSpec {
 /// freed after use, so one large batch does not pin its size in memory for good.
 const BUFFER_KEPT_BYTES_MAX: usize = 1 << 20;
 
+/// Checks a batch against the size limits: each entry within `entry_bytes_max`, all of them
+/// within one segment. Returns the batch's encoded size.
+pub fn check_batch_size<'a>(
+    config: &Config,
+    batch: impl IntoIterator<Item = &'a [Field]>,
+) -> Result<u64> {
+    let mut total = 0u64;
+    for fields in batch {
+        let size = record::encoded_len(fields);
+        if size > config.entry_bytes_max as usize {
+            return Err(Error::EntryTooLarge {
+                size,
+                max: config.entry_bytes_max,
+            });
+        }
+        total += size as u64;
+    }
+    let room = config.segment_bytes_max - HEADER_BYTES as u64;
+    if total > room {
+        return Err(Error::BatchTooLarge {
+            size: total,
+            max: room,
+        });
+    }
+    Ok(total)
+}
+
 /// Notified every time a new view is published.
 pub type Listener = Arc<dyn Fn() + Send + Sync>;
 
@@ -604,29 +631,14 @@ impl Txn<'_> {
             return Ok(());
         };
         let mut previous = self.writer.counters.last_id;
-        let mut total: u64 = 0;
-        for (id, fields) in entries {
+        for (id, _) in entries {
             assert!(
                 *id > previous,
                 "append IDs must increase: {id} after {previous}"
             );
             previous = *id;
-            let size = record::encoded_len(fields);
-            if size > self.config().entry_bytes_max as usize {
-                return Err(Error::EntryTooLarge {
-                    size,
-                    max: self.config().entry_bytes_max,
-                });
-            }
-            total += size as u64;
         }
-        let room = self.config().segment_bytes_max - HEADER_BYTES as u64;
-        if total > room {
-            return Err(Error::BatchTooLarge {
-                size: total,
-                max: room,
-            });
-        }
+        let total = check_batch_size(self.config(), entries.iter().map(|(_, fields)| *fields))?;
         if self.writer.active.extent.len + total > self.config().segment_bytes_max
             && self.writer.active.extent.count > 0
         {
