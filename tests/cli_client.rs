@@ -1,12 +1,12 @@
 //! The `sluice` binary against a gRPC server: the client's requests and its reading of the
 //! responses (`src/cli/client.rs`), the prompt and one-shot modes, exit codes, and `tail`.
 //!
-//! The server here is the test stand-in of `common::fake_server` (the real one arrives with
-//! the merge; `tests/cli_e2e.rs` is for that). Replies are compared with `redis-cli --no-raw`
-//! against a real redis-server, which is skipped loudly when Redis is not installed unless
-//! `SLUICE_REQUIRE_EXTERNAL=1`.
+//! The server is the real `sluice serve` on a free port (`support`). Replies are compared with
+//! `redis-cli --no-raw` against a real redis-server, which is skipped loudly when Redis is not
+//! installed unless `SLUICE_REQUIRE_EXTERNAL=1`.
 
 mod common;
+mod support;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -15,12 +15,10 @@ use std::process::{Command as Process, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::fake_server::FakeServer;
 use common::scenarios::SCENARIOS;
-use common::{
-    assert_same_output, free_port, mask_radix_tree_figures, open_engine, pipe_through, Redis,
-};
-use sluice::{AddId, NewEntry};
+use common::{assert_same_output, free_port, mask_radix_tree_figures, pipe_through, Redis};
+use sluice::proto::v1;
+use support::Server;
 
 /// A guard against a hung child, not a performance check: far longer than any step needs.
 const HANG_GUARD_SECONDS: u64 = 60;
@@ -31,10 +29,29 @@ fn sluice() -> Process {
     process
 }
 
-fn fresh_server() -> (FakeServer, tempfile::TempDir) {
+/// Runs `future` to completion on a runtime of its own (these tests are synchronous).
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
+
+/// A real server on a free port, with room for large entries (one test sends 900 KB ones).
+fn fresh_server() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let server = FakeServer::start(open_engine(dir.path()));
+    let flags = [
+        ("--segment-bytes-max", "8388608"),
+        ("--entry-bytes-max", "1048576"),
+    ];
+    let server = block_on(Server::start(dir.path(), &flags));
     (server, dir)
+}
+
+/// The server's address as `--addr` takes it.
+fn address(server: &Server) -> String {
+    server.address.to_string()
 }
 
 #[test]
@@ -45,7 +62,7 @@ fn every_scenario_prints_as_redis_cli_through_the_prompt() {
     for (name, script) in SCENARIOS {
         let expected = mask_radix_tree_figures(&redis.run_script(script));
         let (server, _dir) = fresh_server();
-        let output = pipe_through(sluice().args(["cli", "--addr", server.address()]), script);
+        let output = pipe_through(sluice().args(["cli", "--addr", &address(&server)]), script);
         let actual = mask_radix_tree_figures(&String::from_utf8_lossy(&output));
         assert_same_output(name, script, &expected, &actual);
     }
@@ -102,7 +119,7 @@ fn one_shot_commands_print_as_redis_cli_and_exit_zero() {
             .output()
             .expect("redis-cli runs");
         let actual = run(sluice()
-            .args(["cli", "--addr", server.address()])
+            .args(["cli", "--addr", &address(&server)])
             .args(&arguments));
         let shown = String::from_utf8_lossy(&command.join(&b' ')).into_owned();
         assert_eq!(
@@ -124,7 +141,7 @@ fn one_shot_commands_print_as_redis_cli_and_exit_zero() {
 fn the_address_can_come_from_the_environment() {
     let (server, _dir) = fresh_server();
     let output = run(sluice()
-        .env("SLUICE_ADDR", server.address())
+        .env("SLUICE_ADDR", &address(&server))
         .args(["cli", "PING"]));
     assert_eq!(output.stdout, b"PONG\n");
     assert_eq!(output.status.code(), Some(0));
@@ -170,7 +187,7 @@ fn the_prompt_keeps_going_without_a_server() {
 fn the_prompt_stops_at_quit() {
     let (server, _dir) = fresh_server();
     let output = pipe_through(
-        sluice().args(["cli", "--addr", server.address()]),
+        sluice().args(["cli", "--addr", &address(&server)]),
         "PING\nquit\nPING\n",
     );
     assert_eq!(output, b"PONG\n");
@@ -197,18 +214,21 @@ fn next_line(lines: &mpsc::Receiver<String>) -> String {
         .expect("sluice tail printed the next entry")
 }
 
-fn add(server: &FakeServer, id: &str, fields: &[(&[u8], &[u8])]) {
-    let entry = NewEntry {
-        id: AddId::parse(id.as_bytes()).expect("a valid ID"),
+/// Adds an entry to stream `events` over gRPC (field values may be any bytes).
+fn add(server: &Server, id: &str, fields: &[(&[u8], &[u8])]) {
+    let request = v1::AddRequest {
+        key: Some(v1::add_request::Key::Stream("events".into())),
+        id: id.into(),
         fields: fields
             .iter()
-            .map(|(name, value)| (name.to_vec(), value.to_vec()))
+            .map(|(name, value)| support::bytes_field(name, value))
             .collect(),
+        ..Default::default()
     };
-    server
-        .engine()
-        .add(b"events", &[entry], false, None)
-        .expect("the entry is added");
+    block_on(async {
+        let mut client = server.client().await;
+        client.add(request).await.expect("the entry is added");
+    });
 }
 
 #[test]
@@ -221,7 +241,7 @@ fn tail_prints_history_then_live_entries() {
         &[(b"note", b"two words"), (b"raw", b"a\0b")],
     );
     let mut child = sluice()
-        .args(["tail", "--addr", server.address(), "events", "0"])
+        .args(["tail", "--addr", &address(&server), "events", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -262,7 +282,7 @@ fn responses_above_tonics_default_limit_are_read() {
     let output = run(sluice().args([
         "cli",
         "--addr",
-        server.address(),
+        &address(&server),
         "XRANGE",
         "events",
         "-",

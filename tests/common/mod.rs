@@ -15,7 +15,6 @@ use sluice::cli::repl::{self, Line};
 use sluice::reply::{self, render_cli, Reply};
 use sluice::{Config, Engine, FsyncPolicy, IdRange, NewEntry, ReadLimit, StreamId};
 
-pub mod fake_server;
 pub mod scenarios;
 
 /// Attempts at starting redis-server on a free port before giving up.
