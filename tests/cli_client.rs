@@ -141,7 +141,7 @@ fn one_shot_commands_print_as_redis_cli_and_exit_zero() {
 fn the_address_can_come_from_the_environment() {
     let (server, _dir) = fresh_server();
     let output = run(sluice()
-        .env("SLUICE_ADDR", &address(&server))
+        .env("SLUICE_ADDR", address(&server))
         .args(["cli", "PING"]));
     assert_eq!(output.stdout, b"PONG\n");
     assert_eq!(output.status.code(), Some(0));
