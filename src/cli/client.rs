@@ -23,10 +23,11 @@ use tonic::{Code, Status};
 use crate::cli::command::{Command, ReadStart, XAdd, XRange, XRead, XSetId};
 use crate::cli::error::{is_transport_failure, CliError};
 use crate::id::StreamId;
+use crate::proto::convert::{field_from_proto, field_to_proto};
 use crate::proto::v1 as proto;
 use crate::proto::v1::streams_client::StreamsClient;
 use crate::reply::{self, Reply};
-use crate::storage::record::{Entry, Field};
+use crate::storage::record::Entry;
 use crate::storage::stream_log::{Counters, TrimSpec, TrimStrategy};
 use crate::stream::StreamInfo;
 
@@ -76,35 +77,6 @@ fn key<K>(name: &[u8], text: fn(String) -> K, bytes: fn(Vec<u8>) -> K) -> K {
 
 fn name_from(text: Option<String>, bytes: Option<Vec<u8>>) -> Vec<u8> {
     text.map(String::into_bytes).or(bytes).unwrap_or_default()
-}
-
-fn field_to_proto((name, value): &Field) -> proto::Field {
-    proto::Field {
-        field_name: Some(key(
-            name,
-            proto::field::FieldName::Name,
-            proto::field::FieldName::NameBytes,
-        )),
-        field_value: Some(key(
-            value,
-            proto::field::FieldValue::Value,
-            proto::field::FieldValue::ValueBytes,
-        )),
-    }
-}
-
-fn field_from_proto(field: proto::Field) -> Field {
-    let name = match field.field_name {
-        Some(proto::field::FieldName::Name(text)) => text.into_bytes(),
-        Some(proto::field::FieldName::NameBytes(bytes)) => bytes,
-        None => Vec::new(),
-    };
-    let value = match field.field_value {
-        Some(proto::field::FieldValue::Value(text)) => text.into_bytes(),
-        Some(proto::field::FieldValue::ValueBytes(bytes)) => bytes,
-        None => Vec::new(),
-    };
-    (name, value)
 }
 
 /// An ID the server sent; `0-0` when it left an optional one empty.
@@ -340,7 +312,7 @@ impl Client {
             )),
             // "*", "<ms>-*" or "<ms>-<seq>": AddId prints Redis's forms.
             id: add.id.to_string(),
-            fields: add.fields.iter().map(field_to_proto).collect(),
+            fields: add.fields.iter().cloned().map(field_to_proto).collect(),
             entries: Vec::new(),
             nomkstream: add.nomkstream,
             trim: add.trim.as_ref().map(trim_to_proto),
@@ -518,8 +490,8 @@ mod tests {
 
     #[test]
     fn fields_round_trip() {
-        let field: Field = (b"name".to_vec(), b"a\0\xffb".to_vec());
-        let sent = field_to_proto(&field);
+        let field: crate::Field = (b"name".to_vec(), b"a\0\xffb".to_vec());
+        let sent = field_to_proto(field.clone());
         assert_eq!(
             sent.field_value,
             Some(proto::field::FieldValue::ValueBytes(b"a\0\xffb".to_vec()))

@@ -8,7 +8,6 @@
 use crate::id::{AddId, StreamId};
 use crate::proto::v1;
 use crate::server::status::RequestError;
-use crate::storage::record::{Entry, Field};
 use crate::storage::stream_log::{TrimSpec, TrimStrategy};
 use crate::stream::NewEntry;
 
@@ -60,52 +59,9 @@ pub fn stream_name(
     Ok(name)
 }
 
-/// Text when the bytes are UTF-8, else the bytes back.
-pub fn text_or_bytes(bytes: Vec<u8>) -> Result<String, Vec<u8>> {
-    String::from_utf8(bytes).map_err(|error| error.into_bytes())
-}
-
-/// A request's field. An unset name or value is empty, as proto3 reads any unset field.
-pub fn field_from_proto(field: v1::Field) -> Field {
-    let name = match field.field_name {
-        Some(v1::field::FieldName::Name(text)) => text.into_bytes(),
-        Some(v1::field::FieldName::NameBytes(bytes)) => bytes,
-        None => Vec::new(),
-    };
-    let value = match field.field_value {
-        Some(v1::field::FieldValue::Value(text)) => text.into_bytes(),
-        Some(v1::field::FieldValue::ValueBytes(bytes)) => bytes,
-        None => Vec::new(),
-    };
-    (name, value)
-}
-
-/// A reply's field.
-pub fn field_to_proto((name, value): Field) -> v1::Field {
-    v1::Field {
-        field_name: Some(match text_or_bytes(name) {
-            Ok(text) => v1::field::FieldName::Name(text),
-            Err(bytes) => v1::field::FieldName::NameBytes(bytes),
-        }),
-        field_value: Some(match text_or_bytes(value) {
-            Ok(text) => v1::field::FieldValue::Value(text),
-            Err(bytes) => v1::field::FieldValue::ValueBytes(bytes),
-        }),
-    }
-}
-
-/// A reply's entry.
-pub fn entry_to_proto(entry: Entry) -> v1::Entry {
-    v1::Entry {
-        id: entry.id.to_string(),
-        fields: entry.fields.into_iter().map(field_to_proto).collect(),
-    }
-}
-
-/// Replies' entries.
-pub fn entries_to_proto(entries: Vec<Entry>) -> Vec<v1::Entry> {
-    entries.into_iter().map(entry_to_proto).collect()
-}
+pub use crate::proto::convert::{
+    entries_to_proto, entry_to_proto, field_from_proto, text_or_bytes,
+};
 
 /// An entry to add: its XADD ID (`*` when empty) and at least one field. An entry without
 /// fields is refused first, as Redis's arity check comes before it looks at the ID.
@@ -182,27 +138,6 @@ pub fn trim_spec(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utf8_becomes_text_and_binary_stays_bytes() {
-        let field = field_to_proto((b"name".to_vec(), vec![0xff, 0x00]));
-        assert_eq!(
-            field.field_name,
-            Some(v1::field::FieldName::Name("name".into()))
-        );
-        assert_eq!(
-            field.field_value,
-            Some(v1::field::FieldValue::ValueBytes(vec![0xff, 0x00]))
-        );
-        assert_eq!(
-            field_from_proto(field),
-            (b"name".to_vec(), vec![0xff, 0x00])
-        );
-        assert_eq!(
-            field_from_proto(v1::Field::default()),
-            (Vec::new(), Vec::new())
-        );
-    }
 
     #[test]
     fn names() {
