@@ -381,3 +381,42 @@ pub fn assert_status_contains<T: std::fmt::Debug>(
         }
     }
 }
+
+/// Whether a missing external program (python's grpcio, grpcurl, ...) fails the test
+/// (`SLUICE_REQUIRE_EXTERNAL=1`, as CI sets) instead of skipping it.
+pub fn external_required() -> bool {
+    std::env::var("SLUICE_REQUIRE_EXTERNAL").as_deref() == Ok("1")
+}
+
+/// Handles a missing external dependency: under `SLUICE_REQUIRE_EXTERNAL=1` the test fails;
+/// otherwise this prints a loud warning and the caller returns, passing without checking
+/// anything. The warning is written to stderr directly, not through `eprintln!`, so that
+/// cargo test's capture does not hide it when the test passes.
+#[track_caller]
+pub fn skip_unless_required(test: &str, missing: &str, install: &str) {
+    assert!(
+        !external_required(),
+        "{test}: {missing}, and SLUICE_REQUIRE_EXTERNAL=1 makes that a failure ({install})"
+    );
+    let warning = format!(
+        "\n!!!!!!!!\n!!! SKIPPING {test}: {missing}; {install}, or set \
+         SLUICE_REQUIRE_EXTERNAL=1 to make this a failure\n!!!!!!!!\n"
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), warning.as_bytes());
+}
+
+/// Runs a child process to completion, killing it if it hangs (see [`guard`]); its output is
+/// captured.
+pub async fn run_to_completion(
+    what: &str,
+    command: &mut tokio::process::Command,
+) -> std::process::Output {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    guard(what, command.output())
+        .await
+        .unwrap_or_else(|error| panic!("{what}: cannot run: {error}"))
+}
