@@ -33,11 +33,8 @@ use tokio::process::Command;
 
 const TEST: &str = "readme_tour";
 
-/// Where the tour is read from, relative to the repository root: the README once the tour is
-/// pasted into it (it is, when it contains [`BEGIN_MARKER`]), else [`TOUR_DRAFT_PATH`].
+/// Where the tour is, relative to the repository root.
 const README_PATH: &str = "README.md";
-/// The tour before it is pasted into the README.
-const TOUR_DRAFT_PATH: &str = "docs/tour.md";
 const BEGIN_MARKER: &str = "<!-- tour:begin -->";
 const END_MARKER: &str = "<!-- tour:end -->";
 
@@ -87,16 +84,9 @@ struct Block {
 
 /// The tour's text and the file it came from.
 fn read_tour(repository: &Path) -> (String, &'static str) {
-    let readme = std::fs::read_to_string(repository.join(README_PATH)).unwrap_or_default();
-    let (text, path) = if readme.contains(BEGIN_MARKER) {
-        (readme, README_PATH)
-    } else {
-        let draft =
-            std::fs::read_to_string(repository.join(TOUR_DRAFT_PATH)).unwrap_or_else(|error| {
-                panic!("no tour in {README_PATH}, nor {TOUR_DRAFT_PATH}: {error}")
-            });
-        (draft, TOUR_DRAFT_PATH)
-    };
+    let path = README_PATH;
+    let text = std::fs::read_to_string(repository.join(path))
+        .unwrap_or_else(|error| panic!("cannot read {path}: {error}"));
     let begin = text
         .find(BEGIN_MARKER)
         .unwrap_or_else(|| panic!("{path}: no {BEGIN_MARKER}"));
