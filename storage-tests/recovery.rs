@@ -241,15 +241,27 @@ fn flipped_byte_before_the_last_index_point_is_reported_on_read() {
     let data = tempfile::tempdir().unwrap();
     build(data.path(), 1 << 20, 30);
     let path = stream_dir(data.path()).join(file_name(1, FileKind::Log));
-    let mut bytes = fs::read(&path).unwrap();
-    let offsets = record_offsets(&bytes);
-    bytes[offsets[10] + 12] ^= 0x20;
-    fs::write(&path, &bytes).unwrap();
+    let pristine = fs::read(&path).unwrap();
+    let offsets = record_offsets(&pristine);
+    // A flipped bit in a record's content, and a record length that runs far past the data.
+    let mut flipped = pristine.clone();
+    flipped[offsets[10] + 12] ^= 0x20;
+    let mut overlong = pristine.clone();
+    overlong[offsets[10]..offsets[10] + 4].copy_from_slice(&900_000u32.to_le_bytes());
+    for damaged in [overlong, flipped] {
+        fs::write(&path, &damaged).unwrap();
+        let engine = Engine::open(config(data.path(), 1 << 20)).unwrap();
+        assert!(matches!(
+            engine.range(NAME, IdRange::ALL, false, ReadLimit::count(usize::MAX)),
+            Err(Error::Corrupt { .. })
+        ));
+        assert!(matches!(
+            engine.range(NAME, IdRange::ALL, true, ReadLimit::count(usize::MAX)),
+            Err(Error::Corrupt { .. })
+        ));
+        engine.close().unwrap();
+    }
     let engine = Engine::open(config(data.path(), 1 << 20)).unwrap();
-    assert!(matches!(
-        engine.range(NAME, IdRange::ALL, false, ReadLimit::count(usize::MAX)),
-        Err(Error::Corrupt { .. })
-    ));
     let before = engine
         .range(
             NAME,
@@ -460,4 +472,77 @@ fn leftovers_beyond_zeros_are_cleared_after_a_crash() {
         after[end..].iter().all(|&byte| byte == 0),
         "leftovers remain in the padding"
     );
+}
+
+/// Recovery reads the active segment's tail in windows. Records of 64 bytes make a window end
+/// exactly on a record boundary (and batches of several records end inside one): the scan must
+/// read on, not take the window's end for the end of the records. With the index gone (as
+/// after a power cut, since the active index is never synced) the whole segment is scanned.
+#[test]
+fn window_boundaries_do_not_end_the_records() {
+    for batch in [1usize, 3] {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = Config::new(data.path());
+        config.fsync = FsyncPolicy::No;
+        let entry = |n: u64| NewEntry {
+            id: AddId::Explicit(StreamId::new(n, 0)),
+            // 29 bytes of framing and ID, 8 of lengths, 27 of name and value: 64 bytes.
+            fields: vec![(b"n".to_vec(), format!("{n:026}").into_bytes())],
+        };
+        assert_eq!(sluice::storage::record::encoded_len(&entry(1).fields), 64);
+        {
+            let engine = Engine::open(config.clone()).unwrap();
+            for first in (1..=3000u64).step_by(batch) {
+                let entries: Vec<NewEntry> = (first..first + batch as u64).map(entry).collect();
+                engine.add(NAME, &entries, false, None).unwrap();
+            }
+            engine.close().unwrap();
+        }
+        fs::remove_file(stream_dir(data.path()).join(file_name(1, FileKind::Index))).unwrap();
+        fs::remove_file(data.path().join("CLEAN")).unwrap();
+        let engine = Engine::open(config).unwrap();
+        assert_eq!(
+            engine.len(NAME),
+            3000,
+            "batches of {batch}: {:?}",
+            engine.repairs()
+        );
+        let last = engine
+            .range(NAME, IdRange::ALL, true, ReadLimit::count(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(last[0].id, StreamId::new(3000, 0));
+    }
+}
+
+/// Records are judged by the format's limits, not by today's `entry_bytes_max`: lowering it
+/// must not make recovery cut, or reads refuse, entries written under a larger one.
+#[test]
+fn lowering_entry_bytes_max_keeps_larger_entries() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::new(data.path());
+    config.fsync = FsyncPolicy::No;
+    let big = NewEntry {
+        id: AddId::Explicit(StreamId::new(5, 0)),
+        fields: vec![(b"big".to_vec(), vec![b'x'; 200_000])],
+    };
+    {
+        let engine = Engine::open(config.clone()).unwrap();
+        engine
+            .add(NAME, &[entry(1), big.clone()], false, None)
+            .unwrap();
+        engine.close().unwrap();
+    }
+    config.entry_bytes_max = 64 << 10;
+    for after_crash in [false, true] {
+        if after_crash {
+            let _ = fs::remove_file(data.path().join("CLEAN"));
+        }
+        let engine = Engine::open(config.clone()).unwrap();
+        assert!(engine.repairs().is_empty(), "{:?}", engine.repairs());
+        let entries = all(&engine);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].fields, big.fields);
+        engine.close().unwrap();
+    }
 }

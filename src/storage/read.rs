@@ -217,18 +217,23 @@ impl StreamLog {
         ordinal: u32,
         visit: &mut dyn FnMut(u32, &RecordRef<'_>) -> Result<bool>,
     ) -> Result<()> {
-        let max_record = self.ctx.record_len_max();
+        let corrupt = |at: u64| {
+            Error::corrupt(
+                self.path(segment.id, FileKind::Log),
+                format!("committed record at offset {at} fails its checks"),
+            )
+        };
         let mut position = from;
         let mut ordinal = ordinal;
         while position < to {
-            let chunk_end = match source {
+            let mut chunk_end = match source {
                 Source::Map(_) => to,
                 Source::File(_) => to.min(position + CHUNK_BYTES as u64),
             };
             let mut bytes = source.bytes(position, chunk_end)?;
             let mut local = 0usize;
             while local < bytes.len() {
-                match record::decode(&bytes[local..], max_record) {
+                match record::decode(&bytes[local..], record::RECORD_BYTES_MAX) {
                     Decoded::Record(record) => {
                         if !visit(ordinal, &record)? {
                             return Ok(());
@@ -236,25 +241,20 @@ impl StreamLog {
                         ordinal += 1;
                         local += record.len;
                     }
-                    Decoded::Incomplete { needed } if chunk_end < to => {
-                        if local == 0 {
-                            // A record larger than the chunk: read exactly it.
-                            let needed = needed.unwrap_or(record::FRAME_HEADER_BYTES) as u64;
-                            let end = to.min(position + needed.max(CHUNK_BYTES as u64 * 2));
-                            bytes = source.bytes(position, end)?;
-                            continue;
+                    // Committed records lie wholly below `to`: running past it is damage.
+                    Decoded::Incomplete { .. } if chunk_end >= to => {
+                        return Err(corrupt(position + local as u64));
+                    }
+                    Decoded::Incomplete { needed } => {
+                        if local > 0 {
+                            break; // read on from this record's start
                         }
-                        break;
+                        // A record larger than the chunk: read it whole (or up to `to`).
+                        let needed = needed.unwrap_or(record::FRAME_HEADER_BYTES) as u64;
+                        chunk_end = to.min(position + needed.max(CHUNK_BYTES as u64 * 2));
+                        bytes = source.bytes(position, chunk_end)?;
                     }
-                    Decoded::Incomplete { .. } | Decoded::Invalid(_) => {
-                        return Err(Error::corrupt(
-                            self.path(segment.id, FileKind::Log),
-                            format!(
-                                "committed record at offset {} fails its checks",
-                                position + local as u64
-                            ),
-                        ));
-                    }
+                    Decoded::Invalid(_) => return Err(corrupt(position + local as u64)),
                 }
             }
             position += local as u64;

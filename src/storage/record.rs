@@ -24,6 +24,10 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 pub const BODY_FIXED_BYTES: usize = 1 + 16 + 4;
 /// Flag: last record of an atomic batch.
 pub const FLAG_BATCH_END: u8 = 1;
+/// The largest record the format allows: one filling the largest segment. Decoding judges a
+/// record's length against this, never against the configured `entry_bytes_max`, which may
+/// have been larger when the record was written.
+pub const RECORD_BYTES_MAX: usize = crate::config::SEGMENT_BYTES_MAX_MAX as usize;
 
 /// A field/value pair of an entry. Both are arbitrary bytes.
 pub type Field = (Vec<u8>, Vec<u8>);

@@ -192,9 +192,24 @@ impl Opener<'_> {
         // Rebuild from the log.
         let bytes = log.read_all()?;
         let scan = self.scan_from(&bytes, 0, None);
-        if scan.committed_end < log_len {
-            let why = scan.damage.unwrap_or("uncommitted records");
-            self.cut_log(log.as_ref(), &log_path, scan.committed_end, None, why)?;
+        if let Some(why) = scan.damage() {
+            // A sealed segment was synced whole before it was sealed, so damage in it is not
+            // a torn write but corruption: its records up to the damage are served, the file
+            // is left as it is, for inspection or repair by hand.
+            tracing::error!(
+                path = %log_path.display(),
+                offset = scan.committed_end,
+                "sealed segment damaged ({why}): {} bytes after the damage are not served",
+                log_len - scan.committed_end
+            );
+            self.note(
+                log_path.clone(),
+                format!(
+                    "damaged at offset {} ({why}); the {} bytes after it are left in the file but not served",
+                    scan.committed_end,
+                    log_len - scan.committed_end
+                ),
+            );
         }
         let extent = Extent {
             len: scan.committed_end,
@@ -251,7 +266,6 @@ impl Opener<'_> {
             base,
             scan_start,
             floor,
-            self.ctx.record_len_max(),
             self.ctx.config.index_interval_bytes,
         )
     }
@@ -270,13 +284,13 @@ impl Opener<'_> {
         log.read_exact_at(&mut frame, offset)?;
         let body_len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as u64;
         let total = record::FRAME_HEADER_BYTES as u64 + body_len;
-        if total > self.ctx.record_len_max() as u64 || offset + total > log_len {
+        if total > record::RECORD_BYTES_MAX as u64 || offset + total > log_len {
             return Ok(false);
         }
         let mut bytes = vec![0; total as usize];
         log.read_exact_at(&mut bytes, offset)?;
         Ok(matches!(
-            record::decode(&bytes, self.ctx.record_len_max()),
+            record::decode(&bytes, record::RECORD_BYTES_MAX),
             Decoded::Record(record) if record.id == point.id
         ))
     }
@@ -317,8 +331,10 @@ impl Opener<'_> {
                 let mut tail = vec![0; (end - base) as usize];
                 log.read_exact_at(&mut tail, base)?;
                 let scan = self.scan_from(&tail, base, start);
-                if scan.damage == Some(segment::TORN_AT_END) && end < log_len {
-                    window *= 4;
+                // A window can end exactly at a record boundary or inside a record or batch:
+                // only padding, damage or the end of the file ends the records.
+                if scan.wants_more() && end < log_len {
+                    window = window.saturating_mul(4);
                     continue;
                 }
                 break scan;
@@ -338,11 +354,11 @@ impl Opener<'_> {
         let count = candidate.map_or(0, |position| parsed.points[position].ordinal) + scan.records;
         let len = scan.committed_end;
         let preallocated = self.ctx.config.segment_bytes_max;
-        let clean_end = scan.damage.is_none() && scan.stopped_at == len;
+        let clean_end = scan.damage().is_none();
         if (self.after_crash || !clean_end) && len < log_len {
             // After a crash a torn write may have left bytes anywhere in the padding, so it is
             // cleared (truncated and extended again) even when it starts with zeros.
-            let why = scan.damage.unwrap_or("a torn write's leftovers");
+            let why = scan.damage().unwrap_or("a torn write's leftovers");
             self.cut_log(log.as_ref(), &log_path, len, Some(preallocated), why)?;
         } else if log_len < preallocated {
             log.set_len(preallocated)?;

@@ -100,10 +100,6 @@ pub fn get_id(bytes: &[u8], at: usize) -> StreamId {
     StreamId::new(get_u64(bytes, at), get_u64(bytes, at + 8))
 }
 
-/// Why a scan stopped at a record that is cut off by the end of the bytes it was given: with
-/// more bytes it might continue.
-pub const TORN_AT_END: &str = "torn record at the end";
-
 /// The kinds of file a segment has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FileKind {
@@ -145,6 +141,21 @@ pub fn parse_file_name(name: &str) -> Option<(u64, FileKind)> {
     Some((stem.parse().ok()?, kind))
 }
 
+/// Why a scan stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stop {
+    /// The bytes it was given ran out at a record boundary; more bytes might hold more records.
+    #[default]
+    Exhausted,
+    /// The bytes ran out inside a record; more bytes might complete it (at the end of the file,
+    /// it is a torn write).
+    Truncated,
+    /// A zero length field: the preallocated, never-written rest of the segment.
+    Padding,
+    /// A record that fails its checks, or whose ID does not increase.
+    Damaged(&'static str),
+}
+
 /// What a validating scan of a segment's records found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -158,10 +169,32 @@ pub struct Scan {
     pub last_id: Option<StreamId>,
     /// Index points for the committed records scanned.
     pub points: Vec<IndexPoint>,
-    /// Why the scan stopped before the end of the bytes, if not at zero padding or the end.
-    pub damage: Option<&'static str>,
+    /// Why the scan stopped.
+    pub stop: Stop,
+    /// Whole records read after the last committed one (a batch whose end was not found).
+    pub pending: u32,
     /// Where the scan stopped (the end of the last whole record it read).
     pub stopped_at: u64,
+}
+
+impl Scan {
+    /// Whether the scan stopped only because its bytes ran out: with more, it could go on.
+    pub fn wants_more(&self) -> bool {
+        matches!(self.stop, Stop::Exhausted | Stop::Truncated)
+    }
+
+    /// Why the bytes after `committed_end` are not records to keep, or `None` when the scan
+    /// ended exactly there, cleanly (at padding, or at the end of the bytes).
+    pub fn damage(&self) -> Option<&'static str> {
+        match self.stop {
+            Stop::Damaged(why) => Some(why),
+            Stop::Truncated => Some("torn record at the end"),
+            Stop::Exhausted | Stop::Padding if self.pending > 0 => {
+                Some("batch without its end record")
+            }
+            Stop::Exhausted | Stop::Padding => None,
+        }
+    }
 }
 
 /// Where the index-point rule stands when a scan starts.
@@ -185,16 +218,15 @@ pub fn wants_point(offset: u64, last_point: Option<u64>, interval: u32) -> bool 
 }
 
 /// Validates records from `start`, collecting index points by the same rule the writer uses.
-/// `bytes` holds the segment file from offset `base` (at most `start.offset`) to its end.
-/// Stops at the end, or at the first incomplete or invalid record; records after the last
-/// BATCH_END are not counted as committed. Record IDs must strictly increase (`floor` is an ID
-/// the first record must exceed).
+/// `bytes` holds the segment file from offset `base` (at most `start.offset`) on. Stops at the
+/// end of the bytes, at zero padding, or at the first incomplete or invalid record; records
+/// after the last BATCH_END are not counted as committed. Record IDs must strictly increase
+/// (`floor` is an ID the first record must exceed).
 pub fn scan(
     bytes: &[u8],
     base: u64,
     start: ScanStart,
     floor: Option<StreamId>,
-    max_record_len: usize,
     interval: u32,
 ) -> Scan {
     let mut scan = Scan {
@@ -207,29 +239,23 @@ pub fn scan(
     let mut previous_id = floor;
     // Records of the batch in progress, not yet known to be committed.
     let mut pending_points: Vec<IndexPoint> = Vec::new();
-    let mut pending: u32 = 0;
     let mut pending_first: Option<StreamId> = None;
     let end = base + bytes.len() as u64;
-    while offset < end {
+    scan.stop = loop {
+        if offset >= end {
+            break Stop::Exhausted;
+        }
         let at = (offset - base) as usize;
         if bytes[at..].len() >= 4 && bytes[at..at + 4] == [0; 4] {
-            // A zero length: the zeros of the preallocated, never-written part of the segment.
-            break;
+            break Stop::Padding;
         }
-        let record: RecordRef<'_> = match record::decode(&bytes[at..], max_record_len) {
+        let record: RecordRef<'_> = match record::decode(&bytes[at..], record::RECORD_BYTES_MAX) {
             Decoded::Record(record) => record,
-            Decoded::Incomplete { .. } => {
-                scan.damage = Some(TORN_AT_END);
-                break;
-            }
-            Decoded::Invalid(why) => {
-                scan.damage = Some(why);
-                break;
-            }
+            Decoded::Incomplete { .. } => break Stop::Truncated,
+            Decoded::Invalid(why) => break Stop::Damaged(why),
         };
         if previous_id.is_some_and(|previous| record.id <= previous) {
-            scan.damage = Some("record IDs out of order");
-            break;
+            break Stop::Damaged("record IDs out of order");
         }
         previous_id = Some(record.id);
         if wants_point(offset, last_point, interval) {
@@ -241,24 +267,21 @@ pub fn scan(
             last_point = Some(offset);
         }
         pending_first.get_or_insert(record.id);
-        pending += 1;
+        scan.pending += 1;
         ordinal += 1;
         offset += record.len as u64;
         if record.batch_end {
             scan.committed_end = offset;
-            scan.records += pending;
+            scan.records += scan.pending;
             if scan.first_id.is_none() {
                 scan.first_id = pending_first;
             }
             scan.last_id = Some(record.id);
             scan.points.append(&mut pending_points);
-            pending = 0;
+            scan.pending = 0;
             pending_first = None;
         }
-    }
-    if pending > 0 && scan.damage.is_none() {
-        scan.damage = Some("batch without its end record");
-    }
+    };
     scan.stopped_at = offset;
     scan
 }
@@ -308,11 +331,32 @@ mod tests {
             ordinal: 0,
             last_point: None,
         };
-        let scan = scan(&bytes, 0, start, None, 1 << 20, 1);
+        let scan = scan(&bytes, 0, start, None, 1);
         assert_eq!(
-            (scan.committed_end, scan.stopped_at, scan.damage),
-            (end, end, None)
+            (
+                scan.committed_end,
+                scan.stopped_at,
+                scan.stop,
+                scan.damage()
+            ),
+            (end, end, Stop::Padding, None)
         );
+    }
+
+    #[test]
+    fn a_record_ending_exactly_at_the_end_of_the_bytes_asks_for_more() {
+        let mut bytes = SegmentHeader::default().encode().to_vec();
+        let fields = vec![(b"f".to_vec(), b"v".to_vec())];
+        encode(&mut bytes, StreamId::new(1, 0), &fields, true);
+        let start = ScanStart {
+            offset: HEADER_BYTES as u64,
+            ordinal: 0,
+            last_point: None,
+        };
+        let scan = scan(&bytes, 0, start, None, 1);
+        assert_eq!(scan.stop, Stop::Exhausted);
+        assert!(scan.wants_more());
+        assert_eq!(scan.damage(), None);
     }
 
     #[test]
@@ -328,10 +372,14 @@ mod tests {
             ordinal: 0,
             last_point: None,
         };
-        let scan = scan(&bytes, 0, start, None, 1 << 20, 1);
+        let scan = scan(&bytes, 0, start, None, 1);
         assert_eq!(scan.committed_end, committed);
         assert_eq!(scan.records, 1);
         assert_eq!(scan.points.len(), 1);
-        assert_eq!(scan.damage, Some("batch without its end record"));
+        assert!(
+            scan.wants_more(),
+            "a batch cut by the end of the bytes may continue"
+        );
+        assert_eq!(scan.damage(), Some("batch without its end record"));
     }
 }

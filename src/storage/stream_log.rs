@@ -105,11 +105,6 @@ impl Context {
             _ => self.fs.sync_dir(path),
         }
     }
-
-    /// Largest record the engine can have written.
-    pub(crate) fn record_len_max(&self) -> usize {
-        self.config.entry_bytes_max as usize
-    }
 }
 
 /// A stream's counters, as XINFO STREAM reports them.
