@@ -25,6 +25,11 @@
 //! header says and the CPU columns quantify. Results are printed as a table and written to
 //! `target/load-report.json`.
 //!
+//! Two diagnostic workloads run only when named in `SLUICE_LOAD_WORKLOADS`: `ping` (the
+//! cheapest round trip: Sluice's gRPC stack alone, Redis's PING) and `len` (Sluice: a ping plus
+//! the blocking-pool hop every engine call makes; Redis: XLEN). Against `add` they split
+//! Sluice's cost per call into transport, thread hand-off and storage.
+//!
 //! Other settings (see `load/settings.rs`): `SLUICE_LOAD_SECONDS` (5),
 //! `SLUICE_LOAD_WARMUP_SECONDS` (1), `SLUICE_LOAD_BATCH` (16), `SLUICE_LOAD_RANGE_ENTRIES`,
 //! `SLUICE_LOAD_RANGE_COUNT`, `SLUICE_LOAD_CLIENT_THREADS` (the CPUs), `SLUICE_LOAD_WORKLOADS`
@@ -291,6 +296,27 @@ async fn measure_one(
                     settings.range_count,
                     index as u64,
                 )
+            })
+            .await
+        }
+        (Workload::Ping, Target::Sluice { address, pid }) => {
+            clients(settings, pid, count, |_| {
+                sluice_side::Ping::connect(address)
+            })
+            .await
+        }
+        (Workload::Ping, Target::Redis { address, pid }) => {
+            clients(settings, pid, count, |_| redis_side::Simple::ping(address)).await
+        }
+        (Workload::Len, Target::Sluice { address, pid }) => {
+            clients(settings, pid, count, |_| {
+                sluice_side::Len::connect(address, stream)
+            })
+            .await
+        }
+        (Workload::Len, Target::Redis { address, pid }) => {
+            clients(settings, pid, count, |_| {
+                redis_side::Simple::xlen(address, stream)
             })
             .await
         }

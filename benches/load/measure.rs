@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::servers::cpu_seconds;
+use crate::servers::{cpu_seconds, machine_busy_seconds};
 
 /// Latencies reserved per client before a run, so the loop rarely reallocates.
 const LATENCIES_RESERVED: usize = 1 << 16;
@@ -100,30 +100,47 @@ impl Tally {
     }
 }
 
-/// CPU time used by the load generator and by the server during the window, as a percentage
-/// of one core (so up to 100 × cores).
+/// CPU time used during the window, as a percentage of one core (so up to 100 × cores): by
+/// the server, by the load generator, and by everything else on the machine (other processes,
+/// the other server's background work, the kernel's interrupt handling), which shows when a
+/// measurement was disturbed.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuUse {
     /// The server process.
     pub server_percent: Option<f64>,
     /// This process: every client and the runtime driving them.
     pub client_percent: Option<f64>,
+    /// The whole machine less the two above.
+    pub other_percent: Option<f64>,
 }
 
-/// Reads both processes' CPU time at the window's start and end.
+/// Reads the server's, this process's and the machine's CPU time at the window's start and
+/// end.
 pub async fn cpu_during(window: Window, server_pid: u32) -> CpuUse {
+    let read = || {
+        (
+            cpu_seconds(Some(server_pid)),
+            cpu_seconds(None),
+            machine_busy_seconds(),
+        )
+    };
     tokio::time::sleep_until(window.start.into()).await;
-    let server_before = cpu_seconds(Some(server_pid));
-    let client_before = cpu_seconds(None);
+    let (server_before, client_before, machine_before) = read();
     tokio::time::sleep_until(window.end.into()).await;
-    let server_after = cpu_seconds(Some(server_pid));
-    let client_after = cpu_seconds(None);
+    let (server_after, client_after, machine_after) = read();
     let percent = |before: Option<f64>, after: Option<f64>| {
         Some((after? - before?) / window.seconds() * 100.0)
     };
+    let server_percent = percent(server_before, server_after);
+    let client_percent = percent(client_before, client_after);
+    let other_percent = percent(machine_before, machine_after)
+        .zip(server_percent)
+        .zip(client_percent)
+        .map(|((machine, server), client)| (machine - server - client).max(0.0));
     CpuUse {
-        server_percent: percent(server_before, server_after),
-        client_percent: percent(client_before, client_after),
+        server_percent,
+        client_percent,
+        other_percent,
     }
 }
 

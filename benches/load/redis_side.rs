@@ -136,6 +136,43 @@ impl Operation for PipelinedAdd {
     }
 }
 
+/// A command whose reply is only checked not to be an error: PING, or XLEN of a stream.
+pub struct Simple {
+    connection: MultiplexedConnection,
+    command: Cmd,
+}
+
+impl Simple {
+    /// A connection of its own sending PING.
+    pub async fn ping(address: SocketAddr) -> Result<Simple, String> {
+        Ok(Simple {
+            connection: connect(address).await?,
+            command: redis::cmd("PING"),
+        })
+    }
+
+    /// A connection of its own sending `XLEN stream`.
+    pub async fn xlen(address: SocketAddr, stream: &str) -> Result<Simple, String> {
+        let mut command = redis::cmd("XLEN");
+        command.arg(stream);
+        Ok(Simple {
+            connection: connect(address).await?,
+            command,
+        })
+    }
+}
+
+impl Operation for Simple {
+    async fn call(&mut self) -> Result<u64, String> {
+        let _: Value = self
+            .command
+            .query_async(&mut self.connection)
+            .await
+            .map_err(describe)?;
+        Ok(0)
+    }
+}
+
 /// Writes `ids` (explicit IDs, in order) into `stream` with plain values.
 pub async fn fill(address: SocketAddr, stream: &str, ids: &[String]) -> Result<(), String> {
     let mut connection = connect(address).await?;

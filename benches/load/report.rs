@@ -107,6 +107,7 @@ pub fn table(rows: &[Row]) -> String {
         "errors",
         "server cpu%",
         "client cpu%",
+        "other cpu%",
     ];
     let mut lines: Vec<Vec<String>> = vec![columns.iter().map(|name| name.to_string()).collect()];
     let mut notes = Vec::new();
@@ -126,6 +127,7 @@ pub fn table(rows: &[Row]) -> String {
                     measurement.tally.errors.to_string(),
                     optional(measurement.cpu.server_percent, 0),
                     optional(measurement.cpu.client_percent, 0),
+                    optional(measurement.cpu.other_percent, 0),
                 ]);
                 if let Some(error) = &measurement.tally.first_error {
                     notes.push(format!(
@@ -174,8 +176,9 @@ pub fn table(rows: &[Row]) -> String {
         text,
         "\nops/s: calls per second (tail: the writer's adds). entries/s: entries added or \
          returned (tail: delivered, summed over subscribers).\np50/p99: per call as the client \
-         sees it (tail: from the writer's call to a subscriber's receipt). cpu%: of one core, \
-         during the measured window."
+         sees it (tail: from the writer's call to a subscriber's receipt).\ncpu%: of one core, \
+         during the measured window; other: the rest of the machine (other processes, \
+         kernel), high when the measurement was disturbed."
     );
     for note in notes {
         let _ = writeln!(text, "{note}");
@@ -342,6 +345,10 @@ pub fn json(context: &Context, rows: &[Row]) -> String {
                 format!(
                     "\"client_cpu_percent\": {}",
                     json_number(measurement.cpu.client_percent, 1)
+                ),
+                format!(
+                    "\"other_cpu_percent\": {}",
+                    json_number(measurement.cpu.other_percent, 1)
                 ),
             ]),
             Err(error) => fields.push(format!("\"failed\": {}", json_string(error))),

@@ -292,6 +292,29 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     Some((user_ticks + system_ticks) as f64 / ticks_per_second as f64)
 }
 
+/// CPU time (not idle, not waiting for I/O) the whole machine has spent, over all CPUs, in
+/// seconds: from the first line of /proc/stat.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&index| ticks.get(index))
+        .sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks_per_second <= 0 {
+        return None;
+    }
+    Some(busy as f64 / ticks_per_second as f64)
+}
+
 /// The 1-, 5- and 15-minute load averages, as /proc/loadavg shows them.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -67,11 +67,28 @@ pub enum Workload {
     Range,
     /// One writer, `subscribers` readers following the stream.
     Tail,
+    /// Diagnostic, not run by default: the cheapest round trip each server has. Sluice: a Len
+    /// naming no stream, refused (INVALID_ARGUMENT) before the engine is touched, so it costs
+    /// the gRPC stack alone (as the CLI's PING does); Redis: PING.
+    Ping,
+    /// Diagnostic, not run by default: XLEN of a stream. For Sluice, a ping plus the hop to
+    /// the blocking pool and back that every engine call makes.
+    Len,
 }
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 6] = [
+        Workload::Add,
+        Workload::Batch,
+        Workload::Range,
+        Workload::Tail,
+        Workload::Ping,
+        Workload::Len,
+    ];
+
+    /// The workloads run when `SLUICE_LOAD_WORKLOADS` is not set.
+    pub const DEFAULT: [Workload; 4] = [
         Workload::Add,
         Workload::Batch,
         Workload::Range,
@@ -85,6 +102,8 @@ impl Workload {
             Workload::Batch => "add-batch",
             Workload::Range => "range",
             Workload::Tail => "tail",
+            Workload::Ping => "ping",
+            Workload::Len => "len",
         }
     }
 }
@@ -157,9 +176,15 @@ impl Settings {
             range_stream_entries: count("SLUICE_LOAD_RANGE_ENTRIES", RANGE_STREAM_ENTRIES_DEFAULT)?,
             range_count: count("SLUICE_LOAD_RANGE_COUNT", RANGE_COUNT_DEFAULT)?,
             client_threads: count("SLUICE_LOAD_CLIENT_THREADS", processors)?,
-            workloads: list("SLUICE_LOAD_WORKLOADS", &Workload::ALL, Workload::name)?,
+            workloads: list(
+                "SLUICE_LOAD_WORKLOADS",
+                &Workload::ALL,
+                &Workload::DEFAULT,
+                Workload::name,
+            )?,
             servers: list(
                 "SLUICE_LOAD_SERVERS",
+                &[ServerKind::Sluice, ServerKind::Redis],
                 &[ServerKind::Sluice, ServerKind::Redis],
                 ServerKind::name,
             )?,
@@ -238,14 +263,15 @@ fn fsync(name: &str) -> Result<Fsync, String> {
     }
 }
 
-/// A comma-separated subset of `all`, kept in `all`'s order.
+/// A comma-separated subset of `all`, kept in `all`'s order; `default` when unset.
 fn list<T: Copy + PartialEq>(
     name: &str,
     all: &[T],
+    default: &[T],
     item_name: fn(T) -> &'static str,
 ) -> Result<Vec<T>, String> {
     let Some(text) = variable(name)? else {
-        return Ok(all.to_vec());
+        return Ok(default.to_vec());
     };
     let mut chosen = Vec::new();
     for part in text

@@ -126,6 +126,59 @@ impl Operation for Add {
     }
 }
 
+/// Len naming no stream: refused before the engine is touched, so the call costs the gRPC
+/// round trip alone. The refusal is the expected answer.
+pub struct Ping {
+    client: StreamsClient<Channel>,
+}
+
+impl Ping {
+    /// A client of its own.
+    pub async fn connect(address: SocketAddr) -> Result<Ping, String> {
+        Ok(Ping {
+            client: connect(address).await?,
+        })
+    }
+}
+
+impl Operation for Ping {
+    async fn call(&mut self) -> Result<u64, String> {
+        match self.client.len(v1::LenRequest { key: None }).await {
+            Err(status) if status.code() == tonic::Code::InvalidArgument => Ok(0),
+            Err(status) => Err(describe(status)),
+            Ok(_) => Err("a Len naming no stream was accepted".into()),
+        }
+    }
+}
+
+/// Len of a stream: a round trip through the blocking pool to the engine and back.
+pub struct Len {
+    client: StreamsClient<Channel>,
+    request: v1::LenRequest,
+}
+
+impl Len {
+    /// A client of its own asking for `stream`'s length.
+    pub async fn connect(address: SocketAddr, stream: &str) -> Result<Len, String> {
+        Ok(Len {
+            client: connect(address).await?,
+            request: v1::LenRequest {
+                key: Some(v1::len_request::Key::Stream(stream.into())),
+            },
+        })
+    }
+}
+
+impl Operation for Len {
+    async fn call(&mut self) -> Result<u64, String> {
+        self.client
+            .len(self.request.clone())
+            .await
+            .map_err(describe)?;
+        Ok(0)
+    }
+}
+
 /// Writes `ids` (explicit IDs, in order) into `stream` with plain values.
 pub async fn fill(address: SocketAddr, stream: &str, ids: &[String]) -> Result<(), String> {
     let mut client = connect(address).await?;
