@@ -30,7 +30,8 @@
 //! the blocking-pool hop every engine call makes; Redis: XLEN). Against `add` they split
 //! Sluice's cost per call into transport, thread hand-off and storage.
 //!
-//! Other settings (see `load/settings.rs`): `SLUICE_LOAD_SECONDS` (5),
+//! Other settings (see `load/settings.rs`): `SLUICE_LOAD_CONNECTIONS` (connections the
+//! clients share round robin; default one per client), `SLUICE_LOAD_SECONDS` (5),
 //! `SLUICE_LOAD_WARMUP_SECONDS` (1), `SLUICE_LOAD_BATCH` (16), `SLUICE_LOAD_RANGE_ENTRIES`,
 //! `SLUICE_LOAD_RANGE_COUNT`, `SLUICE_LOAD_CLIENT_THREADS` (the CPUs), `SLUICE_LOAD_WORKLOADS`
 //! and `SLUICE_LOAD_SERVERS` (comma-separated subsets, e.g. to profile one server),
@@ -207,22 +208,29 @@ async fn run_workloads(settings: &Settings, targets: &[Target]) -> Vec<Row> {
     rows
 }
 
-/// Connects `count` clients with `connect` (given the client's index), then runs them.
-async fn clients<O, F, Fut>(
+/// Opens the connections the clients share (by default one per client) with `connect`,
+/// builds each client's operation with `build` (given its index and its connection) and runs
+/// them all.
+async fn clients<C, O, Connect, Connecting, Build>(
     settings: &Settings,
     pid: u32,
-    count: usize,
-    mut connect: F,
+    connect: Connect,
+    mut build: Build,
 ) -> Result<Measurement, String>
 where
+    C: Clone,
     O: Operation,
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<O, String>>,
+    Connect: Fn() -> Connecting,
+    Connecting: std::future::Future<Output = Result<C, String>>,
+    Build: FnMut(usize, C) -> O,
 {
-    let mut operations = Vec::with_capacity(count);
-    for index in 0..count {
-        operations.push(connect(index).await?);
+    let mut connections = Vec::with_capacity(settings.connections);
+    for _ in 0..settings.connections {
+        connections.push(connect().await?);
     }
+    let operations = (0..settings.clients)
+        .map(|index| build(index, connections[index % connections.len()].clone()))
+        .collect();
     Ok(closed_loop(operations, settings.warmup, settings.measure, pid).await)
 }
 
@@ -243,54 +251,49 @@ async fn measure_one(
 ) -> Result<Measurement, String> {
     let stream = format!("load:{}", workload.name());
     let stream = stream.as_str();
-    let count = settings.clients;
+    let sluice = |address| move || sluice_side::connect(address);
+    let redis = |address| move || redis_side::connect(address);
     match (workload, target) {
         (Workload::Add, Target::Sluice { address, pid }) => {
-            clients(settings, pid, count, |_| {
-                sluice_side::Add::connect(address, stream, 1)
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Add::new(client, stream, 1)
             })
             .await
         }
         (Workload::Add, Target::Redis { address, pid }) => {
-            clients(settings, pid, count, |_| {
-                redis_side::Add::connect(address, stream)
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::Add::new(connection, stream)
             })
             .await
         }
         (Workload::Batch, Target::Sluice { address, pid }) => {
-            clients(settings, pid, count, |_| {
-                sluice_side::Add::connect(address, stream, settings.batch_entries)
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Add::new(client, stream, settings.batch_entries)
             })
             .await
         }
         (Workload::Batch, Target::Redis { address, pid }) => {
-            clients(settings, pid, count, |_| {
-                redis_side::PipelinedAdd::connect(address, stream, settings.batch_entries)
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::PipelinedAdd::new(connection, stream, settings.batch_entries)
             })
             .await
         }
         (Workload::Range, Target::Sluice { address, pid }) => {
             let (ids, starts) = range_ids(settings);
             sluice_side::fill(address, stream, &ids).await?;
-            clients(settings, pid, count, |index| {
+            clients(settings, pid, sluice(address), |index, client| {
                 let starts = Arc::clone(&starts);
-                sluice_side::Range::connect(
-                    address,
-                    stream,
-                    starts,
-                    settings.range_count,
-                    index as u64,
-                )
+                sluice_side::Range::new(client, stream, starts, settings.range_count, index as u64)
             })
             .await
         }
         (Workload::Range, Target::Redis { address, pid }) => {
             let (ids, starts) = range_ids(settings);
             redis_side::fill(address, stream, &ids).await?;
-            clients(settings, pid, count, |index| {
+            clients(settings, pid, redis(address), |index, connection| {
                 let starts = Arc::clone(&starts);
-                redis_side::Range::connect(
-                    address,
+                redis_side::Range::new(
+                    connection,
                     stream,
                     starts,
                     settings.range_count,
@@ -300,23 +303,26 @@ async fn measure_one(
             .await
         }
         (Workload::Ping, Target::Sluice { address, pid }) => {
-            clients(settings, pid, count, |_| {
-                sluice_side::Ping::connect(address)
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Ping::new(client)
             })
             .await
         }
         (Workload::Ping, Target::Redis { address, pid }) => {
-            clients(settings, pid, count, |_| redis_side::Simple::ping(address)).await
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::Simple::ping(connection)
+            })
+            .await
         }
         (Workload::Len, Target::Sluice { address, pid }) => {
-            clients(settings, pid, count, |_| {
-                sluice_side::Len::connect(address, stream)
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Len::new(client, stream)
             })
             .await
         }
         (Workload::Len, Target::Redis { address, pid }) => {
-            clients(settings, pid, count, |_| {
-                redis_side::Simple::xlen(address, stream)
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::Simple::xlen(connection, stream)
             })
             .await
         }

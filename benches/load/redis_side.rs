@@ -1,8 +1,9 @@
 //! The same workloads against Redis, through the `redis` crate.
 //!
-//! Every client opens its own connection (the crate's multiplexed connection, used by one
-//! task, so one TCP connection per client with at most one call or one pipeline in flight),
-//! with no response timeout so that `XREAD BLOCK 0` may wait as long as it needs. Commands
+//! Connections are the crate's multiplexed connections: by default one per client, so one TCP
+//! connection per client with at most one call or one pipeline in flight (see
+//! `SLUICE_LOAD_CONNECTIONS` for sharing them, which pipelines the sharers' calls), with no
+//! response timeout so that `XREAD BLOCK 0` may wait as long as it needs. Commands
 //! that do not change between calls are built once and reused; replies are read as generic
 //! values and only counted, never converted into typed structures.
 
@@ -67,12 +68,12 @@ pub struct Add {
 }
 
 impl Add {
-    /// A connection of its own adding to `stream`.
-    pub async fn connect(address: SocketAddr, stream: &str) -> Result<Add, String> {
-        Ok(Add {
-            connection: connect(address).await?,
+    /// Adds to `stream` over `connection`.
+    pub fn new(connection: MultiplexedConnection, stream: &str) -> Add {
+        Add {
+            connection,
             command: xadd(stream, "*", &payload::plain_value()),
-        })
+        }
     }
 }
 
@@ -95,22 +96,22 @@ pub struct PipelinedAdd {
 }
 
 impl PipelinedAdd {
-    /// A connection of its own adding to `stream`.
-    pub async fn connect(
-        address: SocketAddr,
+    /// Adds to `stream` over `connection`.
+    pub fn new(
+        connection: MultiplexedConnection,
         stream: &str,
         batch_entries: usize,
-    ) -> Result<PipelinedAdd, String> {
+    ) -> PipelinedAdd {
         let value = payload::plain_value();
         let mut pipeline = redis::pipe();
         for _ in 0..batch_entries {
             pipeline.add_command(xadd(stream, "*", &value));
         }
-        Ok(PipelinedAdd {
-            connection: connect(address).await?,
+        PipelinedAdd {
+            connection,
             pipeline,
             batch_entries,
-        })
+        }
     }
 }
 
@@ -143,22 +144,22 @@ pub struct Simple {
 }
 
 impl Simple {
-    /// A connection of its own sending PING.
-    pub async fn ping(address: SocketAddr) -> Result<Simple, String> {
-        Ok(Simple {
-            connection: connect(address).await?,
+    /// PING over `connection`.
+    pub fn ping(connection: MultiplexedConnection) -> Simple {
+        Simple {
+            connection,
             command: redis::cmd("PING"),
-        })
+        }
     }
 
-    /// A connection of its own sending `XLEN stream`.
-    pub async fn xlen(address: SocketAddr, stream: &str) -> Result<Simple, String> {
+    /// `XLEN stream` over `connection`.
+    pub fn xlen(connection: MultiplexedConnection, stream: &str) -> Simple {
         let mut command = redis::cmd("XLEN");
         command.arg(stream);
-        Ok(Simple {
-            connection: connect(address).await?,
+        Simple {
+            connection,
             command,
-        })
+        }
     }
 }
 
@@ -203,21 +204,21 @@ pub struct Range {
 }
 
 impl Range {
-    /// A connection of its own reading `stream`.
-    pub async fn connect(
-        address: SocketAddr,
+    /// Reads `stream` over `connection`.
+    pub fn new(
+        connection: MultiplexedConnection,
         stream: &str,
         starts: Arc<Vec<String>>,
         count: usize,
         seed: u64,
-    ) -> Result<Range, String> {
-        Ok(Range {
-            connection: connect(address).await?,
+    ) -> Range {
+        Range {
+            connection,
             stream: stream.to_owned(),
             starts,
             random: Random::new(seed),
             count,
-        })
+        }
     }
 }
 

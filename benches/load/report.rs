@@ -65,10 +65,15 @@ pub fn header(context: &Context) -> String {
             data.display()
         );
     }
+    let connections = if settings.connections == settings.clients {
+        "each on its own connection".to_owned()
+    } else {
+        format!("sharing {} connections", settings.connections)
+    };
     let _ = writeln!(
         text,
-        "load: {} clients per workload, each on its own connection, one call in flight each \
-         (closed loop); tail: 1 writer + {} subscribers",
+        "load: {} clients per workload, {connections}, one call in flight each (closed loop); \
+         tail: 1 writer + {} subscribers",
         settings.clients, settings.subscribers
     );
     let _ = writeln!(
@@ -216,7 +221,8 @@ pub fn targets(rows: &[Row], fsync: Fsync) -> String {
                 let ratio = sluice / redis;
                 let verdict = if ratio > 1.0 { "met" } else { "MISSED" };
                 format!(
-                    "  {:<10} sluice {sluice:.0} vs redis ({redis_way}) {redis:.0}: {ratio:.2}x  {verdict}",
+                    "  {:<10} sluice {sluice:.0} vs redis ({redis_way}) {redis:.0}: \
+                     {ratio:.2}x  {verdict}",
                     workload.name()
                 )
             }
@@ -264,9 +270,10 @@ pub fn json(context: &Context, rows: &[Row]) -> String {
         .map_or(0, |elapsed| elapsed.as_secs());
     let mut text = String::new();
     let _ = writeln!(text, "{{");
+    let _ = writeln!(text, "  \"command\": \"cargo bench --bench load\",");
     let _ = writeln!(
         text,
-        "  \"command\": \"cargo bench --bench load\",\n  \"generated_unix_seconds\": {generated_unix_seconds},"
+        "  \"generated_unix_seconds\": {generated_unix_seconds},"
     );
     let _ = writeln!(
         text,
@@ -278,12 +285,13 @@ pub fn json(context: &Context, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         text,
-        "  \"settings\": {{\"fsync\": {}, \"clients\": {}, \"subscribers\": {}, \
-         \"warmup_seconds\": {:.3}, \"measure_seconds\": {:.3}, \"batch_entries\": {}, \
-         \"range_stream_entries\": {}, \"range_count\": {}, \"client_threads\": {}, \
-         \"value_bytes\": {}, \"redis_arguments\": {}}},",
+        "  \"settings\": {{\"fsync\": {}, \"clients\": {}, \"connections\": {}, \
+         \"subscribers\": {}, \"warmup_seconds\": {:.3}, \"measure_seconds\": {:.3}, \
+         \"batch_entries\": {}, \"range_stream_entries\": {}, \"range_count\": {}, \
+         \"client_threads\": {}, \"value_bytes\": {}, \"redis_arguments\": {}}},",
         json_string(settings.fsync.name()),
         settings.clients,
+        settings.connections,
         settings.subscribers,
         settings.warmup.as_secs_f64(),
         settings.measure.as_secs_f64(),

@@ -132,6 +132,10 @@ impl ServerKind {
 pub struct Settings {
     /// `SLUICE_LOAD_CLIENTS`.
     pub clients: usize,
+    /// `SLUICE_LOAD_CONNECTIONS`: connections the clients of the add, batch and range
+    /// workloads share, round robin (default: one per client; more than the clients means one
+    /// per client).
+    pub connections: usize,
     /// `SLUICE_LOAD_SECONDS`.
     pub measure: Duration,
     /// `SLUICE_LOAD_WARMUP_SECONDS`.
@@ -166,8 +170,10 @@ impl Settings {
     /// Reads the environment; the error names the variable at fault.
     pub fn from_environment() -> Result<Settings, String> {
         let processors = std::thread::available_parallelism().map_or(2, usize::from);
+        let clients = count("SLUICE_LOAD_CLIENTS", CLIENTS_DEFAULT)?;
         let settings = Settings {
-            clients: count("SLUICE_LOAD_CLIENTS", CLIENTS_DEFAULT)?,
+            clients,
+            connections: count("SLUICE_LOAD_CONNECTIONS", clients)?.min(clients),
             measure: seconds("SLUICE_LOAD_SECONDS", MEASURE_SECONDS_DEFAULT)?,
             warmup: seconds("SLUICE_LOAD_WARMUP_SECONDS", WARMUP_SECONDS_DEFAULT)?,
             subscribers: count("SLUICE_LOAD_SUBSCRIBERS", SUBSCRIBERS_DEFAULT)?,

@@ -1,10 +1,11 @@
 //! The workloads against Sluice, through the generated tonic client.
 //!
-//! Connections: every client (and every tail subscriber, and the tail writer) opens its own
-//! tonic `Channel`, so each has its own TCP connection and HTTP/2 session, as each Redis client
-//! has its own TCP connection. Sharing one channel would multiplex all calls as HTTP/2 streams
-//! over one socket, which batches their frames into fewer system calls on both sides and so
-//! measures something else than "50 clients".
+//! Connections: by default every client (and every tail subscriber, and the tail writer) opens
+//! its own tonic `Channel`, so each has its own TCP connection and HTTP/2 session, as each
+//! Redis client has its own TCP connection. Sharing a channel multiplexes calls as HTTP/2
+//! streams over one socket, which batches their frames into fewer system calls on both sides
+//! and so measures something else than "50 clients"; `SLUICE_LOAD_CONNECTIONS` does that on
+//! purpose, for both servers alike.
 //!
 //! Requests are built once per client and cloned per call (tonic takes each request by value;
 //! the clone is the only allocation per call on this side besides tonic's own).
@@ -88,22 +89,18 @@ pub struct Add {
 }
 
 impl Add {
-    /// A client of its own adding to `stream`.
-    pub async fn connect(
-        address: SocketAddr,
-        stream: &str,
-        batch_entries: usize,
-    ) -> Result<Add, String> {
+    /// Adds to `stream` over `client`.
+    pub fn new(client: StreamsClient<Channel>, stream: &str, batch_entries: usize) -> Add {
         let request = if batch_entries == 1 {
             single_add(stream, payload::plain_value())
         } else {
             batch_add(stream, std::iter::repeat_n("", batch_entries))
         };
-        Ok(Add {
-            client: connect(address).await?,
+        Add {
+            client,
             request,
             batch_entries: batch_entries as u64,
-        })
+        }
     }
 }
 
@@ -133,11 +130,9 @@ pub struct Ping {
 }
 
 impl Ping {
-    /// A client of its own.
-    pub async fn connect(address: SocketAddr) -> Result<Ping, String> {
-        Ok(Ping {
-            client: connect(address).await?,
-        })
+    /// Pings over `client`.
+    pub fn new(client: StreamsClient<Channel>) -> Ping {
+        Ping { client }
     }
 }
 
@@ -158,14 +153,14 @@ pub struct Len {
 }
 
 impl Len {
-    /// A client of its own asking for `stream`'s length.
-    pub async fn connect(address: SocketAddr, stream: &str) -> Result<Len, String> {
-        Ok(Len {
-            client: connect(address).await?,
+    /// Asks for `stream`'s length over `client`.
+    pub fn new(client: StreamsClient<Channel>, stream: &str) -> Len {
+        Len {
+            client,
             request: v1::LenRequest {
                 key: Some(v1::len_request::Key::Stream(stream.into())),
             },
-        })
+        }
     }
 }
 
@@ -199,16 +194,16 @@ pub struct Range {
 }
 
 impl Range {
-    /// A client of its own reading `stream`.
-    pub async fn connect(
-        address: SocketAddr,
+    /// Reads `stream` over `client`.
+    pub fn new(
+        client: StreamsClient<Channel>,
         stream: &str,
         starts: Arc<Vec<String>>,
         count: usize,
         seed: u64,
-    ) -> Result<Range, String> {
-        Ok(Range {
-            client: connect(address).await?,
+    ) -> Range {
+        Range {
+            client,
             request: v1::RangeRequest {
                 key: Some(v1::range_request::Key::Stream(stream.into())),
                 start: String::new(),
@@ -219,7 +214,7 @@ impl Range {
             starts,
             random: Random::new(seed),
             count: count as u64,
-        })
+        }
     }
 }
 
