@@ -158,8 +158,15 @@ fn run(settings: Settings) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|error| format!("cannot start the client runtime: {error}"))?;
-    let rows = runtime.block_on(run_workloads(&settings, &targets));
+    // Ctrl-C ends the run through the normal path, so the guards remove the data directories.
+    let rows = runtime.block_on(async {
+        tokio::select! {
+            rows = run_workloads(&settings, &targets) => Ok(rows),
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+        }
+    });
     drop(runtime);
+    let rows = rows?;
     context.load_after = servers::load_average();
 
     println!("{}", report::table(&rows));
