@@ -258,7 +258,7 @@ async fn measure_one(
 ) -> Result<Measurement, String> {
     let stream = format!("load:{}", workload.name());
     let stream = stream.as_str();
-    let sluice = |address| move || sluice_side::connect(address);
+    let sluice = |address| move || sluice_side::channel(address);
     let redis = |address| move || redis_side::connect(address);
     match (workload, target) {
         (Workload::Add, Target::Sluice { address, pid }) => {

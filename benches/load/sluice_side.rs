@@ -7,17 +7,25 @@
 //! and so measures something else than "50 clients"; `SLUICE_LOAD_CONNECTIONS` does that on
 //! purpose, for both servers alike.
 //!
-//! Requests are built once per client and cloned per call (tonic takes each request by value;
-//! the clone is the only allocation per call on this side besides tonic's own).
+//! Requests are built once per client. The generated client takes each request by value, so
+//! reusing one means cloning it per call; for Add, whose batches hold a few allocations per
+//! entry, that clone and the encoding after it would be most of the client's work, so an Add
+//! is encoded once and its bytes sent as they are ([`Encoded`]), as redis-benchmark reuses
+//! its command buffer. Smaller requests (Range, Len) are cloned.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prost::bytes::BufMut;
+use prost::Message;
 use sluice::proto::v1;
 use sluice::proto::v1::streams_client::StreamsClient;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
-use tonic::Streaming;
+use tonic::{Status, Streaming};
 
 use crate::measure::{
     cpu_during, Measurement, Operation, Random, Tally, Window, PAUSE_AFTER_ERROR,
@@ -31,19 +39,26 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Entries per Add while filling the range workload's stream.
 const FILL_BATCH_ENTRIES: usize = 1000;
 
-/// Opens a connection of its own.
-pub async fn connect(address: SocketAddr) -> Result<StreamsClient<Channel>, String> {
-    let channel = Endpoint::from_shared(format!("http://{address}"))
+/// The Add method's path.
+const ADD_PATH: &str = "/sluice.v1.Streams/Add";
+
+/// Opens a connection (an HTTP/2 session over a TCP connection of its own).
+pub async fn channel(address: SocketAddr) -> Result<Channel, String> {
+    Endpoint::from_shared(format!("http://{address}"))
         .map_err(|error| format!("bad address {address}: {error}"))?
         .tcp_nodelay(true)
         .connect_timeout(CONNECT_TIMEOUT)
         .connect()
         .await
-        .map_err(|error| format!("cannot connect to sluice at {address}: {error}"))?;
-    Ok(StreamsClient::new(channel))
+        .map_err(|error| format!("cannot connect to sluice at {address}: {error}"))
 }
 
-fn describe(status: tonic::Status) -> String {
+/// A Streams client on a connection of its own.
+pub async fn connect(address: SocketAddr) -> Result<StreamsClient<Channel>, String> {
+    Ok(StreamsClient::new(channel(address).await?))
+}
+
+fn describe(status: Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
 }
 
@@ -81,24 +96,75 @@ fn batch_add<'a>(stream: &str, ids: impl Iterator<Item = &'a str>) -> v1::AddReq
     }
 }
 
-/// Add: one entry per call (`batch_entries` = 1) or an atomic batch.
+/// A codec that sends a message encoded beforehand and decodes the reply as `Reply`.
+struct Encoded<Reply>(PhantomData<fn() -> Reply>);
+
+impl<Reply> Encoded<Reply> {
+    fn codec() -> Encoded<Reply> {
+        Encoded(PhantomData)
+    }
+}
+
+/// Copies encoded bytes into the request body.
+struct CopyEncoder;
+
+impl Encoder for CopyEncoder {
+    type Item = Arc<[u8]>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Arc<[u8]>, destination: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        destination.put_slice(&item);
+        Ok(())
+    }
+}
+
+/// Decodes a protobuf reply.
+struct ReplyDecoder<Reply>(PhantomData<fn() -> Reply>);
+
+impl<Reply: Message + Default> Decoder for ReplyDecoder<Reply> {
+    type Item = Reply;
+    type Error = Status;
+
+    fn decode(&mut self, source: &mut DecodeBuf<'_>) -> Result<Option<Reply>, Status> {
+        Reply::decode(source)
+            .map(Some)
+            .map_err(|error| Status::internal(format!("undecodable reply: {error}")))
+    }
+}
+
+impl<Reply: Message + Default + 'static> Codec for Encoded<Reply> {
+    type Encode = Arc<[u8]>;
+    type Decode = Reply;
+    type Encoder = CopyEncoder;
+    type Decoder = ReplyDecoder<Reply>;
+
+    fn encoder(&mut self) -> CopyEncoder {
+        CopyEncoder
+    }
+
+    fn decoder(&mut self) -> ReplyDecoder<Reply> {
+        ReplyDecoder(PhantomData)
+    }
+}
+
+/// Add: one entry per call (`batch_entries` = 1) or an atomic batch, encoded once.
 pub struct Add {
-    client: StreamsClient<Channel>,
-    request: v1::AddRequest,
+    grpc: tonic::client::Grpc<Channel>,
+    request: Arc<[u8]>,
     batch_entries: u64,
 }
 
 impl Add {
-    /// Adds to `stream` over `client`.
-    pub fn new(client: StreamsClient<Channel>, stream: &str, batch_entries: usize) -> Add {
+    /// Adds to `stream` over `channel`.
+    pub fn new(channel: Channel, stream: &str, batch_entries: usize) -> Add {
         let request = if batch_entries == 1 {
             single_add(stream, payload::plain_value())
         } else {
             batch_add(stream, std::iter::repeat_n("", batch_entries))
         };
         Add {
-            client,
-            request,
+            grpc: tonic::client::Grpc::new(channel),
+            request: request.encode_to_vec().into(),
             batch_entries: batch_entries as u64,
         }
     }
@@ -106,9 +172,17 @@ impl Add {
 
 impl Operation for Add {
     async fn call(&mut self) -> Result<u64, String> {
-        let reply = self
-            .client
-            .add(self.request.clone())
+        self.grpc
+            .ready()
+            .await
+            .map_err(|error| format!("connection not ready: {error}"))?;
+        let reply: v1::AddResponse = self
+            .grpc
+            .unary(
+                tonic::Request::new(Arc::clone(&self.request)),
+                PathAndQuery::from_static(ADD_PATH),
+                Encoded::codec(),
+            )
             .await
             .map_err(describe)?
             .into_inner();
@@ -130,9 +204,11 @@ pub struct Ping {
 }
 
 impl Ping {
-    /// Pings over `client`.
-    pub fn new(client: StreamsClient<Channel>) -> Ping {
-        Ping { client }
+    /// Pings over `channel`.
+    pub fn new(channel: Channel) -> Ping {
+        Ping {
+            client: StreamsClient::new(channel),
+        }
     }
 }
 
@@ -153,10 +229,10 @@ pub struct Len {
 }
 
 impl Len {
-    /// Asks for `stream`'s length over `client`.
-    pub fn new(client: StreamsClient<Channel>, stream: &str) -> Len {
+    /// Asks for `stream`'s length over `channel`.
+    pub fn new(channel: Channel, stream: &str) -> Len {
         Len {
-            client,
+            client: StreamsClient::new(channel),
             request: v1::LenRequest {
                 key: Some(v1::len_request::Key::Stream(stream.into())),
             },
@@ -194,16 +270,16 @@ pub struct Range {
 }
 
 impl Range {
-    /// Reads `stream` over `client`.
+    /// Reads `stream` over `channel`.
     pub fn new(
-        client: StreamsClient<Channel>,
+        channel: Channel,
         stream: &str,
         starts: Arc<Vec<String>>,
         count: usize,
         seed: u64,
     ) -> Range {
         Range {
-            client,
+            client: StreamsClient::new(channel),
             request: v1::RangeRequest {
                 key: Some(v1::range_request::Key::Stream(stream.into())),
                 start: String::new(),
