@@ -6,8 +6,10 @@
 //! `SLUICE_LOAD_BINARY`) on a port the kernel picks, and a `redis-server` on a free port, each
 //! with its data in a temporary directory and the same durability: `SLUICE_LOAD_FSYNC`
 //! (`always` by default) is Sluice's `--fsync` and Redis's `appendfsync` (for `no`, Redis runs
-//! without an append-only file); Redis never snapshots (`--save ''`). Both are killed and their
-//! data removed at the end, also when the run fails or panics.
+//! without an append-only file); Redis never snapshots (`--save ''`) and otherwise keeps its
+//! defaults, so under heavy writes it rewrites its append-only file in a forked child every
+//! second or two, whose CPU shows in the `other cpu%` column. Both servers are killed and their
+//! data removed at the end, also when the run fails, panics or is interrupted.
 //!
 //! Workloads, each against both servers in turn (Sluice first), each client on a connection of
 //! its own, a warm-up and then a fixed measured window:
