@@ -1,0 +1,361 @@
+//! The load generator: Sluice and Redis side by side under the same concurrent workloads, run
+//! on demand with `cargo bench --bench load` (an optimised build of both this and the server).
+//!
+//! It starts the real `sluice serve` (the binary cargo builds for this bench, found through
+//! `CARGO_BIN_EXE_sluice`, so it is always the current source in the bench profile; or
+//! `SLUICE_LOAD_BINARY`) on a port the kernel picks, and a `redis-server` on a free port, each
+//! with its data in a temporary directory and the same durability: `SLUICE_LOAD_FSYNC`
+//! (`always` by default) is Sluice's `--fsync` and Redis's `appendfsync` (for `no`, Redis runs
+//! without an append-only file); Redis never snapshots (`--save ''`) and otherwise keeps its
+//! defaults, so under heavy writes it rewrites its append-only file in a forked child every
+//! second or two, whose CPU shows in the `other cpu%` column. Both servers are killed and their
+//! data removed at the end, also when the run fails, panics or is interrupted.
+//!
+//! Workloads, each against both servers in turn (Sluice first), each client on a connection of
+//! its own, a warm-up and then a fixed measured window:
+//! - `add`: one 100-byte entry per call (Redis: XADD, no pipelining), `SLUICE_LOAD_CLIENTS`
+//!   clients (default 50).
+//! - `add-batch`: 16 entries per Add call (Redis: 16 XADDs per pipeline), entries per second.
+//! - `range`: COUNT 100 from a random ID of a stream of 100,000 entries.
+//! - `tail`: `SLUICE_LOAD_SUBSCRIBERS` subscribers (default 10) follow one stream (Sluice: Tail;
+//!   Redis: XREAD BLOCK 0 loops) while one writer adds entries stamped with their send time;
+//!   entries delivered per second over all subscribers, and add-to-receive latency.
+//!
+//! Each row gives calls and entries per second, per-call latency percentiles from the client's
+//! side, errors (counted, never unwrapped), and the CPU the server and this load generator used
+//! during the window. The generator shares the machine's CPUs with the servers, which the
+//! header says and the CPU columns quantify. Results are printed as a table and written to
+//! `target/load-report.json`.
+//!
+//! Two diagnostic workloads run only when named in `SLUICE_LOAD_WORKLOADS`: `ping` (the
+//! cheapest round trip: Sluice's gRPC stack alone, Redis's PING) and `len` (Sluice: a ping plus
+//! the blocking-pool hop every engine call makes; Redis: XLEN). Against `add` they split
+//! Sluice's cost per call into transport, thread hand-off and storage.
+//!
+//! Other settings (see `load/settings.rs`): `SLUICE_LOAD_CONNECTIONS` (connections the
+//! clients share round robin; default one per client), `SLUICE_LOAD_SECONDS` (5),
+//! `SLUICE_LOAD_WARMUP_SECONDS` (1), `SLUICE_LOAD_BATCH` (16), `SLUICE_LOAD_RANGE_ENTRIES`,
+//! `SLUICE_LOAD_RANGE_COUNT`, `SLUICE_LOAD_CLIENT_THREADS` (the CPUs), `SLUICE_LOAD_WORKLOADS`
+//! and `SLUICE_LOAD_SERVERS` (comma-separated subsets, e.g. to profile one server),
+//! `SLUICE_LOAD_REDIS_SERVER`, `SLUICE_LOAD_DIR` (where the data directories go).
+//!
+//! Run as a test (`cargo test --benches`), it does nothing: it is a measurement, not a check.
+
+#[path = "load/measure.rs"]
+mod measure;
+#[path = "load/payload.rs"]
+mod payload;
+#[path = "load/redis_side.rs"]
+mod redis_side;
+#[path = "load/report.rs"]
+mod report;
+#[path = "load/servers.rs"]
+mod servers;
+#[path = "load/settings.rs"]
+mod settings;
+#[path = "load/sluice_side.rs"]
+mod sluice_side;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use measure::{closed_loop, Measurement, Operation};
+use report::{Context, Row};
+use servers::{RedisServer, SluiceServer};
+use settings::{ServerKind, Settings, Workload};
+
+/// Quiet time between two measurements, so that one server's leftover work (a last fsync,
+/// closing connections) does not land in the next window.
+const SETTLE: Duration = Duration::from_millis(500);
+
+fn main() -> ExitCode {
+    // `cargo bench` passes --bench; `cargo test --benches` does not, and a load run is no test.
+    if !std::env::args().any(|argument| argument == "--bench") {
+        println!("load: a benchmark; run it with `cargo bench --bench load`");
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::from_environment() {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("load: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("load: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A server under test.
+#[derive(Clone, Copy)]
+enum Target {
+    Sluice { address: SocketAddr, pid: u32 },
+    Redis { address: SocketAddr, pid: u32 },
+}
+
+impl Target {
+    fn kind(self) -> ServerKind {
+        match self {
+            Target::Sluice { .. } => ServerKind::Sluice,
+            Target::Redis { .. } => ServerKind::Redis,
+        }
+    }
+}
+
+fn run(settings: Settings) -> Result<(), String> {
+    let load_before = servers::load_average();
+    let sluice = if settings.servers.contains(&ServerKind::Sluice) {
+        Some(SluiceServer::start(
+            &settings.sluice_binary,
+            settings.data_parent.as_deref(),
+            settings.fsync,
+        )?)
+    } else {
+        None
+    };
+    let redis = if settings.servers.contains(&ServerKind::Redis) {
+        Some(RedisServer::start(
+            &settings.redis_binary,
+            settings.data_parent.as_deref(),
+            settings.fsync,
+        )?)
+    } else {
+        None
+    };
+    let mut context = Context {
+        settings: settings.clone(),
+        sluice: sluice
+            .as_ref()
+            .map(|server| (server.pid(), server.data_directory().to_path_buf())),
+        redis: redis
+            .as_ref()
+            .map(|server| (server.pid(), server.data_directory().to_path_buf())),
+        processors: std::thread::available_parallelism().map_or(0, usize::from),
+        load_before,
+        load_after: String::new(),
+    };
+    println!("{}", report::header(&context));
+
+    let mut targets = Vec::new();
+    if let Some(server) = &sluice {
+        targets.push(Target::Sluice {
+            address: server.address,
+            pid: server.pid(),
+        });
+    }
+    if let Some(server) = &redis {
+        targets.push(Target::Redis {
+            address: server.address,
+            pid: server.pid(),
+        });
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.client_threads)
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the client runtime: {error}"))?;
+    // Ctrl-C ends the run through the normal path, so the guards remove the data directories.
+    let rows = runtime.block_on(async {
+        tokio::select! {
+            rows = run_workloads(&settings, &targets) => Ok(rows),
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+        }
+    });
+    drop(runtime);
+    let rows = rows?;
+    context.load_after = servers::load_average();
+
+    println!("{}", report::table(&rows));
+    println!("{}", report::targets(&rows, settings.fsync));
+    println!("load average after: {}", context.load_after);
+    let path = report::json_path();
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, report::json(&context, &rows)));
+    match written {
+        Ok(()) => println!("report: {}", path.display()),
+        Err(error) => eprintln!("load: cannot write {}: {error}", path.display()),
+    }
+    Ok(())
+}
+
+async fn run_workloads(settings: &Settings, targets: &[Target]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &workload in &settings.workloads {
+        for &target in targets {
+            eprintln!(
+                "load: {} against {} ...",
+                workload.name(),
+                target.kind().name()
+            );
+            let outcome = measure_one(settings, workload, target).await;
+            if let Ok(measurement) = &outcome {
+                eprintln!(
+                    "load: {} against {}: {:.0} ops/s, {:.0} entries/s",
+                    workload.name(),
+                    target.kind().name(),
+                    measurement.operations_per_second(),
+                    measurement.entries_per_second()
+                );
+            }
+            rows.push(Row {
+                workload,
+                server: target.kind(),
+                clients: settings.clients_label(workload),
+                outcome,
+            });
+            tokio::time::sleep(SETTLE).await;
+        }
+    }
+    rows
+}
+
+/// Opens the connections the clients share (by default one per client) with `connect`,
+/// builds each client's operation with `build` (given its index and its connection) and runs
+/// them all.
+async fn clients<C, O, Connect, Connecting, Build>(
+    settings: &Settings,
+    pid: u32,
+    connect: Connect,
+    mut build: Build,
+) -> Result<Measurement, String>
+where
+    C: Clone,
+    O: Operation,
+    Connect: Fn() -> Connecting,
+    Connecting: std::future::Future<Output = Result<C, String>>,
+    Build: FnMut(usize, C) -> O,
+{
+    let mut connections = Vec::with_capacity(settings.connections);
+    for _ in 0..settings.connections {
+        connections.push(connect().await?);
+    }
+    let operations = (0..settings.clients)
+        .map(|index| build(index, connections[index % connections.len()].clone()))
+        .collect();
+    Ok(closed_loop(operations, settings.warmup, settings.measure, pid).await)
+}
+
+/// The IDs the range workload's stream holds (`1-1`, `1-2`, …) and the ones a range may start
+/// at, so that every range finds exactly COUNT entries.
+fn range_ids(settings: &Settings) -> (Vec<String>, Arc<Vec<String>>) {
+    let ids: Vec<String> = (1..=settings.range_stream_entries)
+        .map(|sequence| format!("1-{sequence}"))
+        .collect();
+    let starts = ids[..=settings.range_stream_entries - settings.range_count].to_vec();
+    (ids, Arc::new(starts))
+}
+
+async fn measure_one(
+    settings: &Settings,
+    workload: Workload,
+    target: Target,
+) -> Result<Measurement, String> {
+    let stream = format!("load:{}", workload.name());
+    let stream = stream.as_str();
+    let sluice = |address| move || sluice_side::channel(address);
+    let redis = |address| move || redis_side::connect(address);
+    match (workload, target) {
+        (Workload::Add, Target::Sluice { address, pid }) => {
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Add::new(client, stream, 1)
+            })
+            .await
+        }
+        (Workload::Add, Target::Redis { address, pid }) => {
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::Add::new(connection, stream)
+            })
+            .await
+        }
+        (Workload::Batch, Target::Sluice { address, pid }) => {
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Add::new(client, stream, settings.batch_entries)
+            })
+            .await
+        }
+        (Workload::Batch, Target::Redis { address, pid }) => {
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::PipelinedAdd::new(connection, stream, settings.batch_entries)
+            })
+            .await
+        }
+        (Workload::Range, Target::Sluice { address, pid }) => {
+            let (ids, starts) = range_ids(settings);
+            sluice_side::fill(address, stream, &ids).await?;
+            clients(settings, pid, sluice(address), |index, client| {
+                let starts = Arc::clone(&starts);
+                sluice_side::Range::new(client, stream, starts, settings.range_count, index as u64)
+            })
+            .await
+        }
+        (Workload::Range, Target::Redis { address, pid }) => {
+            let (ids, starts) = range_ids(settings);
+            redis_side::fill(address, stream, &ids).await?;
+            clients(settings, pid, redis(address), |index, connection| {
+                let starts = Arc::clone(&starts);
+                redis_side::Range::new(
+                    connection,
+                    stream,
+                    starts,
+                    settings.range_count,
+                    index as u64,
+                )
+            })
+            .await
+        }
+        (Workload::Ping, Target::Sluice { address, pid }) => {
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Ping::new(client)
+            })
+            .await
+        }
+        (Workload::Ping, Target::Redis { address, pid }) => {
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::Simple::ping(connection)
+            })
+            .await
+        }
+        (Workload::Len, Target::Sluice { address, pid }) => {
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Len::new(client, stream)
+            })
+            .await
+        }
+        (Workload::Len, Target::Redis { address, pid }) => {
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::Simple::xlen(connection, stream)
+            })
+            .await
+        }
+        (Workload::Tail, Target::Sluice { address, pid }) => {
+            sluice_side::tail(
+                address,
+                stream,
+                settings.subscribers,
+                settings.warmup,
+                settings.measure,
+                pid,
+            )
+            .await
+        }
+        (Workload::Tail, Target::Redis { address, pid }) => {
+            redis_side::tail(
+                address,
+                stream,
+                settings.subscribers,
+                settings.warmup,
+                settings.measure,
+                pid,
+            )
+            .await
+        }
+    }
+}

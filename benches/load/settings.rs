@@ -1,0 +1,313 @@
+//! What a load run does, read once from `SLUICE_LOAD_*` environment variables.
+//!
+//! Every setting has a default that reproduces the figures quoted in the README; a malformed
+//! value stops the run before any server is started, with a message naming the variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Concurrent clients of the add, batch and range workloads.
+pub const CLIENTS_DEFAULT: usize = 50;
+/// Measured seconds per workload and server.
+pub const MEASURE_SECONDS_DEFAULT: f64 = 5.0;
+/// Unmeasured seconds before each measurement, to open connections' windows, fill caches and
+/// let the servers' thread pools grow.
+pub const WARMUP_SECONDS_DEFAULT: f64 = 1.0;
+/// Subscribers of the tail workload.
+pub const SUBSCRIBERS_DEFAULT: usize = 10;
+/// Entries per Add batch (and XADDs per Redis pipeline).
+pub const BATCH_ENTRIES_DEFAULT: usize = 16;
+/// Entries in the stream the range workload reads.
+pub const RANGE_STREAM_ENTRIES_DEFAULT: usize = 100_000;
+/// COUNT of each range.
+pub const RANGE_COUNT_DEFAULT: usize = 100;
+/// Bytes of the one field value of every entry: with the 4-byte field name `data`, a
+/// 100-byte entry.
+pub const VALUE_BYTES: usize = 96;
+
+/// The fsync policy, set to match on both servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    /// Sluice `--fsync always`; Redis `appendfsync always`.
+    Always,
+    /// Sluice `--fsync everysec`; Redis `appendfsync everysec`.
+    EverySecond,
+    /// Sluice `--fsync no`; Redis without an append-only file (and no snapshots).
+    No,
+}
+
+impl Fsync {
+    /// The name both Sluice's `--fsync` and this variable use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::EverySecond => "everysec",
+            Fsync::No => "no",
+        }
+    }
+
+    /// The `redis-server` arguments that give the same durability.
+    pub fn redis_arguments(self) -> &'static [&'static str] {
+        match self {
+            Fsync::Always => &["--appendonly", "yes", "--appendfsync", "always"],
+            Fsync::EverySecond => &["--appendonly", "yes", "--appendfsync", "everysec"],
+            Fsync::No => &["--appendonly", "no"],
+        }
+    }
+}
+
+/// One of the workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// One entry per call.
+    Add,
+    /// `batch_entries` entries per call (Redis: per pipeline).
+    Batch,
+    /// XRANGE of `range_count` entries from a random position.
+    Range,
+    /// One writer, `subscribers` readers following the stream.
+    Tail,
+    /// Diagnostic, not run by default: the cheapest round trip each server has. Sluice: a Len
+    /// naming no stream, refused (INVALID_ARGUMENT) before the engine is touched, so it costs
+    /// the gRPC stack alone (as the CLI's PING does); Redis: PING.
+    Ping,
+    /// Diagnostic, not run by default: XLEN of a stream. For Sluice, a ping plus the hop to
+    /// the blocking pool and back that every engine call makes.
+    Len,
+}
+
+impl Workload {
+    /// Every workload, in the order they run.
+    pub const ALL: [Workload; 6] = [
+        Workload::Add,
+        Workload::Batch,
+        Workload::Range,
+        Workload::Tail,
+        Workload::Ping,
+        Workload::Len,
+    ];
+
+    /// The workloads run when `SLUICE_LOAD_WORKLOADS` is not set.
+    pub const DEFAULT: [Workload; 4] = [
+        Workload::Add,
+        Workload::Batch,
+        Workload::Range,
+        Workload::Tail,
+    ];
+
+    /// The name used in `SLUICE_LOAD_WORKLOADS`, the table and the JSON report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Add => "add",
+            Workload::Batch => "add-batch",
+            Workload::Range => "range",
+            Workload::Tail => "tail",
+            Workload::Ping => "ping",
+            Workload::Len => "len",
+        }
+    }
+}
+
+/// Which server a measurement is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    /// The `sluice serve` binary.
+    Sluice,
+    /// `redis-server`.
+    Redis,
+}
+
+impl ServerKind {
+    /// The name used in `SLUICE_LOAD_SERVERS`, the table and the JSON report.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::Sluice => "sluice",
+            ServerKind::Redis => "redis",
+        }
+    }
+}
+
+/// A complete, checked description of a run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `SLUICE_LOAD_CLIENTS`.
+    pub clients: usize,
+    /// `SLUICE_LOAD_CONNECTIONS`: connections the clients of the add, batch and range
+    /// workloads share, round robin (default: one per client; more than the clients means one
+    /// per client).
+    pub connections: usize,
+    /// `SLUICE_LOAD_SECONDS`.
+    pub measure: Duration,
+    /// `SLUICE_LOAD_WARMUP_SECONDS`.
+    pub warmup: Duration,
+    /// `SLUICE_LOAD_SUBSCRIBERS`.
+    pub subscribers: usize,
+    /// `SLUICE_LOAD_FSYNC`.
+    pub fsync: Fsync,
+    /// `SLUICE_LOAD_BATCH`.
+    pub batch_entries: usize,
+    /// `SLUICE_LOAD_RANGE_ENTRIES`.
+    pub range_stream_entries: usize,
+    /// `SLUICE_LOAD_RANGE_COUNT`.
+    pub range_count: usize,
+    /// `SLUICE_LOAD_CLIENT_THREADS`: tokio worker threads of the load generator.
+    pub client_threads: usize,
+    /// `SLUICE_LOAD_WORKLOADS`: a comma-separated subset of the workloads.
+    pub workloads: Vec<Workload>,
+    /// `SLUICE_LOAD_SERVERS`: `sluice`, `redis` or both.
+    pub servers: Vec<ServerKind>,
+    /// `SLUICE_LOAD_BINARY`: the `sluice` executable (default: the one cargo built for this
+    /// bench).
+    pub sluice_binary: PathBuf,
+    /// `SLUICE_LOAD_REDIS_SERVER`: the `redis-server` executable.
+    pub redis_binary: PathBuf,
+    /// `SLUICE_LOAD_DIR`: where the servers' temporary data directories go (default: the
+    /// system temp dir). Put it on the disk you want to measure.
+    pub data_parent: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Reads the environment; the error names the variable at fault.
+    pub fn from_environment() -> Result<Settings, String> {
+        let processors = std::thread::available_parallelism().map_or(2, usize::from);
+        let clients = count("SLUICE_LOAD_CLIENTS", CLIENTS_DEFAULT)?;
+        let settings = Settings {
+            clients,
+            connections: count("SLUICE_LOAD_CONNECTIONS", clients)?.min(clients),
+            measure: seconds("SLUICE_LOAD_SECONDS", MEASURE_SECONDS_DEFAULT)?,
+            warmup: seconds("SLUICE_LOAD_WARMUP_SECONDS", WARMUP_SECONDS_DEFAULT)?,
+            subscribers: count("SLUICE_LOAD_SUBSCRIBERS", SUBSCRIBERS_DEFAULT)?,
+            fsync: fsync("SLUICE_LOAD_FSYNC")?,
+            batch_entries: count("SLUICE_LOAD_BATCH", BATCH_ENTRIES_DEFAULT)?,
+            range_stream_entries: count("SLUICE_LOAD_RANGE_ENTRIES", RANGE_STREAM_ENTRIES_DEFAULT)?,
+            range_count: count("SLUICE_LOAD_RANGE_COUNT", RANGE_COUNT_DEFAULT)?,
+            client_threads: count("SLUICE_LOAD_CLIENT_THREADS", processors)?,
+            workloads: list(
+                "SLUICE_LOAD_WORKLOADS",
+                &Workload::ALL,
+                &Workload::DEFAULT,
+                Workload::name,
+            )?,
+            servers: list(
+                "SLUICE_LOAD_SERVERS",
+                &[ServerKind::Sluice, ServerKind::Redis],
+                &[ServerKind::Sluice, ServerKind::Redis],
+                ServerKind::name,
+            )?,
+            sluice_binary: path("SLUICE_LOAD_BINARY", env!("CARGO_BIN_EXE_sluice")),
+            redis_binary: path("SLUICE_LOAD_REDIS_SERVER", "redis-server"),
+            data_parent: std::env::var_os("SLUICE_LOAD_DIR").map(PathBuf::from),
+        };
+        if settings.measure.is_zero() {
+            return Err("SLUICE_LOAD_SECONDS must be more than 0".into());
+        }
+        if settings.range_count > settings.range_stream_entries {
+            return Err(format!(
+                "SLUICE_LOAD_RANGE_COUNT ({}) must be at most SLUICE_LOAD_RANGE_ENTRIES ({})",
+                settings.range_count, settings.range_stream_entries
+            ));
+        }
+        Ok(settings)
+    }
+
+    /// The clients a workload runs, as the table shows them.
+    pub fn clients_label(&self, workload: Workload) -> String {
+        match workload {
+            Workload::Tail => format!("1+{}", self.subscribers),
+            _ => self.clients.to_string(),
+        }
+    }
+}
+
+fn variable(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(value) if value.trim().is_empty() => Ok(None),
+        Ok(value) => Ok(Some(value.trim().to_owned())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
+    }
+}
+
+/// A whole number of at least 1.
+fn count(name: &str, default: usize) -> Result<usize, String> {
+    let Some(text) = variable(name)? else {
+        return Ok(default);
+    };
+    match text.parse::<usize>() {
+        Ok(value) if value >= 1 => Ok(value),
+        _ => Err(format!(
+            "{name} must be a whole number of at least 1, got {text:?}"
+        )),
+    }
+}
+
+/// A duration in seconds (fractions allowed), at least 0 and at most a day.
+fn seconds(name: &str, default: f64) -> Result<Duration, String> {
+    const SECONDS_MAX: f64 = 86_400.0;
+    let value = match variable(name)? {
+        None => default,
+        Some(text) => match text.parse::<f64>() {
+            Ok(value) if (0.0..=SECONDS_MAX).contains(&value) => value,
+            _ => {
+                return Err(format!(
+                    "{name} must be a number of seconds between 0 and {SECONDS_MAX}, got {text:?}"
+                ))
+            }
+        },
+    };
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn fsync(name: &str) -> Result<Fsync, String> {
+    match variable(name)?.as_deref() {
+        None | Some("always") => Ok(Fsync::Always),
+        Some("everysec") => Ok(Fsync::EverySecond),
+        Some("no") => Ok(Fsync::No),
+        Some(other) => Err(format!(
+            "{name} must be always, everysec or no, got {other:?}"
+        )),
+    }
+}
+
+/// A comma-separated subset of `all`, kept in `all`'s order; `default` when unset.
+fn list<T: Copy + PartialEq>(
+    name: &str,
+    all: &[T],
+    default: &[T],
+    item_name: fn(T) -> &'static str,
+) -> Result<Vec<T>, String> {
+    let Some(text) = variable(name)? else {
+        return Ok(default.to_vec());
+    };
+    let mut chosen = Vec::new();
+    for part in text
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+    {
+        let Some(item) = all.iter().copied().find(|item| item_name(*item) == part) else {
+            let names: Vec<&str> = all.iter().map(|item| item_name(*item)).collect();
+            return Err(format!(
+                "{name}: unknown {part:?}; expected a comma-separated list of {}",
+                names.join(", ")
+            ));
+        };
+        if !chosen.contains(&item) {
+            chosen.push(item);
+        }
+    }
+    if chosen.is_empty() {
+        return Err(format!("{name} names nothing"));
+    }
+    Ok(all
+        .iter()
+        .copied()
+        .filter(|item| chosen.contains(item))
+        .collect())
+}
+
+fn path(name: &str, default: &str) -> PathBuf {
+    std::env::var_os(name)
+        .filter(|value| !value.is_empty())
+        .map_or_else(|| PathBuf::from(default), PathBuf::from)
+}

@@ -1,0 +1,449 @@
+//! The workloads against Sluice, through the generated tonic client.
+//!
+//! Connections: by default every client (and every tail subscriber, and the tail writer) opens
+//! its own tonic `Channel`, so each has its own TCP connection and HTTP/2 session, as each
+//! Redis client has its own TCP connection. Sharing a channel multiplexes calls as HTTP/2
+//! streams over one socket, which batches their frames into fewer system calls on both sides
+//! and so measures something else than "50 clients"; `SLUICE_LOAD_CONNECTIONS` does that on
+//! purpose, for both servers alike.
+//!
+//! Requests are built once per client. The generated client takes each request by value, so
+//! reusing one means cloning it per call; for Add, whose batches hold a few allocations per
+//! entry, that clone and the encoding after it would be most of the client's work, so an Add
+//! is encoded once and its bytes sent as they are ([`Encoded`]), as redis-benchmark reuses
+//! its command buffer. Smaller requests (Range, Len) are cloned.
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prost::bytes::BufMut;
+use prost::Message;
+use sluice::proto::v1;
+use sluice::proto::v1::streams_client::StreamsClient;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Status, Streaming};
+
+use crate::measure::{
+    cpu_during, Measurement, Operation, Random, Tally, Window, PAUSE_AFTER_ERROR,
+};
+use crate::payload::{self, Stamp};
+
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long tail subscribers wait for the writer's stop entry after the window ends.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Entries per Add while filling the range workload's stream.
+const FILL_BATCH_ENTRIES: usize = 1000;
+
+/// The Add method's path.
+const ADD_PATH: &str = "/sluice.v1.Streams/Add";
+
+/// Opens a connection (an HTTP/2 session over a TCP connection of its own).
+pub async fn channel(address: SocketAddr) -> Result<Channel, String> {
+    Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|error| format!("bad address {address}: {error}"))?
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .connect()
+        .await
+        .map_err(|error| format!("cannot connect to sluice at {address}: {error}"))
+}
+
+/// A Streams client on a connection of its own.
+pub async fn connect(address: SocketAddr) -> Result<StreamsClient<Channel>, String> {
+    Ok(StreamsClient::new(channel(address).await?))
+}
+
+fn describe(status: Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+fn field(value: Vec<u8>) -> v1::Field {
+    v1::Field {
+        field_name: Some(v1::field::FieldName::Name(payload::FIELD_NAME.into())),
+        field_value: Some(v1::field::FieldValue::ValueBytes(value)),
+    }
+}
+
+fn stream_key(stream: &str) -> Option<v1::add_request::Key> {
+    Some(v1::add_request::Key::Stream(stream.into()))
+}
+
+/// An Add of one entry with `value` and an automatic ID.
+fn single_add(stream: &str, value: Vec<u8>) -> v1::AddRequest {
+    v1::AddRequest {
+        key: stream_key(stream),
+        fields: vec![field(value)],
+        ..v1::AddRequest::default()
+    }
+}
+
+/// An Add of a batch, one entry per ID given (empty: automatic).
+fn batch_add<'a>(stream: &str, ids: impl Iterator<Item = &'a str>) -> v1::AddRequest {
+    v1::AddRequest {
+        key: stream_key(stream),
+        entries: ids
+            .map(|id| v1::NewEntry {
+                id: id.to_owned(),
+                fields: vec![field(payload::plain_value())],
+            })
+            .collect(),
+        ..v1::AddRequest::default()
+    }
+}
+
+/// A codec that sends a message encoded beforehand and decodes the reply as `Reply`.
+struct Encoded<Reply>(PhantomData<fn() -> Reply>);
+
+impl<Reply> Encoded<Reply> {
+    fn codec() -> Encoded<Reply> {
+        Encoded(PhantomData)
+    }
+}
+
+/// Copies encoded bytes into the request body.
+struct CopyEncoder;
+
+impl Encoder for CopyEncoder {
+    type Item = Arc<[u8]>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Arc<[u8]>, destination: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        destination.put_slice(&item);
+        Ok(())
+    }
+}
+
+/// Decodes a protobuf reply.
+struct ReplyDecoder<Reply>(PhantomData<fn() -> Reply>);
+
+impl<Reply: Message + Default> Decoder for ReplyDecoder<Reply> {
+    type Item = Reply;
+    type Error = Status;
+
+    fn decode(&mut self, source: &mut DecodeBuf<'_>) -> Result<Option<Reply>, Status> {
+        Reply::decode(source)
+            .map(Some)
+            .map_err(|error| Status::internal(format!("undecodable reply: {error}")))
+    }
+}
+
+impl<Reply: Message + Default + 'static> Codec for Encoded<Reply> {
+    type Encode = Arc<[u8]>;
+    type Decode = Reply;
+    type Encoder = CopyEncoder;
+    type Decoder = ReplyDecoder<Reply>;
+
+    fn encoder(&mut self) -> CopyEncoder {
+        CopyEncoder
+    }
+
+    fn decoder(&mut self) -> ReplyDecoder<Reply> {
+        ReplyDecoder(PhantomData)
+    }
+}
+
+/// Add: one entry per call (`batch_entries` = 1) or an atomic batch, encoded once.
+pub struct Add {
+    grpc: tonic::client::Grpc<Channel>,
+    request: Arc<[u8]>,
+    batch_entries: u64,
+}
+
+impl Add {
+    /// Adds to `stream` over `channel`.
+    pub fn new(channel: Channel, stream: &str, batch_entries: usize) -> Add {
+        let request = if batch_entries == 1 {
+            single_add(stream, payload::plain_value())
+        } else {
+            batch_add(stream, std::iter::repeat_n("", batch_entries))
+        };
+        Add {
+            grpc: tonic::client::Grpc::new(channel),
+            request: request.encode_to_vec().into(),
+            batch_entries: batch_entries as u64,
+        }
+    }
+}
+
+impl Operation for Add {
+    async fn call(&mut self) -> Result<u64, String> {
+        self.grpc
+            .ready()
+            .await
+            .map_err(|error| format!("connection not ready: {error}"))?;
+        let reply: v1::AddResponse = self
+            .grpc
+            .unary(
+                tonic::Request::new(Arc::clone(&self.request)),
+                PathAndQuery::from_static(ADD_PATH),
+                Encoded::codec(),
+            )
+            .await
+            .map_err(describe)?
+            .into_inner();
+        let added = reply.ids.len() as u64;
+        if added != self.batch_entries {
+            return Err(format!(
+                "{added} IDs in the reply to an Add of {}",
+                self.batch_entries
+            ));
+        }
+        Ok(added)
+    }
+}
+
+/// Len naming no stream: refused before the engine is touched, so the call costs the gRPC
+/// round trip alone. The refusal is the expected answer.
+pub struct Ping {
+    client: StreamsClient<Channel>,
+}
+
+impl Ping {
+    /// Pings over `channel`.
+    pub fn new(channel: Channel) -> Ping {
+        Ping {
+            client: StreamsClient::new(channel),
+        }
+    }
+}
+
+impl Operation for Ping {
+    async fn call(&mut self) -> Result<u64, String> {
+        match self.client.len(v1::LenRequest { key: None }).await {
+            Err(status) if status.code() == tonic::Code::InvalidArgument => Ok(0),
+            Err(status) => Err(describe(status)),
+            Ok(_) => Err("a Len naming no stream was accepted".into()),
+        }
+    }
+}
+
+/// Len of a stream: a round trip through the blocking pool to the engine and back.
+pub struct Len {
+    client: StreamsClient<Channel>,
+    request: v1::LenRequest,
+}
+
+impl Len {
+    /// Asks for `stream`'s length over `channel`.
+    pub fn new(channel: Channel, stream: &str) -> Len {
+        Len {
+            client: StreamsClient::new(channel),
+            request: v1::LenRequest {
+                key: Some(v1::len_request::Key::Stream(stream.into())),
+            },
+        }
+    }
+}
+
+impl Operation for Len {
+    async fn call(&mut self) -> Result<u64, String> {
+        self.client
+            .len(self.request.clone())
+            .await
+            .map_err(describe)?;
+        Ok(0)
+    }
+}
+
+/// Writes `ids` (explicit IDs, in order) into `stream` with plain values.
+pub async fn fill(address: SocketAddr, stream: &str, ids: &[String]) -> Result<(), String> {
+    let mut client = connect(address).await?;
+    for chunk in ids.chunks(FILL_BATCH_ENTRIES) {
+        let request = batch_add(stream, chunk.iter().map(String::as_str));
+        client.add(request).await.map_err(describe)?;
+    }
+    Ok(())
+}
+
+/// Range: `count` entries from a random one of `starts`.
+pub struct Range {
+    client: StreamsClient<Channel>,
+    request: v1::RangeRequest,
+    starts: Arc<Vec<String>>,
+    random: Random,
+    count: u64,
+}
+
+impl Range {
+    /// Reads `stream` over `channel`.
+    pub fn new(
+        channel: Channel,
+        stream: &str,
+        starts: Arc<Vec<String>>,
+        count: usize,
+        seed: u64,
+    ) -> Range {
+        Range {
+            client: StreamsClient::new(channel),
+            request: v1::RangeRequest {
+                key: Some(v1::range_request::Key::Stream(stream.into())),
+                start: String::new(),
+                end: "+".into(),
+                count: Some(count as u64),
+                reverse: false,
+            },
+            starts,
+            random: Random::new(seed),
+            count: count as u64,
+        }
+    }
+}
+
+impl Operation for Range {
+    async fn call(&mut self) -> Result<u64, String> {
+        let start = &self.starts[self.random.below(self.starts.len())];
+        self.request.start.clone_from(start);
+        let reply = self
+            .client
+            .range(self.request.clone())
+            .await
+            .map_err(describe)?
+            .into_inner();
+        let returned = reply.entries.len() as u64;
+        if returned != self.count {
+            return Err(format!("{returned} entries for a range of {}", self.count));
+        }
+        Ok(returned)
+    }
+}
+
+/// The tail workload: `subscribers` Tails of `stream`, one writer adding stamped entries one
+/// call at a time; the measurement counts the writer's calls as operations and the entries
+/// delivered to all subscribers, with their add-to-receive latencies.
+pub async fn tail(
+    address: SocketAddr,
+    stream: &str,
+    subscribers: usize,
+    warmup: Duration,
+    measure: Duration,
+    server_pid: u32,
+) -> Result<Measurement, String> {
+    let origin = Instant::now();
+    let mut writer = connect(address).await?;
+    // An entry before the subscriptions, so they start from a known ID on an existing stream.
+    let seed = writer
+        .add(single_add(stream, payload::plain_value()))
+        .await
+        .map_err(describe)?
+        .into_inner()
+        .id;
+    let mut followers = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        let mut client = connect(address).await?;
+        let request = v1::TailRequest {
+            key: Some(v1::tail_request::Key::Stream(stream.into())),
+            id: seed.clone(),
+            batch: 0,
+        };
+        let messages = client.tail(request).await.map_err(describe)?.into_inner();
+        // The client must outlive the subscription's messages.
+        followers.push((client, messages));
+    }
+    let window = Window::after(warmup, measure);
+    let subscriber_tasks: Vec<_> = followers
+        .into_iter()
+        .map(|(client, messages)| tokio::spawn(follow(client, messages, origin, window)))
+        .collect();
+    let writer_task = tokio::spawn(write_stamped(writer, stream.to_owned(), origin, window));
+    let cpu = cpu_during(window, server_pid).await;
+    let mut tallies = Vec::with_capacity(subscribers + 1);
+    for task in std::iter::once(writer_task).chain(subscriber_tasks) {
+        tallies.push(task.await.unwrap_or_else(|error| {
+            let mut failed = Tally::new();
+            failed.error(format!("tail task failed: {error}"));
+            failed
+        }));
+    }
+    Ok(Measurement::new(tallies, window, cpu))
+}
+
+/// The tail writer: stamped entries until the window ends, then the stop entry.
+async fn write_stamped(
+    mut client: StreamsClient<Channel>,
+    stream: String,
+    origin: Instant,
+    window: Window,
+) -> Tally {
+    let mut tally = Tally::new();
+    loop {
+        let started = Instant::now();
+        if started >= window.end {
+            break;
+        }
+        let request = single_add(&stream, payload::stamped_value(origin, started));
+        let outcome = client.add(request).await;
+        let counted = window.contains(started, Instant::now());
+        match outcome {
+            Ok(_) if counted => tally.operations += 1,
+            Ok(_) => {}
+            Err(status) => {
+                if counted {
+                    tally.error(describe(status));
+                }
+                tokio::time::sleep(PAUSE_AFTER_ERROR).await;
+            }
+        }
+    }
+    if let Err(status) = client.add(single_add(&stream, payload::stop_value())).await {
+        tally.error(format!("the stop entry failed: {}", describe(status)));
+    }
+    tally
+}
+
+/// One subscriber: counts stamped entries until the stop entry.
+async fn follow(
+    _client: StreamsClient<Channel>,
+    mut messages: Streaming<v1::TailResponse>,
+    origin: Instant,
+    window: Window,
+) -> Tally {
+    let mut tally = Tally::new();
+    let give_up = window.end + STOP_GRACE;
+    loop {
+        let response = match tokio::time::timeout_at(give_up.into(), messages.message()).await {
+            Ok(Ok(Some(response))) => response,
+            Ok(Ok(None)) => {
+                tally.error("the server ended the tail".into());
+                return tally;
+            }
+            Ok(Err(status)) => {
+                tally.error(describe(status));
+                return tally;
+            }
+            Err(_) => {
+                tally.error(format!("no stop entry within {STOP_GRACE:?} of the end"));
+                return tally;
+            }
+        };
+        let received = Instant::now();
+        for entry in &response.entries {
+            let value = entry
+                .fields
+                .first()
+                .and_then(|field| field.field_value.as_ref());
+            let bytes = match value {
+                Some(v1::field::FieldValue::Value(text)) => text.as_bytes(),
+                Some(v1::field::FieldValue::ValueBytes(bytes)) => bytes.as_slice(),
+                None => {
+                    tally.error(format!("entry {} has no value", entry.id));
+                    continue;
+                }
+            };
+            match payload::read_stamp(origin, bytes) {
+                Stamp::Stop => return tally,
+                Stamp::Sent(sent) => {
+                    if window.contains(sent, received) {
+                        tally.entries += 1;
+                        tally.latency(received - sent);
+                    }
+                }
+                Stamp::Unreadable => tally.error(format!("entry {} is not stamped", entry.id)),
+            }
+        }
+    }
+}
