@@ -534,3 +534,51 @@ fn exact_trimming_with_compaction_survives_every_cut() {
         assert_eq!(engine.len(STREAMS[0]), ids.len() as u64);
     }
 }
+
+/// A delete or trim becomes visible only once committed (under `always`: durable). When its
+/// sync fails, readers must still see the stream as it was, consistently: XLEN and XRANGE
+/// agree, and the entries are all there.
+#[test]
+fn failed_deletes_and_trims_were_never_visible() {
+    for operation in ["xdel", "xtrim"] {
+        let fs = SimFs::new();
+        let clock = Arc::new(ManualClock::new(1));
+        let engine = Engine::open_with(config(&clock), Arc::new(fs.clone())).unwrap();
+        for n in 1..=3u64 {
+            let entry = NewEntry {
+                id: AddId::Explicit(StreamId::new(n, 0)),
+                fields: vec![(b"n".to_vec(), n.to_string().into_bytes())],
+            };
+            engine.add(STREAMS[0], &[entry], false, None).unwrap();
+        }
+        fs.fail_syncs(true);
+        let outcome = match operation {
+            "xdel" => engine.delete(STREAMS[0], &[StreamId::new(2, 0)]),
+            _ => engine.trim(
+                STREAMS[0],
+                &TrimSpec {
+                    strategy: TrimStrategy::MaxLen(1),
+                    approx: false,
+                    limit: 0,
+                },
+            ),
+        };
+        assert!(
+            outcome.is_err(),
+            "{operation}: the sync failed, so must the call"
+        );
+        let ids: Vec<u64> = engine
+            .range(STREAMS[0], IdRange::ALL, false, ReadLimit::count(10))
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(|entry| entry.id.ms)
+            .collect();
+        assert_eq!(
+            ids,
+            vec![1, 2, 3],
+            "{operation}: an uncommitted change was visible"
+        );
+        assert_eq!(engine.len(STREAMS[0]), 3, "{operation}");
+    }
+}

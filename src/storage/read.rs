@@ -297,7 +297,7 @@ impl StreamLog {
                 continue;
             };
             let (offset, ordinal) = start_of(&points, range.start);
-            let dead = shared_read(&segment.dead);
+            let dead = &segment.dead;
             let mut wants_more = true;
             self.walk(
                 segment,
@@ -347,7 +347,7 @@ impl StreamLog {
             let Some(mut block) = index::seek(&points, range.end) else {
                 continue;
             };
-            let dead = shared_read(&segment.dead);
+            let dead = &segment.dead;
             loop {
                 let start = points.get(block);
                 let end = if block + 1 < points.len() {
@@ -469,7 +469,7 @@ impl StreamLog {
             let Some(ordinal) = self.locate(view, segment, id)? else {
                 continue;
             };
-            let dead = shared_read(&segment.dead).is_dead(ordinal);
+            let dead = segment.dead.is_dead(ordinal);
             let pending = planned.iter().any(|(at, slots)| {
                 *at == position
                     && slots

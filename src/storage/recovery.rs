@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -635,7 +635,7 @@ impl StreamLog {
             };
             let (dead, mark) = opener.load_tombstones(segment.id, extent.count, &records_of)?;
             length += u64::from(extent.count - dead.dead());
-            segment.dead = Arc::new(RwLock::new(dead));
+            segment.dead = Arc::new(dead);
             if mark.is_some_and(|mark| newest_mark.is_none_or(|newest| mark > newest)) {
                 newest_mark = mark;
             }

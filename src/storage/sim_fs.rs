@@ -54,6 +54,8 @@ struct State {
     down: bool,
     /// Mutating operations performed so far.
     ops_done: u64,
+    /// Syncs fail (and nothing else does): a disk reporting write-back errors.
+    failing_syncs: bool,
 }
 
 /// The simulated file system. Cheap to clone; clones share the same disk.
@@ -126,6 +128,12 @@ impl SimFs {
     /// Cuts power now.
     pub fn cut_now(&self) {
         self.lock().down = true;
+    }
+
+    /// Makes every `sync_data` and `sync_dir` fail (or succeed again), while reads and writes
+    /// keep working: a disk that reports write-back errors.
+    pub fn fail_syncs(&self, failing: bool) {
+        self.lock().failing_syncs = failing;
     }
 
     /// Whether power is off.
@@ -270,6 +278,9 @@ impl File for SimFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        if self.fs.lock().failing_syncs {
+            return Err(io::Error::other("simulated write-back error"));
+        }
         self.with_inode(true, |inode| {
             inode.durable = inode.live.clone();
             Ok(())
@@ -428,6 +439,9 @@ impl FileSystem for SimFs {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        if state.failing_syncs {
+            return Err(io::Error::other("simulated write-back error"));
+        }
         state.mutate()?;
         // The entries directly in `path` become durable as they are now. A directory made
         // durable brings its subtree's entries that are durable relative to it, which matches

@@ -139,11 +139,12 @@ pub struct Segment {
     pub id: u64,
     /// Its header.
     pub header: SegmentHeader,
-    /// Which of its records are gone; shared by every version of this segment.
-    pub(crate) dead: Arc<RwLock<DeadSet>>,
+    /// Which of its records are gone, as of the view holding this version of the segment.
+    pub(crate) dead: Arc<DeadSet>,
     pub(crate) body: Body,
 }
 
+#[derive(Clone)]
 pub(crate) enum Body {
     Sealed { extent: Extent, points: usize },
     Active(Arc<ActiveShared>),
@@ -177,7 +178,7 @@ impl ActiveShared {
 impl Segment {
     /// Live records.
     pub(crate) fn live(&self, extent: &Extent) -> u32 {
-        extent.count - shared_read(&self.dead).dead()
+        extent.count - self.dead.dead()
     }
 
     pub(crate) fn is_active(&self) -> bool {
@@ -858,14 +859,46 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// The current version of segment `id`.
+    fn segment(&self, id: u64) -> Option<Arc<Segment>> {
+        self.writer
+            .segments
+            .iter()
+            .find(|segment| segment.id == id)
+            .cloned()
+    }
+
+    /// Replaces segment `id`'s dead set with `dead` in a new version of the segment list; views
+    /// taken before keep seeing the old one.
+    fn replace_dead(&mut self, id: u64, dead: DeadSet) {
+        let dead = Arc::new(dead);
+        let segments: Vec<Arc<Segment>> = self
+            .writer
+            .segments
+            .iter()
+            .map(|segment| {
+                if segment.id == id {
+                    Arc::new(Segment {
+                        id: segment.id,
+                        header: segment.header,
+                        dead: Arc::clone(&dead),
+                        body: segment.body.clone(),
+                    })
+                } else {
+                    Arc::clone(segment)
+                }
+            })
+            .collect();
+        self.writer.segments = Arc::new(segments);
+    }
+
     /// Rewrites a segment's tombstone file with the same meaning in the fewest slots. Repeated
     /// head trims (XADD … MAXLEN = n) append a slot each; this keeps the file proportional to
     /// what it describes. What it describes is made durable first, so the rewritten slots
     /// depend on nothing.
-    fn compact_tombstones(&mut self, segment: &Arc<Segment>) -> Result<()> {
+    fn compact_tombstones(&mut self, id: u64, dead: &mut DeadSet) -> Result<()> {
         self.make_durable()?;
-        let path = self.log.path(segment.id, FileKind::Deletions);
-        let mut dead = write_lock(&segment.dead);
+        let path = self.log.path(id, FileKind::Deletions);
         let compacted = dead.compacted(self.writer.active.id, self.writer.counters.max_deleted);
         let bytes: Vec<u8> = compacted.iter().flat_map(Tombstone::encode).collect();
         let mut temporary = path.clone().into_os_string();
@@ -882,15 +915,20 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Appends tombstones to a segment's tombstone file and marks the records in memory.
-    fn write_tombstones(&mut self, segment: &Arc<Segment>, slots: &[Tombstone]) -> Result<()> {
+    /// Appends tombstones to segment `id`'s tombstone file, and marks the records gone in a new
+    /// version of the segment (visible to readers once this transaction is committed).
+    fn write_tombstones(&mut self, id: u64, slots: &[Tombstone]) -> Result<()> {
         if slots.is_empty() {
             return Ok(());
         }
-        if shared_read(&segment.dead).wants_compaction() {
-            self.compact_tombstones(segment)?;
+        let Some(segment) = self.segment(id) else {
+            return Err(Error::corrupt(&self.log.dir, format!("no segment {id}")));
+        };
+        let mut dead = (*segment.dead).clone();
+        if dead.wants_compaction() {
+            self.compact_tombstones(id, &mut dead)?;
         }
-        let path = self.log.path(segment.id, FileKind::Deletions);
+        let path = self.log.path(id, FileKind::Deletions);
         let file = self.log.ctx.fs.open(&path, OpenMode::Create)?;
         let end = file.len()?;
         let bytes: Vec<u8> = slots.iter().flat_map(|slot| slot.encode()).collect();
@@ -898,29 +936,18 @@ impl Txn<'_> {
         if end == 0 {
             add_dirty(&mut self.dirty, Dirty::Dir(self.log.dir.clone()));
         }
-        let mut dead = write_lock(&segment.dead);
-        for slot in slots {
-            match slot.kind {
-                TombstoneKind::Delete => {
-                    dead.kill(slot.ordinal);
-                }
-                TombstoneKind::Trim => {
-                    dead.kill_prefix(slot.ordinal);
-                }
-                TombstoneKind::Checkpoint => {}
-            }
-        }
+        dead.apply(slots);
         dead.add_slots(slots.len() as u32);
-        drop(dead);
+        self.replace_dead(id, dead);
         let hold = self.log.ctx.config.fsync == FsyncPolicy::Always;
         // Replace any earlier entry for this file: a compaction may have replaced the file.
         self.dirty.retain(|item| {
-            !matches!(item, Dirty::File { segment: id, kind: FileKind::Deletions, .. } if *id == segment.id)
+            !matches!(item, Dirty::File { segment, kind: FileKind::Deletions, .. } if *segment == id)
         });
         add_dirty(
             &mut self.dirty,
             Dirty::File {
-                segment: segment.id,
+                segment: id,
                 kind: FileKind::Deletions,
                 file: FileRef::new(file, hold),
             },
@@ -957,17 +984,17 @@ impl Txn<'_> {
             deleted += 1;
         }
         for (position, slots) in planned {
-            let segment = Arc::clone(&view.segments[position]);
-            self.write_tombstones(&segment, &slots)?;
+            self.write_tombstones(view.segments[position].id, &slots)?;
         }
         self.writer.counters.length -= deleted;
         self.writer.counters.max_deleted = max_deleted;
         // Sealed segments with nothing left alive are reclaimed at once, as Redis frees a
         // node whose entries are all deleted.
-        let empty: Vec<Arc<Segment>> = view
+        let current = self.view();
+        let empty: Vec<Arc<Segment>> = current
             .segments
             .iter()
-            .filter(|segment| !segment.is_active() && segment.live(&view.extent(segment)) == 0)
+            .filter(|segment| !segment.is_active() && segment.live(&current.extent(segment)) == 0)
             .cloned()
             .collect();
         if deleted > 0 && !empty.is_empty() {
@@ -1025,7 +1052,9 @@ impl Txn<'_> {
                 let killed = self.trim_within(segment, &extent, spec.strategy, length)?;
                 removed += killed;
                 length -= killed;
-                let exhausted = segment.live(&extent) == 0;
+                let exhausted = self
+                    .segment(segment.id)
+                    .is_some_and(|current| current.live(&extent) == 0);
                 if !(exhausted && matches!(spec.strategy, TrimStrategy::MinId(_))) {
                     break;
                 }
@@ -1044,7 +1073,7 @@ impl Txn<'_> {
         length: u64,
     ) -> Result<u64> {
         let (end, killed) = {
-            let dead = shared_read(&segment.dead);
+            let dead = &segment.dead;
             match strategy {
                 TrimStrategy::MaxLen(max) => {
                     let mut excess = length.saturating_sub(max);
@@ -1063,10 +1092,8 @@ impl Txn<'_> {
                     (end, killed)
                 }
                 TrimStrategy::MinId(min) => {
-                    drop(dead);
                     let end = self.log.first_ordinal_at_or_after(segment, extent, min)?;
-                    let killed = shared_read(&segment.dead).live_below(end);
-                    (end, u64::from(killed))
+                    (end, u64::from(dead.live_below(end)))
                 }
             }
         };
@@ -1080,7 +1107,7 @@ impl Txn<'_> {
             max_deleted: self.writer.counters.max_deleted,
             requires: self.writer.active.extent.count,
         };
-        self.write_tombstones(segment, &[slot])?;
+        self.write_tombstones(segment.id, &[slot])?;
         Ok(killed)
     }
 
@@ -1106,7 +1133,7 @@ impl Txn<'_> {
             max_deleted: self.writer.counters.max_deleted,
             requires: 0,
         };
-        self.write_tombstones(&active, &[checkpoint])?;
+        self.write_tombstones(active.id, &[checkpoint])?;
         let path = self.log.path(active.id, FileKind::Deletions);
         let checkpointed = self.log.ctx.fs.open(&path, OpenMode::ReadWrite)?;
         self.log.ctx.sync_file(checkpointed.as_ref())?;

@@ -31,6 +31,8 @@
 //! The bitmap costs one bit per record of a segment that has tombstones, and nothing for a
 //! segment that has none.
 
+use std::sync::Arc;
+
 use crate::id::StreamId;
 use crate::storage::segment::{get_id, get_u64, put_id};
 
@@ -106,11 +108,20 @@ impl Tombstone {
     }
 }
 
+/// Bits per chunk of a [`DeadSet`]'s bitmap.
+const CHUNK_BITS: u32 = 4096;
+const CHUNK_WORDS: usize = (CHUNK_BITS / 64) as usize;
+
 /// Which records of a segment are gone: a bitmap by ordinal, plus the length of the run of
 /// gone records at the start, so trimming the head again and again costs only what it adds.
+///
+/// The bitmap is made of shared chunks of 4,096 bits, copied on write: a clone costs a
+/// reference count per chunk, and a change copies only the chunk it touches. Each published
+/// view of a stream holds its own clone, so a deletion becomes visible exactly when the write
+/// that made it is committed.
 #[derive(Clone, Debug, Default)]
 pub struct DeadSet {
-    words: Vec<u64>,
+    chunks: Vec<Option<Arc<[u64; CHUNK_WORDS]>>>,
     dead: u32,
     /// Every ordinal below this is gone.
     prefix: u32,
@@ -119,39 +130,38 @@ pub struct DeadSet {
 }
 
 impl DeadSet {
+    fn is_set(&self, ordinal: u32) -> bool {
+        let chunk = (ordinal / CHUNK_BITS) as usize;
+        let bit = ordinal % CHUNK_BITS;
+        match self.chunks.get(chunk) {
+            Some(Some(words)) => words[(bit / 64) as usize] & (1 << (bit % 64)) != 0,
+            _ => false,
+        }
+    }
+
     /// Whether the record at `ordinal` is gone.
     pub fn is_dead(&self, ordinal: u32) -> bool {
-        if ordinal < self.prefix {
-            return true;
-        }
-        let word = (ordinal / 64) as usize;
-        self.words
-            .get(word)
-            .is_some_and(|bits| bits & (1 << (ordinal % 64)) != 0)
+        ordinal < self.prefix || self.is_set(ordinal)
     }
 
     /// Marks one record gone; returns whether it was live.
     pub fn kill(&mut self, ordinal: u32) -> bool {
-        let word = (ordinal / 64) as usize;
-        if self.words.len() <= word {
-            self.words.resize(word + 1, 0);
-        }
-        let bit = 1u64 << (ordinal % 64);
-        if self.words[word] & bit != 0 {
+        if self.is_set(ordinal) {
             return false;
         }
-        self.words[word] |= bit;
+        let chunk = (ordinal / CHUNK_BITS) as usize;
+        let bit = ordinal % CHUNK_BITS;
+        if self.chunks.len() <= chunk {
+            self.chunks.resize(chunk + 1, None);
+        }
+        let words =
+            Arc::make_mut(self.chunks[chunk].get_or_insert_with(|| Arc::new([0; CHUNK_WORDS])));
+        words[(bit / 64) as usize] |= 1 << (bit % 64);
         self.dead += 1;
         while self.is_set(self.prefix) {
             self.prefix += 1;
         }
         true
-    }
-
-    fn is_set(&self, ordinal: u32) -> bool {
-        self.words
-            .get((ordinal / 64) as usize)
-            .is_some_and(|bits| bits & (1 << (ordinal % 64)) != 0)
     }
 
     /// Marks every record before `end` gone; returns how many were live.
@@ -177,16 +187,24 @@ impl DeadSet {
 
     /// Live records with ordinals below `end`.
     pub fn live_below(&self, end: u32) -> u32 {
-        let full_words = (end / 64) as usize;
-        let mut dead: u32 = self
-            .words
-            .iter()
-            .take(full_words)
-            .map(|word| word.count_ones())
-            .sum();
-        if end % 64 != 0 {
-            if let Some(word) = self.words.get(full_words) {
-                dead += (word & ((1u64 << (end % 64)) - 1)).count_ones();
+        let mut dead = 0u32;
+        for (index, chunk) in self.chunks.iter().enumerate() {
+            let base = index as u32 * CHUNK_BITS;
+            if base >= end {
+                break;
+            }
+            let Some(words) = chunk else { continue };
+            for (word_index, word) in words.iter().enumerate() {
+                let word_base = base + word_index as u32 * 64;
+                if word_base >= end {
+                    break;
+                }
+                let bits = if end - word_base >= 64 {
+                    *word
+                } else {
+                    word & ((1u64 << (end - word_base)) - 1)
+                };
+                dead += bits.count_ones();
             }
         }
         end - dead
@@ -194,22 +212,7 @@ impl DeadSet {
 
     /// The first live ordinal at or after `from`, below `count`.
     pub fn first_live(&self, from: u32, count: u32) -> Option<u32> {
-        let mut ordinal = from.max(self.prefix);
-        while ordinal < count {
-            let word = (ordinal / 64) as usize;
-            match self.words.get(word) {
-                None => return Some(ordinal),
-                Some(&bits) => {
-                    let shifted = !bits >> (ordinal % 64);
-                    if shifted != 0 {
-                        let found = ordinal + shifted.trailing_zeros();
-                        return (found < count).then_some(found);
-                    }
-                    ordinal = (word as u32 + 1) * 64;
-                }
-            }
-        }
-        None
+        (from.max(self.prefix)..count).find(|&ordinal| !self.is_set(ordinal))
     }
 
     /// The last live ordinal below `end`.
@@ -252,7 +255,7 @@ impl DeadSet {
             requires: 0,
         };
         let mut slots = vec![slot(TombstoneKind::Trim, self.prefix)];
-        let end = (self.words.len() * 64) as u32;
+        let end = self.chunks.len() as u32 * CHUNK_BITS;
         slots.extend(
             (self.prefix..end)
                 .filter(|&ordinal| self.is_set(ordinal))
@@ -260,6 +263,21 @@ impl DeadSet {
         );
         slots.push(slot(TombstoneKind::Checkpoint, 0));
         slots
+    }
+
+    /// Applies tombstone slots.
+    pub fn apply(&mut self, slots: &[Tombstone]) {
+        for slot in slots {
+            match slot.kind {
+                TombstoneKind::Delete => {
+                    self.kill(slot.ordinal);
+                }
+                TombstoneKind::Trim => {
+                    self.kill_prefix(slot.ordinal);
+                }
+                TombstoneKind::Checkpoint => {}
+            }
+        }
     }
 }
 
@@ -301,15 +319,7 @@ pub fn load(bytes: &[u8], count: u32, records_of: &dyn Fn(u64) -> Option<u32>) -
             loaded.dangling += 1;
             continue;
         }
-        match tombstone.kind {
-            TombstoneKind::Delete => {
-                loaded.dead.kill(tombstone.ordinal);
-            }
-            TombstoneKind::Trim => {
-                loaded.dead.kill_prefix(tombstone.ordinal);
-            }
-            TombstoneKind::Checkpoint => {}
-        }
+        loaded.dead.apply(std::slice::from_ref(&tombstone));
         loaded.dead.add_slots(1);
         let mark = (tombstone.epoch, tombstone.max_deleted);
         if loaded.newest.is_none_or(|newest| mark > newest) {
@@ -341,6 +351,21 @@ mod tests {
         assert_eq!(set.live_below(70), 70 - 6);
         assert!(set.kill(5));
         assert_eq!(set.prefix(), 6);
+    }
+
+    #[test]
+    fn clones_share_chunks_and_diverge_on_write() {
+        let mut before = DeadSet::default();
+        before.kill(10);
+        before.kill(9000);
+        let mut after = before.clone();
+        assert!(after.kill(11));
+        assert!(after.kill(9001));
+        assert!(before.is_dead(10) && !before.is_dead(11) && !before.is_dead(9001));
+        assert!(after.is_dead(10) && after.is_dead(11) && after.is_dead(9001));
+        assert_eq!((before.dead(), after.dead()), (2, 4));
+        assert_eq!(after.live_below(9002), 9002 - 4);
+        assert_eq!(after.first_live(9000, 9100), Some(9002));
     }
 
     #[test]
