@@ -44,6 +44,8 @@ const FORMAT_TEXT: &str = "sluice-format 1\n";
 const STREAMS_DIR: &str = "streams";
 const TRASH_DIR: &str = "trash";
 const NEW_PREFIX: &str = ".new-";
+/// Directories tried for a hashed name before giving up (collisions of a 64-bit hash).
+const HASHED_CANDIDATES_MAX: u32 = 64;
 
 /// Per-name change notifications for blocked readers. A name can be watched before its stream
 /// exists; every committed change to the stream (and its creation or drop) bumps the counter.
@@ -93,6 +95,28 @@ impl Watchers {
     }
 }
 
+/// A stream that failed to open.
+struct Quarantine {
+    path: PathBuf,
+    reason: String,
+}
+
+/// The name of the stream whose directory is `dir_name`: decoded from the directory name, or
+/// read from its `name` file; `None` for a directory that is no stream's.
+fn owner(fs: &dyn FileSystem, dir: &Path, dir_name: &str) -> Result<Option<Vec<u8>>> {
+    match catalog::decode_dir_name(dir_name) {
+        catalog::Decoded::Name(name) => Ok(Some(name)),
+        catalog::Decoded::Hashed => fs
+            .open(&dir.join(catalog::NAME_FILE), OpenMode::Read)
+            .and_then(|file| file.read_all())
+            .map(Some)
+            .map_err(|error| {
+                Error::corrupt(dir, format!("cannot read the stream's name file: {error}"))
+            }),
+        catalog::Decoded::Other => Ok(None),
+    }
+}
+
 struct Syncer {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: JoinHandle<()>,
@@ -103,6 +127,8 @@ struct Inner {
     streams_dir: PathBuf,
     trash_dir: PathBuf,
     streams: RwLock<HashMap<Vec<u8>, Arc<Stream>>>,
+    /// Streams that could not be opened, by name: left untouched, refused with their error.
+    quarantined: HashMap<Vec<u8>, Quarantine>,
     lifecycle: Mutex<()>,
     watchers: Arc<Watchers>,
     repairs: Vec<Repair>,
@@ -197,6 +223,7 @@ impl Engine {
             });
         }
         let mut streams = HashMap::new();
+        let mut quarantined = HashMap::new();
         let mut names = fs.list_dir(&streams_dir)?;
         names.sort();
         for entry in names {
@@ -212,25 +239,41 @@ impl Engine {
                 });
                 continue;
             }
-            let name = match catalog::decode_dir_name(dir_name) {
-                catalog::Decoded::Name(name) => name,
-                catalog::Decoded::Hashed => fs
-                    .open(&dir.join(catalog::NAME_FILE), OpenMode::Read)
-                    .and_then(|file| file.read_all())
-                    .map_err(|error| {
-                        Error::corrupt(&dir, format!("cannot read the stream's name file: {error}"))
-                    })?,
-                catalog::Decoded::Other => continue,
+            let name = match owner(fs.as_ref(), &dir, dir_name) {
+                Ok(Some(name)) => name,
+                Ok(None) => continue,
+                Err(error) => {
+                    // Without its name the stream cannot be served; its directory is left for
+                    // repair by hand, and a stream created under the name goes elsewhere.
+                    tracing::error!(path = %dir.display(), "stream directory skipped: {error}");
+                    continue;
+                }
             };
-            let (log, fixed) = StreamLog::open(
+            match StreamLog::open(
                 Arc::clone(&ctx),
-                dir,
+                dir.clone(),
                 listener(&watchers, &name),
                 after_crash,
-            )?;
-            repairs.extend(fixed);
-            let stream = Stream::new(name.clone(), log, Arc::clone(&ctx.config.clock));
-            streams.insert(name, Arc::new(stream));
+            ) {
+                Ok((log, fixed)) => {
+                    repairs.extend(fixed);
+                    let stream = Stream::new(name.clone(), log, Arc::clone(&ctx.config.clock));
+                    streams.insert(name, Arc::new(stream));
+                }
+                Err(error) => {
+                    // One damaged stream must not keep the others from being served: it is
+                    // quarantined (every call on its name fails with this error), its files
+                    // left untouched.
+                    tracing::error!(path = %dir.display(), "stream quarantined: {error}");
+                    quarantined.insert(
+                        name,
+                        Quarantine {
+                            path: dir,
+                            reason: error.to_string(),
+                        },
+                    );
+                }
+            }
         }
         for repair in &repairs {
             tracing::warn!(path = %repair.path.display(), "recovery: {}", repair.action);
@@ -242,6 +285,7 @@ impl Engine {
                 streams_dir,
                 trash_dir,
                 streams: RwLock::new(streams),
+                quarantined,
                 lifecycle: Mutex::new(()),
                 watchers,
                 repairs,
@@ -305,32 +349,57 @@ impl Engine {
         self.inner.watchers.subscribe(name)
     }
 
-    /// The open stream called `name`, if it exists.
-    pub fn stream(&self, name: &[u8]) -> Option<Arc<Stream>> {
-        self.inner
+    /// The open stream called `name`, if it exists; an error if it is quarantined.
+    pub fn stream(&self, name: &[u8]) -> Result<Option<Arc<Stream>>> {
+        if let Some(quarantine) = self.inner.quarantined.get(name) {
+            return Err(Error::corrupt(
+                &quarantine.path,
+                format!("the stream could not be opened: {}", quarantine.reason),
+            ));
+        }
+        Ok(self
+            .inner
             .streams
             .read()
             .ok()
-            .and_then(|streams| streams.get(name).cloned())
+            .and_then(|streams| streams.get(name).cloned()))
     }
 
     /// The stream called `name`, created empty if missing.
     pub fn stream_or_create(&self, name: &[u8]) -> Result<Arc<Stream>> {
         check_name(self.config(), name)?;
-        if let Some(stream) = self.stream(name) {
+        if let Some(stream) = self.stream(name)? {
             return Ok(stream);
         }
         let _lifecycle = lock(&self.inner.lifecycle);
-        if let Some(stream) = self.stream(name) {
+        if let Some(stream) = self.stream(name)? {
             return Ok(stream);
         }
+        self.inner.ctx.unmark_clean()?;
         let fs = &self.inner.ctx.fs;
         let planned = catalog::dir_name(name);
         let mut attempt = 0;
         let final_dir = loop {
-            let candidate = self.inner.streams_dir.join(planned.candidate(attempt));
+            let candidate_name = planned.candidate(attempt);
+            let candidate = self.inner.streams_dir.join(&candidate_name);
             if !fs.exists(&candidate) {
                 break candidate;
+            }
+            // The directory exists but the name is not in the table: a creation or a drop
+            // failed half-way. If it is this name's, it is this stream: open it.
+            if owner(fs.as_ref(), &candidate, &candidate_name)
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(name)
+            {
+                return self.register(name, candidate, true);
+            }
+            if matches!(planned, DirName::Plain(_)) || attempt >= HASHED_CANDIDATES_MAX {
+                return Err(Error::corrupt(
+                    candidate,
+                    "the stream's directory holds another stream",
+                ));
             }
             attempt += 1;
         };
@@ -356,12 +425,20 @@ impl Engine {
         create_segment_file(fs.as_ref(), &temporary, &header, preallocated, durable)?;
         fs.rename(&temporary, &final_dir)?;
         self.inner.ctx.sync_dir(&self.inner.streams_dir)?;
-        let (log, _) = StreamLog::open(
+        self.register(name, final_dir, false)
+    }
+
+    /// Opens the stream in `dir` and adds it to the table.
+    fn register(&self, name: &[u8], dir: PathBuf, after_crash: bool) -> Result<Arc<Stream>> {
+        let (log, repairs) = StreamLog::open(
             Arc::clone(&self.inner.ctx),
-            final_dir,
+            dir,
             listener(&self.inner.watchers, name),
-            false,
+            after_crash,
         )?;
+        for repair in &repairs {
+            tracing::warn!(path = %repair.path.display(), "recovery: {}", repair.action);
+        }
         let stream = Arc::new(Stream::new(
             name.to_vec(),
             log,
@@ -385,7 +462,7 @@ impl Engine {
             let stream = if create {
                 Some(self.stream_or_create(name)?)
             } else {
-                self.stream(name)
+                self.stream(name)?
             };
             let Some(stream) = stream else {
                 return Ok(None);
@@ -432,20 +509,20 @@ impl Engine {
         rev: bool,
         limit: ReadLimit,
     ) -> Result<Option<Vec<Entry>>> {
-        match self.stream(name) {
+        match self.stream(name)? {
             Some(stream) => stream.range(range, rev, limit).map(Some),
             None => Ok(None),
         }
     }
 
     /// XLEN: 0 for a missing stream.
-    pub fn len(&self, name: &[u8]) -> u64 {
-        self.stream(name).map_or(0, |stream| stream.len())
+    pub fn len(&self, name: &[u8]) -> Result<u64> {
+        Ok(self.stream(name)?.map_or(0, |stream| stream.len()))
     }
 
     /// The last-generated ID (`$`), if the stream exists.
-    pub fn last_id(&self, name: &[u8]) -> Option<StreamId> {
-        self.stream(name).map(|stream| stream.last_id())
+    pub fn last_id(&self, name: &[u8]) -> Result<Option<StreamId>> {
+        Ok(self.stream(name)?.map(|stream| stream.last_id()))
     }
 
     /// XDEL: how many of `ids` existed.
@@ -486,14 +563,17 @@ impl Engine {
         full_count: Option<usize>,
         limit: ReadLimit,
     ) -> Result<StreamInfo> {
-        self.stream(name)
+        self.stream(name)?
             .ok_or(Error::NoSuchKey)?
             .info(full_count, limit)
     }
 
     /// Drops a stream and its data; returns whether it existed.
     pub fn drop_stream(&self, name: &[u8]) -> Result<bool> {
+        // A quarantined stream is left for repair by hand, not dropped.
+        self.stream(name)?;
         let _lifecycle = lock(&self.inner.lifecycle);
+        self.inner.ctx.unmark_clean()?;
         let removed = self
             .inner
             .streams

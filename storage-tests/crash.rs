@@ -171,7 +171,7 @@ fn sigkill_loses_nothing_acknowledged() {
                 "round {round}: acknowledged {id} ({tag}) lost"
             );
         }
-        assert_eq!(engine.len(NAME), entries.len() as u64);
+        assert_eq!(engine.len(NAME).unwrap(), entries.len() as u64);
         engine.close().unwrap();
     }
     assert!(

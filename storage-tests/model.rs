@@ -263,7 +263,7 @@ impl Harness {
                 if let (Some(spec), Outcome::Ids(Some(_))) = (trim, &actual) {
                     if spec.approx {
                         // The removal count is not reported by XADD; infer it from the length.
-                        let after = self.engine().len(NAME);
+                        let after = self.engine().len(NAME).unwrap();
                         let removed = self.model.entries.len() as u64 - after;
                         self.model.approx_trim(spec, removed);
                     } else {
@@ -389,7 +389,7 @@ impl Harness {
                         last: model.entries.keys().next_back().map(|id| model.entry(id)),
                     }
                 };
-                assert_eq!(self.engine().len(NAME), model.entries.len() as u64);
+                assert_eq!(self.engine().len(NAME).unwrap(), model.entries.len() as u64);
                 (actual, expected)
             }
             Op::Drop => {

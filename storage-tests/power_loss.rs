@@ -531,7 +531,7 @@ fn exact_trimming_with_compaction_survives_every_cut() {
             ids == window || (newest == acked + 1 && ids == wider),
             "cut {cut}: {ids:?} is not the window ending at {newest}"
         );
-        assert_eq!(engine.len(STREAMS[0]), ids.len() as u64);
+        assert_eq!(engine.len(STREAMS[0]).unwrap(), ids.len() as u64);
     }
 }
 
@@ -579,6 +579,57 @@ fn failed_deletes_and_trims_were_never_visible() {
             vec![1, 2, 3],
             "{operation}: an uncommitted change was visible"
         );
-        assert_eq!(engine.len(STREAMS[0]), 3, "{operation}");
+        assert_eq!(engine.len(STREAMS[0]).unwrap(), 3, "{operation}");
     }
+}
+
+/// A stream whose creation failed half-way (its directory in place, the name not yet served)
+/// is opened by the next call for that name; nothing waits on it forever.
+#[test]
+fn a_creation_that_failed_half_way_is_picked_up() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(1));
+    let engine = Engine::open_with(config(&clock), Arc::new(fs.clone())).unwrap();
+    let add = |engine: &Engine, name: &'static [u8], ms: u64| {
+        let entry = NewEntry {
+            id: AddId::Explicit(StreamId::new(ms, 0)),
+            fields: vec![(b"k".to_vec(), b"v".to_vec())],
+        };
+        engine.add(name, &[entry], false, None)
+    };
+    // The directory is renamed into place, then syncing `streams/` fails: the stream's
+    // directory exists but the name is not served.
+    fs.fail_dir_syncs_of(Some(std::path::Path::new("/data/streams")));
+    assert!(
+        add(&engine, STREAMS[0], 1).is_err(),
+        "creation's syncs fail"
+    );
+    assert!(sluice::storage::fs::FileSystem::exists(
+        &fs,
+        std::path::Path::new("/data/streams/s-alpha")
+    ));
+    fs.fail_dir_syncs_of(None);
+    let (done, finished) = std::sync::mpsc::channel();
+    let worker = {
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            let outcome = (add(&engine, STREAMS[0], 2), add(&engine, STREAMS[1], 1));
+            let _ = done.send(());
+            outcome
+        })
+    };
+    finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("creating a stream after a failed creation hung");
+    let (again, other) = worker.join().unwrap();
+    again.unwrap();
+    other.unwrap();
+    let ids: Vec<u64> = engine
+        .range(STREAMS[0], IdRange::ALL, false, ReadLimit::count(10))
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|entry| entry.id.ms)
+        .collect();
+    assert!(ids == vec![2] || ids == vec![1, 2], "{ids:?}");
 }

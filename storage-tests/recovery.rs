@@ -136,7 +136,7 @@ fn check_store_with(config: Config, kept: u64) -> Vec<sluice::storage::recovery:
         entries, wanted,
         "entries after recovery (repairs: {repairs:?})"
     );
-    assert_eq!(engine.len(NAME), kept);
+    assert_eq!(engine.len(NAME).unwrap(), kept);
     engine.add(NAME, &[entry(1_000)], false, None).unwrap();
     engine.close().unwrap();
     drop(engine);
@@ -147,7 +147,7 @@ fn check_store_with(config: Config, kept: u64) -> Vec<sluice::storage::recovery:
         "second open after repair repaired again: {:?}",
         engine.repairs()
     );
-    assert_eq!(engine.len(NAME), kept + 1);
+    assert_eq!(engine.len(NAME).unwrap(), kept + 1);
     repairs
 }
 
@@ -368,7 +368,7 @@ fn torn_tombstone_file_keeps_the_deletions_that_made_it() {
         "{:?}",
         engine.repairs()
     );
-    assert_eq!(engine.len(NAME), 57);
+    assert_eq!(engine.len(NAME).unwrap(), 57);
     let ids: Vec<u64> = all(&engine).iter().map(|entry| entry.id.ms).collect();
     assert!(!ids.contains(&3) && !ids.contains(&4) && !ids.contains(&58));
     let info = engine.info(NAME, None, ReadLimit::count(10)).unwrap();
@@ -502,7 +502,7 @@ fn window_boundaries_do_not_end_the_records() {
         fs::remove_file(data.path().join("CLEAN")).unwrap();
         let engine = Engine::open(config).unwrap();
         assert_eq!(
-            engine.len(NAME),
+            engine.len(NAME).unwrap(),
             3000,
             "batches of {batch}: {:?}",
             engine.repairs()
@@ -545,4 +545,38 @@ fn lowering_entry_bytes_max_keeps_larger_entries() {
         assert_eq!(entries[1].fields, big.fields);
         engine.close().unwrap();
     }
+}
+
+/// A stream that cannot be opened does not keep the others from being served: it is
+/// quarantined, its files untouched, and every call on its name reports why.
+#[test]
+fn an_unopenable_stream_is_quarantined_not_fatal() {
+    let data = tempfile::tempdir().unwrap();
+    build(data.path(), 1 << 20, 5);
+    {
+        let engine = Engine::open(config(data.path(), 1 << 20)).unwrap();
+        engine.add(b"healthy", &[entry(1)], false, None).unwrap();
+        engine.close().unwrap();
+    }
+    let log = stream_dir(data.path()).join(file_name(1, FileKind::Log));
+    let mut bytes = fs::read(&log).unwrap();
+    bytes[0] ^= 0xff; // the header's magic: nothing says how to read this file
+    fs::write(&log, &bytes).unwrap();
+    let engine = Engine::open(config(data.path(), 1 << 20)).unwrap();
+    assert_eq!(engine.len(b"healthy").unwrap(), 1);
+    assert!(matches!(engine.len(NAME), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        engine.add(NAME, &[entry(9)], false, None),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        engine.drop_stream(NAME),
+        Err(Error::Corrupt { .. })
+    ));
+    drop(engine);
+    assert_eq!(
+        fs::read(&log).unwrap(),
+        bytes,
+        "the quarantined files were touched"
+    );
 }

@@ -142,7 +142,7 @@ fn run(engine: &Engine, args: &[&str]) -> Result<Reply, String> {
                 .map_err(text)?;
             engine.delete(key, &ids).map(Reply::Integer).map_err(text)
         }
-        "XLEN" => Ok(Reply::Integer(engine.len(key))),
+        "XLEN" => engine.len(key).map(Reply::Integer).map_err(text),
         "XSETID" => {
             let id = StreamId::parse_strict(args[2].as_bytes()).map_err(text)?;
             let (mut entries_added, mut max_deleted) = (None, None);

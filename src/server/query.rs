@@ -54,7 +54,7 @@ impl StreamsService {
     ) -> Result<v1::LenResponse, RequestError> {
         let name = self.name(request.key)?;
         let engine = self.engine.clone();
-        let length = blocking(move || Ok(engine.len(&name))).await?;
+        let length = blocking(move || Ok(engine.len(&name)?)).await?;
         Ok(v1::LenResponse { length })
     }
 

@@ -173,10 +173,11 @@ fn resolve(
     requested
         .into_iter()
         .map(|(name, position)| {
-            let last_generated = |name: &[u8]| engine.last_id(name).unwrap_or(StreamId::MIN);
+            let last_generated =
+                |name: &[u8]| Ok::<_, Error>(engine.last_id(name)?.unwrap_or(StreamId::MIN));
             let after = match position {
                 Position::After(id) => id,
-                Position::LastGenerated => last_generated(&name),
+                Position::LastGenerated => last_generated(&name)?,
                 // Redis 7.4 with redis#13632: just below the last *entry* (not the
                 // last-generated ID, whose entry may be deleted), so that entry is read; an
                 // empty stream behaves as `$`, a missing one as 0-0.
@@ -184,7 +185,7 @@ fn resolve(
                     match engine.range(&name, IdRange::ALL, true, ReadLimit::count(1))? {
                         Some(entries) => match entries.first() {
                             Some(last) => last.id.prev().unwrap_or(StreamId::MIN),
-                            None => last_generated(&name),
+                            None => last_generated(&name)?,
                         },
                         None => StreamId::MIN,
                     }

@@ -80,7 +80,7 @@ impl StreamsService {
         let batch = self.limits.tail_batch(request.batch);
         let limits = self.limits;
         let follower = blocking(move || {
-            let stream = engine.stream(&name);
+            let stream = engine.stream(&name)?;
             let cursor = match (start, &stream) {
                 (Start::After(id), _) => id,
                 (Start::LastGenerated, Some(stream)) => stream.last_id(),
@@ -183,7 +183,7 @@ async fn run(
 impl Follower {
     /// The next batch after the cursor, advancing it.
     fn next_batch(&mut self) -> Result<Batch, RequestError> {
-        let Some(stream) = self.engine.stream(&self.name) else {
+        let Some(stream) = self.engine.stream(&self.name)? else {
             return Ok(match self.followed {
                 Some(_) => Batch::Dropped,
                 None => Batch::Nothing,

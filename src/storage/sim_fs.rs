@@ -54,8 +54,11 @@ struct State {
     down: bool,
     /// Mutating operations performed so far.
     ops_done: u64,
-    /// Syncs fail (and nothing else does): a disk reporting write-back errors.
+    /// File syncs fail (and nothing else does): a disk reporting write-back errors.
     failing_syncs: bool,
+    /// Directory syncs fail: all of them, or those of one directory.
+    failing_dir_syncs: bool,
+    failing_dir: Option<PathBuf>,
 }
 
 /// The simulated file system. Cheap to clone; clones share the same disk.
@@ -133,7 +136,14 @@ impl SimFs {
     /// Makes every `sync_data` and `sync_dir` fail (or succeed again), while reads and writes
     /// keep working: a disk that reports write-back errors.
     pub fn fail_syncs(&self, failing: bool) {
-        self.lock().failing_syncs = failing;
+        let mut state = self.lock();
+        state.failing_syncs = failing;
+        state.failing_dir_syncs = failing;
+    }
+
+    /// Makes `sync_dir` of one directory fail (`None`: none).
+    pub fn fail_dir_syncs_of(&self, dir: Option<&Path>) {
+        self.lock().failing_dir = dir.map(Path::to_path_buf);
     }
 
     /// Whether power is off.
@@ -439,7 +449,7 @@ impl FileSystem for SimFs {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut state = self.lock();
-        if state.failing_syncs {
+        if state.failing_dir_syncs || state.failing_dir.as_deref() == Some(path) {
             return Err(io::Error::other("simulated write-back error"));
         }
         state.mutate()?;

@@ -67,7 +67,7 @@ impl Context {
 
     /// Removes the clean-shutdown marker before the first write after a clean shutdown, so a
     /// crash after that write is recovered as one.
-    fn unmark_clean(&self) -> std::io::Result<()> {
+    pub(crate) fn unmark_clean(&self) -> std::io::Result<()> {
         if !self.clean_marked.load(Ordering::Acquire) {
             return Ok(());
         }

@@ -239,7 +239,7 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
             for (name, start) in &read.streams {
                 let after = match start {
                     ReadStart::After(id) => *id,
-                    ReadStart::New => engine.last_id(name).unwrap_or_default(),
+                    ReadStart::New => engine.last_id(name)?.unwrap_or_default(),
                     ReadStart::LastEntry => {
                         let last = engine
                             .range(name, IdRange::ALL, true, ReadLimit::count(1))?
@@ -265,7 +265,7 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
             // Nothing else writes here, so a BLOCK would only time out: nil, as Redis says.
             reply::xread(&streams)
         }
-        Command::XLen { key } => reply::integer(engine.len(key)),
+        Command::XLen { key } => reply::integer(engine.len(key)?),
         Command::XDel { key, ids } => reply::integer(engine.delete(key, ids)?),
         Command::XTrim { key, trim } => reply::integer(engine.trim(key, trim)?),
         Command::XSetId(set_id) => {
@@ -294,7 +294,7 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
         }
         Command::Exists { keys } => reply::integer(
             keys.iter()
-                .filter(|key| engine.stream(key).is_some())
+                .filter(|key| matches!(engine.stream(key), Ok(Some(_))))
                 .count() as u64,
         ),
         Command::Keys { pattern } => reply::keys(&engine.list(Some(pattern))),
@@ -303,7 +303,7 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
             missing,
             error,
         } => {
-            if engine.stream(key).is_some() {
+            if matches!(engine.stream(key), Ok(Some(_))) {
                 error.clone().into_reply()
             } else {
                 missing.clone()
