@@ -375,7 +375,7 @@ impl Engine {
         if let Some(stream) = self.stream(name)? {
             return Ok(stream);
         }
-        self.inner.ctx.unmark_clean()?;
+        let _gate = self.inner.ctx.write_gate()?;
         let fs = &self.inner.ctx.fs;
         let planned = catalog::dir_name(name);
         let mut attempt = 0;
@@ -573,7 +573,7 @@ impl Engine {
         // A quarantined stream is left for repair by hand, not dropped.
         self.stream(name)?;
         let _lifecycle = lock(&self.inner.lifecycle);
-        self.inner.ctx.unmark_clean()?;
+        let _gate = self.inner.ctx.write_gate()?;
         let removed = self
             .inner
             .streams
@@ -640,8 +640,9 @@ impl Engine {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Stops background work, makes everything durable and marks the shutdown clean (so the
-    /// next open trusts the stores' padding). Also done on drop.
+    /// Makes everything durable and marks the shutdown clean (so the next open trusts the
+    /// stores' padding), after the writes in progress finish. The engine stays usable: a later
+    /// write removes the mark again. Also done on drop.
     pub fn close(&self) -> Result<()> {
         self.inner.shutdown()
     }
@@ -661,12 +662,7 @@ impl Inner {
     /// Stops the sync thread, flushes every stream and, if all went well, writes the clean
     /// shutdown marker. Idempotent: a second call finds the marker and does nothing more.
     fn shutdown(&self) -> Result<()> {
-        if let Some(syncer) = lock(&self.syncer).take() {
-            let (stopped, wake) = &*syncer.stop;
-            *lock(stopped) = true;
-            wake.notify_all();
-            let _ = syncer.thread.join();
-        }
+        let _exclusive = self.ctx.exclusive();
         let streams: Vec<Arc<Stream>> = self
             .streams
             .read()
@@ -702,6 +698,12 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if let Some(syncer) = lock(&self.syncer).take() {
+            let (stopped, wake) = &*syncer.stop;
+            *lock(stopped) = true;
+            wake.notify_all();
+            let _ = syncer.thread.join();
+        }
         if let Err(error) = self.shutdown() {
             tracing::error!("shutdown left the store to crash recovery: {error}");
         }

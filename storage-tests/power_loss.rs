@@ -633,3 +633,38 @@ fn a_creation_that_failed_half_way_is_picked_up() {
         .collect();
     assert!(ids == vec![2] || ids == vec![1, 2], "{ids:?}");
 }
+
+/// A write that fails while only reading (finding the entries an XDEL names, say) changed
+/// nothing on disk: the stream keeps working. One that fails while writing leaves the disk in
+/// doubt: the stream refuses writes until reopened.
+#[test]
+fn only_a_failed_write_to_disk_stops_a_stream() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(1));
+    let mut config = config(&clock);
+    config.open_files_max = 4; // so the sealed segments are not all held open
+    let engine = Engine::open_with(config, Arc::new(fs.clone())).unwrap();
+    let entry = |ms: u64| NewEntry {
+        id: AddId::Explicit(StreamId::new(ms, 0)),
+        fields: vec![(b"pad".to_vec(), vec![b'p'; 100])],
+    };
+    for ms in 1..=40 {
+        engine.add(STREAMS[0], &[entry(ms)], false, None).unwrap();
+    }
+    fs.fail_reads(true);
+    assert!(engine.delete(STREAMS[0], &[StreamId::new(2, 0)]).is_err());
+    fs.fail_reads(false);
+    engine.add(STREAMS[0], &[entry(41)], false, None).unwrap();
+    assert_eq!(
+        engine.delete(STREAMS[0], &[StreamId::new(2, 0)]).unwrap(),
+        1
+    );
+
+    fs.fail_syncs(true);
+    assert!(engine.add(STREAMS[0], &[entry(42)], false, None).is_err());
+    fs.fail_syncs(false);
+    assert!(matches!(
+        engine.add(STREAMS[0], &[entry(43)], false, None),
+        Err(sluice::Error::Poisoned(_))
+    ));
+}

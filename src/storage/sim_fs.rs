@@ -59,6 +59,8 @@ struct State {
     /// Directory syncs fail: all of them, or those of one directory.
     failing_dir_syncs: bool,
     failing_dir: Option<PathBuf>,
+    /// Reads and maps fail (a transient error such as EMFILE or EIO on read).
+    failing_reads: bool,
 }
 
 /// The simulated file system. Cheap to clone; clones share the same disk.
@@ -139,6 +141,11 @@ impl SimFs {
         let mut state = self.lock();
         state.failing_syncs = failing;
         state.failing_dir_syncs = failing;
+    }
+
+    /// Makes reads and maps fail (or succeed again); writes and syncs keep working.
+    pub fn fail_reads(&self, failing: bool) {
+        self.lock().failing_reads = failing;
     }
 
     /// Makes `sync_dir` of one directory fail (`None`: none).
@@ -264,6 +271,9 @@ impl SimFile {
 
 impl File for SimFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if self.fs.lock().failing_reads {
+            return Err(io::Error::other("simulated read error"));
+        }
         self.with_inode(false, |inode| {
             let offset = offset as usize;
             if offset >= inode.live.len() {
@@ -309,6 +319,9 @@ impl File for SimFile {
     }
 
     fn map(&self) -> io::Result<Mapping> {
+        if self.fs.lock().failing_reads {
+            return Err(io::Error::other("simulated read error"));
+        }
         self.with_inode(false, |inode| Ok(Arc::new(inode.live.clone()) as Mapping))
     }
 }

@@ -40,6 +40,9 @@ pub struct Context {
     /// The clean-shutdown marker exists: the first write after it must remove it.
     clean_marked: AtomicBool,
     clean_lock: Mutex<()>,
+    /// Writes hold it shared while they run; a clean shutdown holds it alone while it syncs
+    /// and writes the marker, so no write slips in between.
+    gate: RwLock<()>,
 }
 
 impl Context {
@@ -52,6 +55,7 @@ impl Context {
             next_uid: AtomicU64::new(1),
             clean_marked: AtomicBool::new(false),
             clean_lock: Mutex::new(()),
+            gate: RwLock::new(()),
         }
     }
 
@@ -63,6 +67,19 @@ impl Context {
     /// Records that the clean-shutdown marker was written.
     pub(crate) fn set_clean_marked(&self) {
         self.clean_marked.store(true, Ordering::Release);
+    }
+
+    /// Admits a write: removes the clean-shutdown marker if present, and holds off a clean
+    /// shutdown until the returned guard is dropped.
+    pub(crate) fn write_gate(&self) -> std::io::Result<std::sync::RwLockReadGuard<'_, ()>> {
+        let guard = shared_read(&self.gate);
+        self.unmark_clean()?;
+        Ok(guard)
+    }
+
+    /// Excludes every write (for a clean shutdown).
+    pub(crate) fn exclusive(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        write_lock(&self.gate)
     }
 
     /// Removes the clean-shutdown marker before the first write after a clean shutdown, so a
@@ -331,6 +348,9 @@ pub struct StreamLog {
     pub(crate) ctx: Arc<Context>,
     pub(crate) uid: u64,
     pub(crate) dir: PathBuf,
+    /// Set by `mark_dropped`: the directory is about to go (and its path may be reused by a
+    /// stream created under the same name), so nothing may open files by path any more.
+    dropped: AtomicBool,
     writer: Mutex<Writer>,
     published: RwLock<Arc<View>>,
     commits: CommitQueue<Arc<View>>,
@@ -363,6 +383,7 @@ impl StreamLog {
             uid,
             dir,
             commits: CommitQueue::new(writer.seq),
+            dropped: AtomicBool::new(false),
             writer: Mutex::new(writer),
             published: RwLock::new(view),
             listener,
@@ -430,7 +451,8 @@ impl StreamLog {
     /// Runs a write transaction and commits it under the fsync policy. Returns once the
     /// transaction's effects are committed (durable, under `always`) and visible.
     pub fn write<R>(&self, work: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
-        self.ctx.unmark_clean()?;
+        // Held until the write is committed, so a clean shutdown waits for it.
+        let _gate = self.ctx.write_gate()?;
         let mut writer = lock(&self.writer);
         if writer.dropped {
             return Err(Error::Dropped);
@@ -444,15 +466,28 @@ impl StreamLog {
             writer: &mut writer,
             dirty,
             changed: false,
+            touched: false,
         };
         let outcome = work(&mut txn);
-        let (changed, mut dirty) = (txn.changed, std::mem::take(&mut txn.dirty));
-        if let Err(Error::Io(io)) = &outcome {
-            writer.failure = Some(io.to_string());
+        let (changed, touched, mut dirty) =
+            (txn.changed, txn.touched, std::mem::take(&mut txn.dirty));
+        if let (Err(error), true) = (&outcome, touched) {
+            // A step that writes to disk failed: what is on disk is no longer known, so no
+            // later write may be acknowledged on top of it. (A failed read changes nothing.)
+            writer.failure = Some(error.to_string());
         }
         if !changed {
             dirty.clear();
             writer.dirty = dirty;
+            if self.ctx.config.fsync == FsyncPolicy::Always {
+                // What this call saw (say, that an ID was already deleted) may rest on writes
+                // not yet durable: answer only once they are.
+                let seq = writer.seq;
+                drop(writer);
+                self.commits
+                    .wait_durable(seq, &|batch| self.sync_round(batch))
+                    .map_err(Error::Poisoned)?;
+            }
             return outcome;
         }
         writer.seq += 1;
@@ -548,6 +583,9 @@ impl StreamLog {
     /// disk always points into durable data; recovery re-validates the log only after the last
     /// point. Not synced itself: a lost point only means a longer scan at recovery.
     fn persist_points(&self, view: &View) -> Result<()> {
+        if self.dropped.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let Some(segment) = view.segments.last() else {
             return Ok(());
         };
@@ -579,6 +617,11 @@ impl StreamLog {
     /// the transaction in progress, if any.
     pub fn mark_dropped(&self) {
         lock(&self.writer).dropped = true;
+        self.dropped.store(true, Ordering::Release);
+        // Let a sync round in progress finish before the directory moves.
+        if let Err(error) = self.flush() {
+            tracing::warn!("sync before dropping a stream failed: {error}");
+        }
     }
 
     /// Whether the stream failed and refuses writes.
@@ -597,6 +640,8 @@ pub struct Txn<'a> {
     writer: &'a mut Writer,
     dirty: Vec<Dirty>,
     changed: bool,
+    /// A step that writes to disk has begun (so a failure leaves the disk in doubt).
+    touched: bool,
 }
 
 impl Txn<'_> {
@@ -675,6 +720,7 @@ impl Txn<'_> {
                 file
             }
         };
+        self.touched = true;
         let active = &mut self.writer.active;
         let written = file.write_all_at(&buffer, active.extent.len);
         if buffer.capacity() <= BUFFER_KEPT_BYTES_MAX {
@@ -720,6 +766,10 @@ impl Txn<'_> {
     /// Seals the active segment and starts a new one with `header`. Everything written so far
     /// is synced first, and the new segment exists durably before this returns.
     fn roll(&mut self, header: SegmentHeader) -> Result<()> {
+        // The new header carries the counters as they stand, some set by writes still in the
+        // commit queue (an XDEL's max-deleted-entry-id): those become durable first.
+        self.make_durable()?;
+        self.touched = true;
         let log = self.log;
         let old_id = self.writer.active.id;
         let old_extent = self.writer.active.extent;
@@ -853,6 +903,7 @@ impl Txn<'_> {
         if self.log.ctx.config.fsync == FsyncPolicy::No {
             return Ok(());
         }
+        self.touched = true;
         self.log.flush()?;
         let log = self.log.writable(self.writer.active.id, FileKind::Log)?;
         log.sync_data()?;
@@ -898,6 +949,7 @@ impl Txn<'_> {
     /// depend on nothing.
     fn compact_tombstones(&mut self, id: u64, dead: &mut DeadSet) -> Result<()> {
         self.make_durable()?;
+        self.touched = true;
         let path = self.log.path(id, FileKind::Deletions);
         let compacted = dead.compacted(self.writer.active.id, self.writer.counters.max_deleted);
         let bytes: Vec<u8> = compacted.iter().flat_map(Tombstone::encode).collect();
@@ -928,6 +980,7 @@ impl Txn<'_> {
         if dead.wants_compaction() {
             self.compact_tombstones(id, &mut dead)?;
         }
+        self.touched = true;
         let path = self.log.path(id, FileKind::Deletions);
         let file = self.log.ctx.fs.open(&path, OpenMode::Create)?;
         let end = file.len()?;
@@ -1126,6 +1179,7 @@ impl Txn<'_> {
         // Everything this operation could depend on becomes durable first: removing files
         // cannot be undone by a power cut the way a lost append can.
         self.make_durable()?;
+        self.touched = true;
         let checkpoint = Tombstone {
             kind: TombstoneKind::Checkpoint,
             ordinal: 0,
