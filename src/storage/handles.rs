@@ -48,7 +48,7 @@ pub enum Handle {
     Map(Mapping),
 }
 
-const SHARDS: usize = 16;
+const SHARDS_MAX: usize = 16;
 
 /// The cache.
 pub struct HandleCache {
@@ -58,9 +58,11 @@ pub struct HandleCache {
 impl HandleCache {
     /// A cache holding at most `capacity` handles (at least one per shard).
     pub fn new(capacity: usize) -> HandleCache {
-        let per_shard = NonZeroUsize::new((capacity / SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
+        // Up to 16 shards of at least 4 handles each, never more handles than `capacity`.
+        let shards = (capacity / 4).clamp(1, SHARDS_MAX);
+        let per_shard = NonZeroUsize::new((capacity / shards).max(1)).unwrap_or(NonZeroUsize::MIN);
         HandleCache {
-            shards: (0..SHARDS)
+            shards: (0..shards)
                 .map(|_| Mutex::new(LruCache::new(per_shard)))
                 .collect(),
         }
@@ -70,7 +72,7 @@ impl HandleCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         key.stream.hash(&mut hasher);
         key.segment.hash(&mut hasher);
-        &self.shards[(hasher.finish() as usize) % SHARDS]
+        &self.shards[(hasher.finish() as usize) % self.shards.len()]
     }
 
     /// The cached handle for `key`, or the one `open` makes (then cached).
@@ -134,8 +136,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn small_capacities_are_honoured() {
+        for capacity in [1usize, 4, 7, 16, 63] {
+            let cache = HandleCache::new(capacity);
+            for segment in 0..200u64 {
+                let key = HandleKey {
+                    stream: 1,
+                    segment,
+                    kind: HandleKind::LogMap,
+                };
+                let opened: Result<Handle, ()> =
+                    cache.get_or_open(key, || Ok(Handle::Map(Arc::new(Vec::new()))));
+                assert!(opened.is_ok());
+            }
+            assert!(
+                cache.len() <= capacity,
+                "{} held for {capacity}",
+                cache.len()
+            );
+        }
+    }
+
+    #[test]
     fn bounded_and_evicts_least_recent() {
-        let cache = HandleCache::new(SHARDS);
+        let cache = HandleCache::new(SHARDS_MAX);
         for segment in 0..1000u64 {
             let key = HandleKey {
                 stream: 1,
@@ -146,6 +170,6 @@ mod tests {
                 cache.get_or_open(key, || Ok(Handle::Map(Arc::new(vec![segment as u8]))));
             assert!(opened.is_ok());
         }
-        assert!(cache.len() <= SHARDS);
+        assert!(cache.len() <= SHARDS_MAX);
     }
 }

@@ -53,6 +53,8 @@ pub(crate) enum Source {
 
 /// Bytes read per positional read of the active segment.
 const CHUNK_BYTES: usize = 256 << 10;
+/// Times a range is read again because segments vanished under it (whole-segment trimming).
+const RANGE_ATTEMPTS_MAX: usize = 8;
 
 impl Source {
     fn bytes(&self, from: u64, to: u64) -> io::Result<Cow<'_, [u8]>> {
@@ -270,19 +272,33 @@ impl StreamLog {
         rev: bool,
         limit: ReadLimit,
     ) -> Result<Vec<Entry>> {
-        let mut collector = Collector::new(limit);
         if range.is_empty() || limit.count == 0 {
             return Ok(Vec::new());
         }
-        if rev {
-            self.range_backward(view, range, &mut collector)?;
-        } else {
-            self.range_forward(view, range, &mut collector)?;
+        let mut latest;
+        let mut view = view;
+        for _ in 0..RANGE_ATTEMPTS_MAX {
+            let mut collector = Collector::new(limit);
+            let whole = if rev {
+                self.range_backward(view, range, &mut collector)?
+            } else {
+                self.range_forward(view, range, &mut collector)?
+            };
+            if whole {
+                return Ok(collector.entries);
+            }
+            // A segment of the view was trimmed away meanwhile: what was read may now have a
+            // hole in it. Read again from the stream as it is now.
+            latest = self.view();
+            view = &latest;
         }
-        Ok(collector.entries)
+        Err(Error::Io(io::Error::other(
+            "the stream kept changing under a read; try again",
+        )))
     }
 
-    fn range_forward(&self, view: &View, range: IdRange, out: &mut Collector) -> Result<()> {
+    /// Reads forward; `Ok(false)` if a segment of the view was gone (trimmed meanwhile).
+    fn range_forward(&self, view: &View, range: IdRange, out: &mut Collector) -> Result<bool> {
         for segment in view.segments.iter() {
             let extent = view.extent(segment);
             let (Some(first), Some(last)) = (extent.first_id, extent.last_id) else {
@@ -294,10 +310,20 @@ impl StreamLog {
             let (Some(source), Some(points)) =
                 (self.source(segment)?, self.points(segment, &extent)?)
             else {
-                continue;
+                return Ok(false);
             };
-            let (offset, ordinal) = start_of(&points, range.start);
             let dead = &segment.dead;
+            let (mut offset, mut ordinal) = start_of(&points, range.start);
+            if dead.prefix() > ordinal {
+                // Skip the run of gone records at the head (say, a stream trimmed exactly on
+                // every add) by ordinal: it holds nothing to return.
+                if let Some(position) = index::seek_ordinal(&points, dead.prefix()) {
+                    let point = points.get(position);
+                    if point.ordinal > ordinal {
+                        (offset, ordinal) = (u64::from(point.offset), point.ordinal);
+                    }
+                }
+            }
             let mut wants_more = true;
             self.walk(
                 segment,
@@ -323,10 +349,11 @@ impl StreamLog {
                 break;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    fn range_backward(&self, view: &View, range: IdRange, out: &mut Collector) -> Result<()> {
+    /// Reads backward; `Ok(false)` if a segment of the view was gone (trimmed meanwhile).
+    fn range_backward(&self, view: &View, range: IdRange, out: &mut Collector) -> Result<bool> {
         for segment in view.segments.iter().rev() {
             let extent = view.extent(segment);
             let (Some(first), Some(last)) = (extent.first_id, extent.last_id) else {
@@ -342,7 +369,7 @@ impl StreamLog {
             let (Some(source), Some(points)) =
                 (self.source(segment)?, self.points(segment, &extent)?)
             else {
-                continue;
+                return Ok(false);
             };
             let Some(mut block) = index::seek(&points, range.end) else {
                 continue;
@@ -379,7 +406,7 @@ impl StreamLog {
                 )?;
                 for (size, entry) in wanted.into_iter().rev() {
                     if !out.take(size, || entry)? {
-                        return Ok(());
+                        return Ok(true);
                     }
                 }
                 if start.id < range.start || block == 0 {
@@ -388,7 +415,7 @@ impl StreamLog {
                 block -= 1;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The ordinal of the record with exactly `id` in `segment`, if it has one.

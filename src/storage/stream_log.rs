@@ -864,8 +864,21 @@ impl Txn<'_> {
     fn remove_segment_files(&mut self, segment: u64) -> Result<()> {
         let log = self.log;
         log.ctx.handles.evict_segment(log.uid, segment);
-        for kind in [FileKind::Log, FileKind::Index, FileKind::Deletions] {
-            let path = log.path(segment, kind);
+        let mut paths: Vec<PathBuf> = [FileKind::Log, FileKind::Index, FileKind::Deletions]
+            .into_iter()
+            .map(|kind| log.path(segment, kind))
+            .collect();
+        // Bytes recovery once cut off this segment's log go with it.
+        let dropped_prefix = format!("{}.dropped-", segment::file_name(segment, FileKind::Log));
+        for name in log.ctx.fs.list_dir(&log.dir)? {
+            if name
+                .to_str()
+                .is_some_and(|name| name.starts_with(&dropped_prefix))
+            {
+                paths.push(log.dir.join(name));
+            }
+        }
+        for path in paths {
             match log.ctx.fs.remove_file(&path) {
                 Ok(()) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
