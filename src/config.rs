@@ -99,6 +99,9 @@ pub const STREAM_NAME_BYTES_MAX_DEFAULT: usize = 1024;
 /// Default number of segment files and maps held open at once, across all streams.
 pub const OPEN_FILES_MAX_DEFAULT: usize = 1024;
 
+/// Default number of commit threads: syncs of different streams can run side by side.
+pub const COMMIT_THREADS_DEFAULT: usize = 2;
+
 /// Smallest segment size accepted (tests use tiny segments to exercise rollover).
 pub const SEGMENT_BYTES_MAX_MIN: u64 = 128;
 /// Largest segment size accepted: offsets within a segment are stored as u32.
@@ -123,6 +126,8 @@ pub struct Config {
     /// Segment files and memory maps held open at once, across all streams; least recently
     /// used ones are closed beyond this.
     pub open_files_max: usize,
+    /// Threads that lead group-commit syncs for writes awaited asynchronously (the server's).
+    pub commit_threads: usize,
     /// Where `*` IDs get their milliseconds.
     pub clock: Arc<dyn Clock>,
 }
@@ -137,6 +142,7 @@ impl std::fmt::Debug for Config {
             .field("entry_bytes_max", &self.entry_bytes_max)
             .field("stream_name_bytes_max", &self.stream_name_bytes_max)
             .field("open_files_max", &self.open_files_max)
+            .field("commit_threads", &self.commit_threads)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +158,7 @@ impl Config {
             entry_bytes_max: ENTRY_BYTES_MAX_DEFAULT,
             stream_name_bytes_max: STREAM_NAME_BYTES_MAX_DEFAULT,
             open_files_max: OPEN_FILES_MAX_DEFAULT,
+            commit_threads: COMMIT_THREADS_DEFAULT,
             clock: Arc::new(SystemClock),
         }
     }
@@ -184,6 +191,9 @@ impl Config {
         }
         if self.stream_name_bytes_max == 0 {
             return fail("stream_name_bytes_max must be at least 1".into());
+        }
+        if self.commit_threads == 0 {
+            return fail("commit_threads must be at least 1".into());
         }
         if self.open_files_max < 4 {
             return fail(format!(

@@ -17,9 +17,13 @@
 //! on the write or read path besides a read lock on the name table.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+use std::task::{Context as TaskContext, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -117,6 +121,91 @@ fn owner(fs: &dyn FileSystem, dir: &Path, dir_name: &str) -> Result<Option<Vec<u
     }
 }
 
+/// A request for a sync round: the stream, and its "already requested" flag.
+type RoundRequest = Option<(Weak<Stream>, Arc<AtomicBool>)>;
+
+/// Threads that lead group-commit rounds for writes awaited by async tasks (which cannot block
+/// on a sync themselves).
+struct Committers {
+    requests: mpsc::Sender<RoundRequest>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Committers {
+    fn start(count: usize) -> Committers {
+        let (requests, receiver) = mpsc::channel::<RoundRequest>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let threads = (0..count)
+            .filter_map(|number| {
+                let receiver = Arc::clone(&receiver);
+                std::thread::Builder::new()
+                    .name(format!("sluice-commit-{number}"))
+                    .spawn(move || loop {
+                        let request = lock(&receiver).recv();
+                        let Ok(Some((stream, requested))) = request else {
+                            return;
+                        };
+                        // Cleared first: a request made during the round is not lost.
+                        requested.store(false, Ordering::Release);
+                        if let Some(stream) = stream.upgrade() {
+                            stream.log().try_flush();
+                        }
+                    })
+                    .map_err(|error| tracing::error!("cannot start a commit thread: {error}"))
+                    .ok()
+            })
+            .collect();
+        Committers { requests, threads }
+    }
+
+    /// Lets `stream`'s waiting tasks ask this pool for sync rounds.
+    fn serve(&self, stream: &Arc<Stream>) {
+        let requests = Mutex::new(self.requests.clone());
+        let weak = Arc::downgrade(stream);
+        let requested = Arc::new(AtomicBool::new(false));
+        stream.log().set_round_scheduler(Box::new(move || {
+            if !requested.swap(true, Ordering::AcqRel) {
+                let _ = lock(&requests).send(Some((weak.clone(), Arc::clone(&requested))));
+            }
+        }));
+    }
+
+    fn stop(&mut self) {
+        for _ in &self.threads {
+            let _ = self.requests.send(None);
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A write accepted by [`Engine::add_deferred`]: resolves to its IDs once it is durable
+/// (under `always`), without blocking a thread meanwhile.
+pub struct Commit {
+    stream: Option<Arc<Stream>>,
+    seq: Option<u64>,
+    ids: Vec<StreamId>,
+}
+
+impl Future for Commit {
+    type Output = Result<Option<Vec<StreamId>>>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let Some(stream) = &self.stream else {
+            return Poll::Ready(Ok(None)); // NOMKSTREAM on a missing stream
+        };
+        if let Some(seq) = self.seq {
+            match stream.log().poll_durable(seq, context.waker()) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(Some(std::mem::take(&mut self.ids))))
+    }
+}
+
 struct Syncer {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: JoinHandle<()>,
@@ -133,6 +222,7 @@ struct Inner {
     watchers: Arc<Watchers>,
     repairs: Vec<Repair>,
     syncer: Mutex<Option<Syncer>>,
+    committers: Mutex<Committers>,
     next_temporary: AtomicU64,
     _lock: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -222,6 +312,7 @@ impl Engine {
                 action: "removed the rest of an interrupted drop".into(),
             });
         }
+        let committers = Committers::start(ctx.config.commit_threads);
         let mut streams = HashMap::new();
         let mut quarantined = HashMap::new();
         let mut names = fs.list_dir(&streams_dir)?;
@@ -257,8 +348,13 @@ impl Engine {
             ) {
                 Ok((log, fixed)) => {
                     repairs.extend(fixed);
-                    let stream = Stream::new(name.clone(), log, Arc::clone(&ctx.config.clock));
-                    streams.insert(name, Arc::new(stream));
+                    let stream = Arc::new(Stream::new(
+                        name.clone(),
+                        log,
+                        Arc::clone(&ctx.config.clock),
+                    ));
+                    committers.serve(&stream);
+                    streams.insert(name, stream);
                 }
                 Err(error) => {
                     // One damaged stream must not keep the others from being served: it is
@@ -290,6 +386,7 @@ impl Engine {
                 watchers,
                 repairs,
                 syncer: Mutex::new(None),
+                committers: Mutex::new(committers),
                 next_temporary: AtomicU64::new(0),
                 _lock: guard,
             }),
@@ -444,6 +541,7 @@ impl Engine {
             log,
             Arc::clone(&self.inner.ctx.config.clock),
         ));
+        lock(&self.inner.committers).serve(&stream);
         if let Ok(mut streams) = self.inner.streams.write() {
             streams.insert(name.to_vec(), Arc::clone(&stream));
         }
@@ -483,9 +581,14 @@ impl Engine {
         nomkstream: bool,
         trim: Option<&TrimSpec>,
     ) -> Result<Option<Vec<StreamId>>> {
+        self.check_add(name, entries)?;
+        self.with_stream(name, !nomkstream, |stream| stream.add(entries, trim))
+    }
+
+    /// Refuses what would fail anyway before creating the stream, as Redis does: a refused
+    /// XADD must not leave an empty stream behind.
+    fn check_add(&self, name: &[u8], entries: &[NewEntry]) -> Result<()> {
         check_name(self.config(), name)?;
-        // Refuse what would fail anyway before creating the stream, as Redis does: a refused
-        // XADD must not leave an empty stream behind.
         for entry in entries {
             if entry.fields.is_empty() {
                 return Err(Error::EmptyEntry);
@@ -498,7 +601,45 @@ impl Engine {
             self.config(),
             entries.iter().map(|entry| entry.fields.as_slice()),
         )?;
-        self.with_stream(name, !nomkstream, |stream| stream.add(entries, trim))
+        Ok(())
+    }
+
+    /// XADD for async callers: appends now and returns a [`Commit`] that resolves once the
+    /// entries are durable (under `always`; at once otherwise), so no thread blocks on the
+    /// sync. The same checks and results as [`Engine::add`].
+    pub fn add_deferred(
+        &self,
+        name: &[u8],
+        entries: &[NewEntry],
+        nomkstream: bool,
+        trim: Option<&TrimSpec>,
+    ) -> Result<Commit> {
+        self.check_add(name, entries)?;
+        loop {
+            let stream = if nomkstream {
+                self.stream(name)?
+            } else {
+                Some(self.stream_or_create(name)?)
+            };
+            let Some(stream) = stream else {
+                return Ok(Commit {
+                    stream: None,
+                    seq: None,
+                    ids: Vec::new(),
+                });
+            };
+            match stream.add_deferred(entries, trim) {
+                Err(Error::Dropped) => continue,
+                Err(error) => return Err(error),
+                Ok((ids, seq)) => {
+                    return Ok(Commit {
+                        stream: Some(stream),
+                        seq,
+                        ids,
+                    })
+                }
+            }
+        }
     }
 
     /// XRANGE / XREVRANGE: `None` when the stream does not exist.
@@ -698,6 +839,7 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        lock(&self.committers).stop();
         if let Some(syncer) = lock(&self.syncer).take() {
             let (stopped, wake) = &*syncer.stop;
             *lock(stopped) = true;

@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: a server allocates per request (messages, field
+/// values, IDs) from several threads, where glibc's malloc showed as ~12% of CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sluice: Redis Streams made durable.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about)]

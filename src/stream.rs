@@ -109,9 +109,35 @@ impl Stream {
         if entries.iter().any(|entry| entry.fields.is_empty()) {
             return Err(Error::EmptyEntry);
         }
-        self.log.write(|txn| {
+        self.log
+            .write(|txn| Self::append(txn, &*self.clock, entries, trim))
+    }
+
+    /// XADD without waiting for durability: the IDs, and under `always` the sequence number to
+    /// await with [`StreamLog::poll_durable`] before acknowledging them.
+    pub fn add_deferred(
+        &self,
+        entries: &[NewEntry],
+        trim: Option<&TrimSpec>,
+    ) -> Result<(Vec<StreamId>, Option<u64>)> {
+        if entries.iter().any(|entry| entry.fields.is_empty()) {
+            return Err(Error::EmptyEntry);
+        }
+        let (outcome, pending) = self
+            .log
+            .write_deferred(|txn| Self::append(txn, &*self.clock, entries, trim))?;
+        Ok((outcome?, pending))
+    }
+
+    fn append(
+        txn: &mut crate::storage::stream_log::Txn<'_>,
+        clock: &dyn Clock,
+        entries: &[NewEntry],
+        trim: Option<&TrimSpec>,
+    ) -> Result<Vec<StreamId>> {
+        {
             let mut last = txn.counters().last_id;
-            let now_ms = self.clock.now_ms();
+            let now_ms = clock.now_ms();
             let mut batch: Vec<(StreamId, &[Field])> = Vec::with_capacity(entries.len());
             for entry in entries {
                 last = resolve_id(entry.id, last, now_ms)?;
@@ -122,7 +148,7 @@ impl Stream {
                 txn.trim(trim)?;
             }
             Ok(batch.into_iter().map(|(id, _)| id).collect())
-        })
+        }
     }
 
     /// XRANGE / XREVRANGE.

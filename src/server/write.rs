@@ -1,6 +1,8 @@
 //! The commands that change streams: XADD (Add), XDEL (Delete), XTRIM (Trim), XSETID (SetId)
 //! and DEL (Drop). Each is one engine call, atomic and, under the default fsync policy,
-//! durable before the reply is sent.
+//! durable before the reply is sent. XADD, the hot path, appends on the calling task and
+//! awaits durability; the others, rare and possibly long (they may sync several files), run
+//! on the blocking pool.
 
 use crate::id::StreamId;
 use crate::proto::v1;
@@ -35,10 +37,12 @@ impl StreamsService {
                 .map(|entry| convert::new_entry(&entry.id, entry.fields))
                 .collect::<Result<Vec<_>, _>>()?
         };
-        let nomkstream = request.nomkstream;
-        let engine = self.engine.clone();
-        let added =
-            blocking(move || Ok(engine.add(&name, &entries, nomkstream, trim.as_ref())?)).await?;
+        // The append itself is a short write to the page cache, done here; the wait for the
+        // group-commit sync is an await, not a parked thread (a commit thread leads the sync).
+        let commit =
+            self.engine
+                .add_deferred(&name, &entries, request.nomkstream, trim.as_ref())?;
+        let added = commit.await?;
         // NOMKSTREAM on a missing stream: Redis replies nil, this API an empty ID.
         let ids = added.unwrap_or_default();
         Ok(v1::AddResponse {

@@ -453,6 +453,48 @@ impl StreamLog {
     pub fn write<R>(&self, work: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
         // Held until the write is committed, so a clean shutdown waits for it.
         let _gate = self.ctx.write_gate()?;
+        let (outcome, pending) = self.write_deferred_locked(work)?;
+        if let Some(seq) = pending {
+            self.commits
+                .wait_durable(seq, &|batch| self.sync_round(batch))
+                .map_err(Error::Poisoned)?;
+        }
+        outcome
+    }
+
+    /// Runs a write transaction like [`StreamLog::write`] but does not wait for it to be
+    /// durable: returns its outcome and, under `always`, the sequence number to await with
+    /// [`StreamLog::poll_durable`] before acknowledging it. (Under the other policies it is
+    /// already committed.) A clean shutdown syncs whatever such writes left pending.
+    pub fn write_deferred<R>(
+        &self,
+        work: impl FnOnce(&mut Txn<'_>) -> Result<R>,
+    ) -> Result<(Result<R>, Option<u64>)> {
+        let _gate = self.ctx.write_gate()?;
+        self.write_deferred_locked(work)
+    }
+
+    /// Whether write `seq` is durable (see [`CommitQueue::poll_durable`]).
+    pub fn poll_durable(&self, seq: u64, waker: &std::task::Waker) -> std::task::Poll<Result<()>> {
+        self.commits
+            .poll_durable(seq, waker)
+            .map(|outcome| outcome.map_err(Error::Poisoned))
+    }
+
+    /// Leads a sync round if one is needed and none is running (for committer threads).
+    pub fn try_flush(&self) {
+        self.commits.try_lead(&|batch| self.sync_round(batch));
+    }
+
+    /// Sets what asks a committer thread for a sync round on behalf of waiting tasks.
+    pub fn set_round_scheduler(&self, scheduler: Box<dyn Fn() + Send + Sync>) {
+        self.commits.set_scheduler(scheduler);
+    }
+
+    fn write_deferred_locked<R>(
+        &self,
+        work: impl FnOnce(&mut Txn<'_>) -> Result<R>,
+    ) -> Result<(Result<R>, Option<u64>)> {
         let mut writer = lock(&self.writer);
         if writer.dropped {
             return Err(Error::Dropped);
@@ -476,42 +518,29 @@ impl StreamLog {
             // later write may be acknowledged on top of it. (A failed read changes nothing.)
             writer.failure = Some(error.to_string());
         }
+        let always = self.ctx.config.fsync == FsyncPolicy::Always;
         if !changed {
             dirty.clear();
             writer.dirty = dirty;
-            if self.ctx.config.fsync == FsyncPolicy::Always {
-                // What this call saw (say, that an ID was already deleted) may rest on writes
-                // not yet durable: answer only once they are.
-                let seq = writer.seq;
-                drop(writer);
-                self.commits
-                    .wait_durable(seq, &|batch| self.sync_round(batch))
-                    .map_err(Error::Poisoned)?;
-            }
-            return outcome;
+            // Under always, what this call saw (say, that an ID was already deleted) may rest
+            // on writes not yet durable: it is answered only once they are.
+            return Ok((outcome, always.then_some(writer.seq)));
         }
         writer.seq += 1;
         let seq = writer.seq;
         let view = writer.view();
-        match self.ctx.config.fsync {
-            FsyncPolicy::Always => {
-                self.commits.enqueue(seq, view, &mut dirty);
-                writer.dirty = dirty;
-                drop(writer);
-                self.commits
-                    .wait_durable(seq, &|batch| self.sync_round(batch))
-                    .map_err(Error::Poisoned)?;
-            }
-            FsyncPolicy::EverySec | FsyncPolicy::No => {
-                // Visible at once; durable at the next flush (the everysec tick, a segment
-                // roll, or close). Index points wait for that sync too, so a point on disk
-                // never vouches for data that might not be.
-                self.commits.enqueue(seq, Arc::clone(&view), &mut dirty);
-                writer.dirty = dirty;
-                self.publish(view);
-            }
+        if always {
+            self.commits.enqueue(seq, view, &mut dirty);
+            writer.dirty = dirty;
+            return Ok((outcome, Some(seq)));
         }
-        outcome
+        // Visible at once; durable at the next flush (the everysec tick, a segment roll, or
+        // close). Index points wait for that sync too, so a point on disk never vouches for
+        // data that might not be.
+        self.commits.enqueue(seq, Arc::clone(&view), &mut dirty);
+        writer.dirty = dirty;
+        self.publish(view);
+        Ok((outcome, None))
     }
 
     /// One group-commit round: sync what the batch dirtied, persist the index points that are

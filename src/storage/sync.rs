@@ -8,8 +8,11 @@
 //! the others. Writers arriving during that sync queue up behind it and are covered together by
 //! the next one, so under load one sync acknowledges many writes.
 //!
+//! Waiters are threads (the blocking API) or async tasks. A task cannot block on a sync, so
+//! when no round is running it asks a committer thread to lead one (see `engine.rs`).
+//!
 //! Wake-ups are targeted: a round wakes exactly the waiters it made durable, plus the oldest
-//! remaining one to lead the next round. Waking every waiter after every round (a condition
+//! remaining one to lead (or, for a task, to ask for) the next round. Waking every waiter after every round (a condition
 //! variable's `notify_all`) costs a context switch per waiter per round, which with dozens of
 //! writers costs more than the sync itself.
 //!
@@ -19,7 +22,9 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::task::Poll;
+use std::task::Waker;
 use std::thread::Thread;
 
 use crate::storage::fs::File;
@@ -135,17 +140,25 @@ struct State<V> {
     waiters: Vec<Arc<Waiter>>,
 }
 
-/// A parked writer.
+/// A writer waiting for its write to be durable: a parked thread, or a task to be woken.
 struct Waiter {
     seq: u64,
-    thread: Thread,
+    parker: Parker,
     woken: AtomicBool,
+}
+
+enum Parker {
+    Thread(Thread),
+    Task(Waker),
 }
 
 impl Waiter {
     fn wake(&self) {
         self.woken.store(true, Ordering::Release);
-        self.thread.unpark();
+        match &self.parker {
+            Parker::Thread(thread) => thread.unpark(),
+            Parker::Task(waker) => waker.wake_by_ref(),
+        }
     }
 }
 
@@ -154,6 +167,8 @@ pub struct CommitQueue<V> {
     state: Mutex<State<V>>,
     /// Set once a sync failed; lets the write path check without taking the lock.
     failed: AtomicBool,
+    /// Asks a committer thread for a round (see [`CommitQueue::set_scheduler`]).
+    scheduler: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl<V> CommitQueue<V> {
@@ -170,6 +185,7 @@ impl<V> CommitQueue<V> {
                 waiters: Vec::new(),
             }),
             failed: AtomicBool::new(false),
+            scheduler: OnceLock::new(),
         }
     }
 
@@ -220,7 +236,7 @@ impl<V> CommitQueue<V> {
             if state.leading {
                 let waiter = Arc::new(Waiter {
                     seq,
-                    thread: std::thread::current(),
+                    parker: Parker::Thread(std::thread::current()),
                     woken: AtomicBool::new(false),
                 });
                 state.waiters.push(Arc::clone(&waiter));
@@ -233,6 +249,56 @@ impl<V> CommitQueue<V> {
             }
             state = self.lead(state, round);
         }
+    }
+
+    /// Sets what asks a committer thread to lead a round for this queue: tasks cannot lead
+    /// one themselves (a round blocks on a sync).
+    pub fn set_scheduler(&self, scheduler: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.scheduler.set(scheduler);
+    }
+
+    fn schedule(&self) {
+        if let Some(scheduler) = self.scheduler.get() {
+            scheduler();
+        }
+    }
+
+    /// For a task awaiting write `seq`: ready once it is durable (or syncing failed). While
+    /// not, `waker` is woken when it is, and a round is asked for if none is running.
+    pub fn poll_durable(&self, seq: u64, waker: &Waker) -> Poll<Result<(), String>> {
+        let mut state = self.lock();
+        if state.durable >= seq {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(failure) = &state.failure {
+            return Poll::Ready(Err(failure.clone()));
+        }
+        // One registration per task: replace a previous one (a future polled again).
+        state
+            .waiters
+            .retain(|waiter| !matches!(&waiter.parker, Parker::Task(old) if old.will_wake(waker)));
+        state.waiters.push(Arc::new(Waiter {
+            seq,
+            parker: Parker::Task(waker.clone()),
+            woken: AtomicBool::new(false),
+        }));
+        let idle = !state.leading;
+        drop(state);
+        if idle {
+            self.schedule();
+        }
+        Poll::Pending
+    }
+
+    /// Leads one round if none is running and anything is enqueued; returns at once if a round
+    /// is already running (its end leads or schedules the next). For committer threads, which
+    /// must never wait on another leader.
+    pub fn try_lead(&self, round: &dyn Fn(&mut Batch<V>) -> Result<(), String>) {
+        let state = self.lock();
+        if state.leading || state.failure.is_some() || state.durable >= state.enqueued {
+            return;
+        }
+        drop(self.lead(state, round));
     }
 
     /// Syncs whatever is enqueued, if anything (the `everysec` tick, and shutdown).
@@ -269,26 +335,36 @@ impl<V> CommitQueue<V> {
                 self.failed.store(true, Ordering::Release);
             }
         }
-        // Wake the writers this round covered (all of them, after a failure), and the oldest
-        // of the rest to lead the next round.
+        // Wake the writers this round covered (all of them, after a failure). Of the rest, the
+        // oldest thread leads the next round; if only tasks are left, a committer does.
         let (durable, failed) = (state.durable, state.failure.is_some());
         let mut next_leader: Option<Arc<Waiter>> = None;
+        let mut tasks_left = false;
         for waiter in std::mem::take(&mut state.waiters) {
             if failed || waiter.seq <= durable {
                 waiter.wake();
-            } else if next_leader
-                .as_ref()
-                .is_none_or(|leader| waiter.seq < leader.seq)
-            {
-                if let Some(previous) = next_leader.replace(waiter) {
-                    state.waiters.push(previous);
-                }
-            } else {
-                state.waiters.push(waiter);
+                continue;
             }
+            match &waiter.parker {
+                Parker::Task(_) => tasks_left = true,
+                Parker::Thread(_)
+                    if next_leader
+                        .as_ref()
+                        .is_none_or(|leader| waiter.seq < leader.seq) =>
+                {
+                    if let Some(previous) = next_leader.replace(Arc::clone(&waiter)) {
+                        state.waiters.push(previous);
+                    }
+                    continue;
+                }
+                Parker::Thread(_) => {}
+            }
+            state.waiters.push(waiter);
         }
-        if let Some(leader) = next_leader {
-            leader.wake();
+        match next_leader {
+            Some(leader) => leader.wake(),
+            None if tasks_left => self.schedule(),
+            None => {}
         }
         state
     }
