@@ -7,7 +7,9 @@
 //! each within half of `message_bytes_max`, however far behind the subscriber falls.
 //!
 //! The task waits on the stream's change notifications, subscribed before the first read so no
-//! entry added after it is missed. It ends when the subscriber goes away (its queue closes),
+//! entry added after it is missed, and marked seen before each read. Reads of history go to
+//! the blocking pool; once a read has found the end, the newest entries (in the page cache) are
+//! read on the task itself. It ends when the subscriber goes away (its queue closes),
 //! when the server shuts down (UNAVAILABLE), or when the stream it follows is dropped
 //! (NOT_FOUND, Redis's `UNBLOCKED the stream key no longer exists`): a stream created again
 //! under the same name starts its IDs afresh, so following it from the old position would
@@ -137,6 +139,10 @@ async fn run(
     sender: &mpsc::Sender<Result<v1::TailResponse, Status>>,
     shutdown: &Shutdown,
 ) -> Result<(), RequestError> {
+    // Caught up: a read has found the end of the stream, so what follows are the newest
+    // entries, in the page cache, cheap enough to read on this task. Behind (reading history,
+    // perhaps cold on disk, or fallen behind by a whole batch), reads go to the blocking pool.
+    let mut caught_up = false;
     loop {
         // Room first, then the read: this is the back-pressure.
         if sender.capacity() == 0 {
@@ -153,27 +159,42 @@ async fn run(
                 Err(_) => return Ok(()),
             },
         };
-        let (next, batch) = blocking(move || {
-            let batch = follower.next_batch()?;
-            Ok((follower, batch))
-        })
-        .await?;
-        follower = next;
+        // Everything committed before this point is in what the read returns.
+        watch.borrow_and_update();
+        let batch = if caught_up {
+            follower.next_batch()?
+        } else {
+            let (next, batch) = blocking(move || {
+                let batch = follower.next_batch()?;
+                Ok((follower, batch))
+            })
+            .await?;
+            follower = next;
+            batch
+        };
         match batch {
-            Batch::Entries(entries) => slot.send(Ok(v1::TailResponse { entries })),
+            Batch::Entries(entries) => {
+                if entries.len() >= follower.batch {
+                    caught_up = false;
+                }
+                slot.send(Ok(v1::TailResponse { entries }));
+                continue;
+            }
             Batch::Dropped => return Err(RequestError::StreamDropped),
             Batch::Nothing => {
+                caught_up = true;
                 drop(slot);
-                tokio::select! {
-                    biased;
-                    () = shutdown.fired() => return Err(RequestError::ShuttingDown),
-                    () = sender.closed() => return Ok(()),
-                    changed = watch.changed() => {
-                        if changed.is_err() {
-                            // The engine is gone: nothing will ever change again.
-                            return Err(RequestError::ShuttingDown);
-                        }
-                    }
+            }
+        }
+        // Nothing more until the stream changes.
+        tokio::select! {
+            biased;
+            () = shutdown.fired() => return Err(RequestError::ShuttingDown),
+            () = sender.closed() => return Ok(()),
+            changed = watch.changed() => {
+                if changed.is_err() {
+                    // The engine is gone: nothing will ever change again.
+                    return Err(RequestError::ShuttingDown);
                 }
             }
         }

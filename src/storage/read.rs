@@ -51,8 +51,12 @@ pub(crate) enum Source {
     File(Arc<dyn File>),
 }
 
-/// Bytes read per positional read of the active segment.
-const CHUNK_BYTES: usize = 256 << 10;
+/// Bytes of the first positional read of the active segment in a walk; each further read of
+/// the same walk is four times larger, up to [`CHUNK_BYTES_MAX`]. A read for a few entries
+/// reads a few kilobytes; a long scan soon reads in large chunks.
+const CHUNK_BYTES_FIRST: usize = 16 << 10;
+/// Largest positional read of the active segment.
+const CHUNK_BYTES_MAX: usize = 256 << 10;
 /// Times a range is read again because segments vanished under it (whole-segment trimming).
 const RANGE_ATTEMPTS_MAX: usize = 8;
 
@@ -227,11 +231,13 @@ impl StreamLog {
         };
         let mut position = from;
         let mut ordinal = ordinal;
+        let mut chunk_bytes = CHUNK_BYTES_FIRST as u64;
         while position < to {
             let mut chunk_end = match source {
                 Source::Map(_) => to,
-                Source::File(_) => to.min(position + CHUNK_BYTES as u64),
+                Source::File(_) => to.min(position + chunk_bytes),
             };
+            chunk_bytes = (chunk_bytes * 4).min(CHUNK_BYTES_MAX as u64);
             let mut bytes = source.bytes(position, chunk_end)?;
             let mut local = 0usize;
             while local < bytes.len() {
@@ -253,7 +259,7 @@ impl StreamLog {
                         }
                         // A record larger than the chunk: read it whole (or up to `to`).
                         let needed = needed.unwrap_or(record::FRAME_HEADER_BYTES) as u64;
-                        chunk_end = to.min(position + needed.max(CHUNK_BYTES as u64 * 2));
+                        chunk_end = to.min(position + needed.max(chunk_bytes));
                         bytes = source.bytes(position, chunk_end)?;
                     }
                     Decoded::Invalid(_) => return Err(corrupt(position + local as u64)),
