@@ -2,8 +2,10 @@
 //!
 //! - `append/<policy>`: one 100-byte entry per XADD, one appender, under each fsync policy.
 //! - `append_batch/no`: 100 entries per atomic batch (entries/s).
-//! - `group_commit/<n>`: fsync `always` with n concurrent appenders on one stream; the
+//! - `group_commit/<n>`: fsync `always` with n concurrent appender threads on one stream; the
 //!   throughput shows how many writes each fdatasync acknowledges.
+//! - `group_commit_async/<n>`: the same with n async tasks awaiting durability, as the
+//!   server's Add does.
 //! - `xrange/scan`: reading 10,000 entries per XRANGE from a 1M-entry stream, in both directions.
 //! - `open/<size>`: opening a store of many segments (`SLUICE_BENCH_OPEN_MB`, default 1024).
 //!
@@ -105,6 +107,59 @@ fn group_commit(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same, with the appenders as async tasks awaiting `Engine::add_deferred` (as the
+/// server's Add does) on a two-thread runtime: no thread parks per write.
+fn group_commit_async(c: &mut Criterion) {
+    let mut group = c.benchmark_group("group_commit_async");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    for appenders in [1usize, 8, 64] {
+        let dir = bench_dir();
+        let engine = open(dir.path(), FsyncPolicy::Always);
+        let per_task = 50;
+        group.throughput(Throughput::Elements((appenders * per_task) as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(appenders),
+            &appenders,
+            |b, &n| {
+                b.iter_custom(|iterations| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iterations {
+                        let start = Instant::now();
+                        runtime.block_on(async {
+                            let tasks: Vec<_> = (0..n)
+                                .map(|_| {
+                                    let engine = engine.clone();
+                                    tokio::spawn(async move {
+                                        let batch = [entry()];
+                                        for _ in 0..per_task {
+                                            let commit =
+                                                engine.add_deferred(b"bench", &batch, false, None);
+                                            commit.unwrap().await.unwrap();
+                                        }
+                                    })
+                                })
+                                .collect();
+                            for task in tasks {
+                                task.await.unwrap();
+                            }
+                        });
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 fn xrange(c: &mut Criterion) {
     let dir = bench_dir();
     let engine = open(dir.path(), FsyncPolicy::No);
@@ -172,5 +227,12 @@ fn open_large(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, group_commit, xrange, open_large);
+criterion_group!(
+    benches,
+    append,
+    group_commit,
+    group_commit_async,
+    xrange,
+    open_large
+);
 criterion_main!(benches);
