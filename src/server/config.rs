@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use tokio::sync::Semaphore;
 
 use crate::config::{
-    Config, FsyncPolicy, ENTRY_BYTES_MAX_DEFAULT, INDEX_INTERVAL_BYTES_DEFAULT,
-    OPEN_FILES_MAX_DEFAULT, SEGMENT_BYTES_MAX_DEFAULT, STREAM_NAME_BYTES_MAX_DEFAULT,
+    Config, FsyncPolicy, COMMIT_THREADS_DEFAULT, ENTRY_BYTES_MAX_DEFAULT,
+    INDEX_INTERVAL_BYTES_DEFAULT, OPEN_FILES_MAX_DEFAULT, SEGMENT_BYTES_MAX_DEFAULT,
+    STREAM_NAME_BYTES_MAX_DEFAULT,
 };
 use crate::error::Error;
 use crate::server::limits::{Limits, REPLY_OVERHEAD_BYTES};
@@ -64,6 +65,10 @@ pub struct ServeArgs {
     /// Segment files and maps held open at once, across all streams.
     #[arg(long, env = "SLUICE_OPEN_FILES_MAX", default_value_t = OPEN_FILES_MAX_DEFAULT)]
     pub open_files_max: usize,
+    /// Threads that run group-commit syncs for Add calls (under fsync always): syncs of
+    /// different streams run side by side on different threads.
+    #[arg(long, env = "SLUICE_COMMIT_THREADS", default_value_t = COMMIT_THREADS_DEFAULT)]
+    pub commit_threads: usize,
     /// Largest gRPC message in either direction; replies that would be larger are refused
     /// with RESOURCE_EXHAUSTED (ask for fewer entries with COUNT).
     #[arg(long, env = "SLUICE_MESSAGE_BYTES_MAX", default_value_t = MESSAGE_BYTES_MAX_DEFAULT)]
@@ -116,6 +121,7 @@ impl ServerConfig {
         engine.entry_bytes_max = args.entry_bytes_max;
         engine.stream_name_bytes_max = args.stream_name_bytes_max;
         engine.open_files_max = args.open_files_max;
+        engine.commit_threads = args.commit_threads;
         engine.validate().map_err(|error| match error {
             Error::Config(message) => message,
             other => other.to_string(),
