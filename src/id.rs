@@ -80,11 +80,6 @@ impl StreamId {
             Parsed::AutoSeq(_) => Err(IdError::Invalid),
         }
     }
-
-    /// Writes the ID as Redis prints it.
-    pub fn to_text(self) -> String {
-        self.to_string()
-    }
 }
 
 impl fmt::Display for StreamId {

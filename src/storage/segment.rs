@@ -173,8 +173,6 @@ pub struct Scan {
     pub stop: Stop,
     /// Whole records read after the last committed one (a batch whose end was not found).
     pub pending: u32,
-    /// Where the scan stopped (the end of the last whole record it read).
-    pub stopped_at: u64,
 }
 
 impl Scan {
@@ -282,7 +280,6 @@ pub fn scan(
             pending_first = None;
         }
     };
-    scan.stopped_at = offset;
     scan
 }
 
@@ -333,13 +330,8 @@ mod tests {
         };
         let scan = scan(&bytes, 0, start, None, 1);
         assert_eq!(
-            (
-                scan.committed_end,
-                scan.stopped_at,
-                scan.stop,
-                scan.damage()
-            ),
-            (end, end, Stop::Padding, None)
+            (scan.committed_end, scan.stop, scan.damage()),
+            (end, Stop::Padding, None)
         );
     }
 

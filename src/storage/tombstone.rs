@@ -210,18 +210,6 @@ impl DeadSet {
         end - dead
     }
 
-    /// The first live ordinal at or after `from`, below `count`.
-    pub fn first_live(&self, from: u32, count: u32) -> Option<u32> {
-        (from.max(self.prefix)..count).find(|&ordinal| !self.is_set(ordinal))
-    }
-
-    /// The last live ordinal below `end`.
-    pub fn last_live(&self, end: u32) -> Option<u32> {
-        (self.prefix..end)
-            .rev()
-            .find(|&ordinal| !self.is_dead(ordinal))
-    }
-
     /// Slots in the tombstone file behind this set.
     pub fn slots(&self) -> u32 {
         self.slots
@@ -341,12 +329,8 @@ mod tests {
         assert!(!set.kill(3));
         assert_eq!(set.kill_prefix(5), 4);
         assert_eq!(set.dead(), 5);
-        assert_eq!(set.first_live(0, 200), Some(5));
         assert!(set.kill(64));
-        assert_eq!(set.first_live(64, 200), Some(65));
-        assert_eq!(set.first_live(0, 5), None);
-        assert_eq!(set.last_live(5), None);
-        assert_eq!(set.last_live(7), Some(6));
+        assert!(set.is_dead(64) && !set.is_dead(65) && !set.is_dead(5));
         assert_eq!(set.prefix(), 5);
         assert_eq!(set.live_below(70), 70 - 6);
         assert!(set.kill(5));
@@ -365,7 +349,6 @@ mod tests {
         assert!(after.is_dead(10) && after.is_dead(11) && after.is_dead(9001));
         assert_eq!((before.dead(), after.dead()), (2, 4));
         assert_eq!(after.live_below(9002), 9002 - 4);
-        assert_eq!(after.first_live(9000, 9100), Some(9002));
     }
 
     #[test]
