@@ -554,7 +554,7 @@ impl Engine {
         &self,
         name: &[u8],
         create: bool,
-        mut work: impl FnMut(&Stream) -> Result<T>,
+        mut work: impl FnMut(&Arc<Stream>) -> Result<T>,
     ) -> Result<Option<T>> {
         loop {
             let stream = if create {
@@ -615,31 +615,19 @@ impl Engine {
         trim: Option<&TrimSpec>,
     ) -> Result<Commit> {
         self.check_add(name, entries)?;
-        loop {
-            let stream = if nomkstream {
-                self.stream(name)?
-            } else {
-                Some(self.stream_or_create(name)?)
-            };
-            let Some(stream) = stream else {
-                return Ok(Commit {
-                    stream: None,
-                    seq: None,
-                    ids: Vec::new(),
-                });
-            };
-            match stream.add_deferred(entries, trim) {
-                Err(Error::Dropped) => continue,
-                Err(error) => return Err(error),
-                Ok((ids, seq)) => {
-                    return Ok(Commit {
-                        stream: Some(stream),
-                        seq,
-                        ids,
-                    })
-                }
-            }
-        }
+        let accepted = self.with_stream(name, !nomkstream, |stream| {
+            let (ids, seq) = stream.add_deferred(entries, trim)?;
+            Ok(Commit {
+                stream: Some(Arc::clone(stream)),
+                seq,
+                ids,
+            })
+        })?;
+        Ok(accepted.unwrap_or(Commit {
+            stream: None, // NOMKSTREAM on a missing stream
+            seq: None,
+            ids: Vec::new(),
+        }))
     }
 
     /// XRANGE / XREVRANGE: `None` when the stream does not exist.

@@ -135,20 +135,18 @@ impl Stream {
         entries: &[NewEntry],
         trim: Option<&TrimSpec>,
     ) -> Result<Vec<StreamId>> {
-        {
-            let mut last = txn.counters().last_id;
-            let now_ms = clock.now_ms();
-            let mut batch: Vec<(StreamId, &[Field])> = Vec::with_capacity(entries.len());
-            for entry in entries {
-                last = resolve_id(entry.id, last, now_ms)?;
-                batch.push((last, entry.fields.as_slice()));
-            }
-            txn.append(&batch)?;
-            if let Some(trim) = trim {
-                txn.trim(trim)?;
-            }
-            Ok(batch.into_iter().map(|(id, _)| id).collect())
+        let mut last = txn.counters().last_id;
+        let now_ms = clock.now_ms();
+        let mut batch: Vec<(StreamId, &[Field])> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            last = resolve_id(entry.id, last, now_ms)?;
+            batch.push((last, entry.fields.as_slice()));
         }
+        txn.append(&batch)?;
+        if let Some(trim) = trim {
+            txn.trim(trim)?;
+        }
+        Ok(batch.into_iter().map(|(id, _)| id).collect())
     }
 
     /// XRANGE / XREVRANGE.

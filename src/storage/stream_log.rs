@@ -307,7 +307,6 @@ pub(crate) struct Writer {
     pub(crate) active: Active,
     pub(crate) counters: Counters,
     pub(crate) seq: u64,
-    pub(crate) dropped: bool,
     pub(crate) failure: Option<String>,
     buffer: Vec<u8>,
     /// The active log's handle as last obtained from the cache: a weak reference, so the
@@ -325,7 +324,6 @@ impl Writer {
             active,
             counters,
             seq: 0,
-            dropped: false,
             failure: None,
             buffer: Vec::new(),
             log_file: None,
@@ -349,7 +347,8 @@ pub struct StreamLog {
     pub(crate) uid: u64,
     pub(crate) dir: PathBuf,
     /// Set by `mark_dropped`: the directory is about to go (and its path may be reused by a
-    /// stream created under the same name), so nothing may open files by path any more.
+    /// stream created under the same name), so nothing may open files by path any more and
+    /// later transactions fail with [`Error::Dropped`]. Stored under the writer lock.
     dropped: AtomicBool,
     writer: Mutex<Writer>,
     published: RwLock<Arc<View>>,
@@ -496,7 +495,7 @@ impl StreamLog {
         work: impl FnOnce(&mut Txn<'_>) -> Result<R>,
     ) -> Result<(Result<R>, Option<u64>)> {
         let mut writer = lock(&self.writer);
-        if writer.dropped {
+        if self.dropped.load(Ordering::Acquire) {
             return Err(Error::Dropped);
         }
         if let Some(failure) = writer.failure.clone().or_else(|| self.commits.failure()) {
@@ -645,8 +644,12 @@ impl StreamLog {
     /// Marks the stream dropped: later transactions fail with [`Error::Dropped`]. Waits for
     /// the transaction in progress, if any.
     pub fn mark_dropped(&self) {
-        lock(&self.writer).dropped = true;
-        self.dropped.store(true, Ordering::Release);
+        {
+            // Under the writer lock: the transaction in progress finishes first, and every
+            // later one sees the flag.
+            let _writer = lock(&self.writer);
+            self.dropped.store(true, Ordering::Release);
+        }
         // Let a sync round in progress finish before the directory moves.
         if let Err(error) = self.flush() {
             tracing::warn!("sync before dropping a stream failed: {error}");
