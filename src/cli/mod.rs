@@ -37,9 +37,9 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:50051";
 /// Commands slower than this print their duration at the prompt, as redis-cli does.
 const SLOW_COMMAND_MS: u128 = 500;
 
-/// `sluice cli`: run one command, or open a prompt.
+/// The `--addr` option the client commands share.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CliArgs {
+pub struct ServerAddr {
     /// The server's address, HOST:PORT.
     #[arg(
         long = "addr",
@@ -48,6 +48,13 @@ pub struct CliArgs {
         default_value = DEFAULT_ADDRESS
     )]
     pub address: String,
+}
+
+/// `sluice cli`: run one command, or open a prompt.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CliArgs {
+    #[command(flatten)]
+    pub server: ServerAddr,
     /// A command and its arguments, as redis-cli takes them (binary-safe, no unescaping).
     /// Without one, an interactive prompt opens.
     #[arg(
@@ -61,14 +68,8 @@ pub struct CliArgs {
 /// `sluice tail`: follow a stream live.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TailArgs {
-    /// The server's address, HOST:PORT.
-    #[arg(
-        long = "addr",
-        value_name = "HOST:PORT",
-        env = "SLUICE_ADDR",
-        default_value = DEFAULT_ADDRESS
-    )]
-    pub address: String,
+    #[command(flatten)]
+    pub server: ServerAddr,
     /// The stream to follow.
     pub stream: OsString,
     /// Print entries after this ID: an ID, 0 for the whole stream, $ (the default) for only
@@ -80,14 +81,14 @@ pub struct TailArgs {
 /// Runs `sluice cli`.
 pub async fn run(args: CliArgs) -> Result<(), CliError> {
     if args.command.is_empty() {
-        return interactive(&args.address).await;
+        return interactive(&args.server.address).await;
     }
     let arguments: Vec<Vec<u8>> = args
         .command
         .iter()
         .map(|argument| argument.as_bytes().to_vec())
         .collect();
-    let mut client = Client::connect(&args.address).await?;
+    let mut client = Client::connect(&args.server.address).await?;
     let reply = execute(&mut client, &arguments).await?;
     print(&render_cli(&reply))
 }
@@ -189,7 +190,7 @@ pub async fn tail(args: TailArgs) -> Result<(), CliError> {
             CliError::Usage("ERR Invalid stream ID specified as stream command argument".to_owned())
         })?,
     };
-    let mut client = Client::connect(&args.address).await?;
+    let mut client = Client::connect(&args.server.address).await?;
     let mut messages = client.tail(args.stream.as_bytes(), &after).await?;
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
@@ -200,7 +201,7 @@ pub async fn tail(args: TailArgs) -> Result<(), CliError> {
         };
         let response = match message {
             Ok(Some(response)) => response,
-            Ok(None) => return Err(CliError::TailEnded(args.address.clone())),
+            Ok(None) => return Err(CliError::TailEnded(args.server.address.clone())),
             Err(status) => return Err(client.tail_failure(status)),
         };
         let mut entries = Vec::with_capacity(response.entries.len());
