@@ -1,12 +1,12 @@
 //! The `sluice` binary against a gRPC server: the client's requests and its reading of the
 //! responses (`src/cli/client.rs`), the prompt and one-shot modes, exit codes, and `tail`.
 //!
-//! The server is the real `sluice serve` on a free port (`support`). Replies are compared with
-//! `redis-cli --no-raw` against a real redis-server, which is skipped loudly when Redis is not
-//! installed unless `SLUICE_REQUIRE_EXTERNAL=1`.
+//! The server is the real `sluice serve` on a free port (`server_harness`). Replies are
+//! compared with `redis-cli --no-raw` against a real redis-server (`redis_oracle`), which is
+//! skipped loudly when Redis is not installed unless `SLUICE_REQUIRE_EXTERNAL=1`.
 
-mod common;
-mod support;
+mod redis_oracle;
+mod server_harness;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -15,10 +15,10 @@ use std::process::{Command as Process, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::scenarios::SCENARIOS;
-use common::{assert_same_output, free_port, mask_radix_tree_figures, pipe_through, Redis};
+use redis_oracle::scenarios::SCENARIOS;
+use redis_oracle::{assert_same_output, free_port, mask_radix_tree_figures, pipe_through, Redis};
+use server_harness::Server;
 use sluice::proto::v1;
-use support::Server;
 
 /// A guard against a hung child, not a performance check: far longer than any step needs.
 const HANG_GUARD_SECONDS: u64 = 60;
@@ -221,7 +221,7 @@ fn add(server: &Server, id: &str, fields: &[(&[u8], &[u8])]) {
         id: id.into(),
         fields: fields
             .iter()
-            .map(|(name, value)| support::bytes_field(name, value))
+            .map(|(name, value)| server_harness::bytes_field(name, value))
             .collect(),
         ..Default::default()
     };

@@ -9,10 +9,10 @@
 //! Without redis-server the tests are skipped with a loud message, unless
 //! `SLUICE_REQUIRE_EXTERNAL=1`.
 
-mod common;
+mod redis_oracle;
 
-use common::scenarios::SCENARIOS;
-use common::{
+use redis_oracle::scenarios::SCENARIOS;
+use redis_oracle::{
     assert_same_output, mask_radix_tree_figures, open_engine, run_script_on_engine, Redis,
 };
 

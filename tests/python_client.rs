@@ -8,11 +8,11 @@
 //! `python3` with `grpcio` and `grpcio-tools` (`pip install grpcio grpcio-tools`); without
 //! them the test is skipped with a loud warning, or fails under `SLUICE_REQUIRE_EXTERNAL=1`.
 
-mod support;
+mod server_harness;
 
 use std::path::Path;
 
-use support::*;
+use server_harness::*;
 use tokio::process::Command;
 
 const TEST: &str = "python_client";

@@ -24,11 +24,11 @@
 //! whose output the tour shows); without it the test is skipped with a loud warning, or fails
 //! under `SLUICE_REQUIRE_EXTERNAL=1`.
 
-mod support;
+mod server_harness;
 
 use std::path::Path;
 
-use support::*;
+use server_harness::*;
 use tokio::process::Command;
 
 const TEST: &str = "readme_tour";

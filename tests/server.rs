@@ -2,10 +2,10 @@
 //! every refusal with its status code and (Redis's) exact text, binary safety, blocking reads,
 //! Tail and the configured limits. Redis texts were checked against redis-server 7.0.15.
 
-mod support;
+mod server_harness;
 
+use server_harness::*;
 use sluice::proto::v1;
-use support::*;
 use tokio_stream::StreamExt;
 use tonic::Code;
 

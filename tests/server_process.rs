@@ -2,12 +2,12 @@
 //! shutdown on SIGTERM (nothing acknowledged is lost, blocked calls are released, exit 0),
 //! reflection and health, and configuration errors.
 
-mod support;
+mod server_harness;
 
 use std::collections::BTreeMap;
 
+use server_harness::*;
 use sluice::proto::v1;
-use support::*;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tonic::Code;

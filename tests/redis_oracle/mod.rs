@@ -1,6 +1,7 @@
-//! Shared by the client's integration tests: a real `redis-server` as the oracle, an engine
-//! executor that answers typed commands straight from a [`sluice::Engine`], and the scenarios
-//! both are run through.
+//! The Redis oracle, shared by the client's integration tests (`cli_render`, `cli_client`): a
+//! real `redis-server` whose answers are the reference, an engine executor that answers typed
+//! commands straight from a [`sluice::Engine`], and the scripted scenarios both are run
+//! through.
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 

@@ -1,4 +1,5 @@
-//! End-to-end test support: starts the real `sluice` binary and talks to it over gRPC.
+//! The server harness, shared by the end-to-end tests: starts the real `sluice` binary and
+//! talks to it over gRPC.
 //!
 //! Each server listens on port 0 (a free port the kernel picks) and the harness learns the
 //! port from the line the server logs once it accepts connections:
