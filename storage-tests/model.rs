@@ -18,6 +18,10 @@ use sluice::{
 
 const NAME: &[u8] = b"model";
 
+// ---------------------------------------------------------------------------------------------
+// Operations and their outcomes.
+
+/// One step of a run: a command on the stream, or an event (clock move, reopen).
 #[derive(Clone, Debug)]
 enum Op {
     Add {
@@ -44,16 +48,7 @@ enum Op {
     Reopen,
 }
 
-/// A Redis stream, the obvious way.
-#[derive(Default, Debug)]
-struct Model {
-    exists: bool,
-    entries: BTreeMap<StreamId, Vec<Field>>,
-    last_id: StreamId,
-    entries_added: u64,
-    max_deleted: StreamId,
-}
-
+/// What a step answered; the engine's and the model's must be equal.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Ids(Option<Vec<StreamId>>),
@@ -72,27 +67,101 @@ enum Outcome {
     Error(String),
 }
 
-impl Model {
-    fn resolve(&self, spec: AddId, last: StreamId, now: u64) -> Result<StreamId, &'static str> {
+impl Outcome {
+    /// A refusal, compared by its text.
+    fn error(error: &Error) -> Outcome {
+        Outcome::Error(error.to_string())
+    }
+
+    /// The engine's answer: `ok` of its value, or its refusal.
+    fn of<T>(result: Result<T, Error>, ok: impl FnOnce(T) -> Outcome) -> Outcome {
+        match result {
+            Ok(value) => ok(value),
+            Err(error) => Outcome::error(&error),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stream model: what each command does to a Redis stream, written the obvious way.
+
+/// A Redis stream, the obvious way.
+#[derive(Default, Debug)]
+struct StreamModel {
+    exists: bool,
+    entries: BTreeMap<StreamId, Vec<Field>>,
+    last_id: StreamId,
+    entries_added: u64,
+    max_deleted: StreamId,
+}
+
+impl StreamModel {
+    /// The ID XADD gives `spec` after `last` at clock `now`, or its refusal.
+    fn resolve(&self, spec: AddId, last: StreamId, now: u64) -> Result<StreamId, Error> {
         if last == StreamId::MAX {
-            return Err("exhausted");
+            return Err(Error::IdExhausted);
         }
         let id = match spec {
             AddId::Auto if now > last.ms => StreamId::new(now, 0),
             AddId::Auto if last.seq == u64::MAX => StreamId::new(last.ms + 1, 0),
             AddId::Auto => StreamId::new(last.ms, last.seq + 1),
-            AddId::AutoSeq(ms) if ms == last.ms && last.seq == u64::MAX => return Err("small"),
+            AddId::AutoSeq(ms) if ms == last.ms && last.seq == u64::MAX => {
+                return Err(Error::AddIdTooSmall)
+            }
             AddId::AutoSeq(ms) if ms == last.ms => StreamId::new(ms, last.seq + 1),
             AddId::AutoSeq(ms) => StreamId::new(ms, 0),
-            AddId::Explicit(id) if id == StreamId::MIN => return Err("zero"),
+            AddId::Explicit(id) if id == StreamId::MIN => return Err(Error::AddIdZero),
             AddId::Explicit(id) => id,
         };
         if id <= last {
-            return Err("small");
+            return Err(Error::AddIdTooSmall);
         }
         Ok(id)
     }
 
+    /// XADD of a batch that passed the size checks: all entries or none.
+    fn add(&mut self, entries: &[NewEntry], nomkstream: bool, now: u64) -> Outcome {
+        if !self.exists && nomkstream {
+            return Outcome::Ids(None);
+        }
+        if !self.exists {
+            *self = StreamModel {
+                exists: true,
+                ..StreamModel::default()
+            };
+        }
+        let mut last = self.last_id;
+        let mut given = Vec::new();
+        for entry in entries {
+            match self.resolve(entry.id, last, now) {
+                Ok(id) => {
+                    given.push(id);
+                    last = id;
+                }
+                Err(error) => return Outcome::error(&error),
+            }
+        }
+        for (id, entry) in given.iter().zip(entries) {
+            self.entries.insert(*id, entry.fields.clone());
+        }
+        self.last_id = last;
+        self.entries_added += given.len() as u64;
+        Outcome::Ids(Some(given))
+    }
+
+    /// XDEL: how many of `ids` existed.
+    fn delete(&mut self, ids: &[StreamId]) -> u64 {
+        let mut deleted = 0;
+        for id in ids {
+            if self.entries.remove(id).is_some() {
+                deleted += 1;
+                self.max_deleted = self.max_deleted.max(*id);
+            }
+        }
+        deleted
+    }
+
+    /// An exact trim: how many entries it removed.
     fn trim(&mut self, spec: &TrimSpec) -> u64 {
         let before = self.entries.len();
         match spec.strategy {
@@ -134,6 +203,73 @@ impl Model {
         }
     }
 
+    /// XSETID, checked in Redis's order.
+    fn set_id(
+        &mut self,
+        last: StreamId,
+        entries_added: Option<u64>,
+        max_deleted: Option<StreamId>,
+    ) -> Result<(), Error> {
+        let top = self.entries.keys().next_back().copied();
+        if max_deleted.is_some_and(|max| last < max) {
+            return Err(Error::SetIdBelowMaxDeleted);
+        }
+        if !self.exists {
+            return Err(Error::NoSuchKey);
+        }
+        if top.is_some_and(|top| last < top) {
+            return Err(Error::SetIdTooSmall);
+        }
+        if top.is_some() && entries_added.is_some_and(|added| added < self.entries.len() as u64) {
+            return Err(Error::SetIdEntriesAddedTooSmall);
+        }
+        self.last_id = last;
+        if let Some(added) = entries_added {
+            self.entries_added = added;
+        }
+        if let Some(max) = max_deleted.filter(|max| !max.is_zero()) {
+            self.max_deleted = max;
+        }
+        Ok(())
+    }
+
+    /// XRANGE / XREVRANGE with COUNT `count`; `None` when the stream does not exist.
+    fn range(&self, range: IdRange, rev: bool, count: usize) -> Option<Vec<Entry>> {
+        if !self.exists {
+            return None;
+        }
+        if range.is_empty() {
+            return Some(Vec::new());
+        }
+        let ids = self
+            .entries
+            .range(range.start..=range.end)
+            .map(|(id, _)| *id);
+        let ids: Vec<StreamId> = if rev {
+            ids.rev().take(count).collect()
+        } else {
+            ids.take(count).collect()
+        };
+        Some(ids.iter().map(|id| self.entry(id)).collect())
+    }
+
+    /// XINFO STREAM (not FULL).
+    fn info(&self) -> Outcome {
+        if !self.exists {
+            return Outcome::error(&Error::NoSuchKey);
+        }
+        let first = self.entries.keys().next().map(|id| self.entry(id));
+        Outcome::Info {
+            length: self.entries.len() as u64,
+            last_id: self.last_id,
+            entries_added: self.entries_added,
+            max_deleted: self.max_deleted,
+            recorded_first: first.as_ref().map(|e| e.id).unwrap_or_default(),
+            first,
+            last: self.entries.keys().next_back().map(|id| self.entry(id)),
+        }
+    }
+
     fn entry(&self, id: &StreamId) -> Entry {
         Entry {
             id: *id,
@@ -142,16 +278,45 @@ impl Model {
     }
 }
 
-fn error_text(error: &Error) -> String {
-    error.to_string()
+/// The refusals XADD makes before it looks at the stream: an explicit 0-0, then an entry or a
+/// batch too large for the configured limits.
+fn add_refusal(config: &Config, entries: &[NewEntry]) -> Option<Error> {
+    if entries
+        .iter()
+        .any(|e| e.id == AddId::Explicit(StreamId::MIN))
+    {
+        return Some(Error::AddIdZero);
+    }
+    let mut total = 0u64;
+    for entry in entries {
+        let size = encoded_len(&entry.fields);
+        if size > config.entry_bytes_max as usize {
+            return Some(Error::EntryTooLarge {
+                size,
+                max: config.entry_bytes_max,
+            });
+        }
+        total += size as u64;
+    }
+    let room = config.segment_bytes_max - 64;
+    if total > room {
+        return Some(Error::BatchTooLarge {
+            size: total,
+            max: room,
+        });
+    }
+    None
 }
+
+// ---------------------------------------------------------------------------------------------
+// The harness: each operation run on the engine and on the model, as (actual, expected).
 
 struct Harness {
     fs: SimFs,
     clock: Arc<ManualClock>,
     config: Config,
     engine: Option<Engine>,
-    model: Model,
+    model: StreamModel,
 }
 
 impl Harness {
@@ -171,7 +336,7 @@ impl Harness {
             clock,
             config,
             engine: Some(engine),
-            model: Model::default(),
+            model: StreamModel::default(),
         }
     }
 
@@ -179,244 +344,155 @@ impl Harness {
         self.engine.as_ref().unwrap()
     }
 
+    /// Runs `op` on both; returns (the engine's outcome, the model's).
     fn apply(&mut self, op: &Op) -> (Outcome, Outcome) {
-        let now = self.clock.now_ms_value();
         match op {
             Op::Add {
                 ids,
                 fields,
                 nomkstream,
                 trim,
-            } => {
-                let entries: Vec<NewEntry> = ids
-                    .iter()
-                    .zip(fields)
-                    .map(|(id, fields)| NewEntry {
-                        id: *id,
-                        fields: fields.clone(),
-                    })
-                    .collect();
-                let actual = match self
-                    .engine()
-                    .add(NAME, &entries, *nomkstream, trim.as_ref())
-                {
-                    Ok(ids) => Outcome::Ids(ids),
-                    Err(error) => Outcome::Error(error_text(&error)),
-                };
-                // The model.
-                let expected = (|| {
-                    if entries
-                        .iter()
-                        .any(|e| e.id == AddId::Explicit(StreamId::MIN))
-                    {
-                        return Outcome::Error(error_text(&Error::AddIdZero));
-                    }
-                    let mut total = 0u64;
-                    for entry in &entries {
-                        let size = encoded_len(&entry.fields);
-                        if size > self.config.entry_bytes_max as usize {
-                            return Outcome::Error(error_text(&Error::EntryTooLarge {
-                                size,
-                                max: self.config.entry_bytes_max,
-                            }));
-                        }
-                        total += size as u64;
-                    }
-                    let room = self.config.segment_bytes_max - 64;
-                    if total > room {
-                        return Outcome::Error(error_text(&Error::BatchTooLarge {
-                            size: total,
-                            max: room,
-                        }));
-                    }
-                    if !self.model.exists && *nomkstream {
-                        return Outcome::Ids(None);
-                    }
-                    if !self.model.exists {
-                        self.model = Model {
-                            exists: true,
-                            ..Model::default()
-                        };
-                    }
-                    let mut last = self.model.last_id;
-                    let mut given = Vec::new();
-                    for entry in &entries {
-                        match self.model.resolve(entry.id, last, now) {
-                            Ok(id) => {
-                                given.push(id);
-                                last = id;
-                            }
-                            Err("exhausted") => {
-                                return Outcome::Error(error_text(&Error::IdExhausted))
-                            }
-                            Err("zero") => return Outcome::Error(error_text(&Error::AddIdZero)),
-                            Err(_) => return Outcome::Error(error_text(&Error::AddIdTooSmall)),
-                        }
-                    }
-                    for (id, entry) in given.iter().zip(&entries) {
-                        self.model.entries.insert(*id, entry.fields.clone());
-                    }
-                    self.model.last_id = last;
-                    self.model.entries_added += given.len() as u64;
-                    Outcome::Ids(Some(given))
-                })();
-                if let (Some(spec), Outcome::Ids(Some(_))) = (trim, &actual) {
-                    if spec.approx {
-                        // The removal count is not reported by XADD; infer it from the length.
-                        let after = self.engine().len(NAME).unwrap();
-                        let removed = self.model.entries.len() as u64 - after;
-                        self.model.approx_trim(spec, removed);
-                    } else {
-                        self.model.trim(spec);
-                    }
-                }
-                (actual, expected)
-            }
-            Op::Delete(ids) => {
-                let actual = Outcome::Count(self.engine().delete(NAME, ids).unwrap());
-                let mut deleted = 0;
-                for id in ids {
-                    if self.model.entries.remove(id).is_some() {
-                        deleted += 1;
-                        self.model.max_deleted = self.model.max_deleted.max(*id);
-                    }
-                }
-                (actual, Outcome::Count(deleted))
-            }
-            Op::Trim(spec) => {
-                let removed = self.engine().trim(NAME, spec).unwrap();
-                let expected = if !self.model.exists {
-                    0
-                } else if spec.approx {
-                    self.model.approx_trim(spec, removed);
-                    removed
-                } else {
-                    self.model.trim(spec)
-                };
-                (Outcome::Count(removed), Outcome::Count(expected))
-            }
+            } => self.apply_add(ids, fields, *nomkstream, trim.as_ref()),
+            Op::Delete(ids) => self.apply_delete(ids),
+            Op::Trim(spec) => self.apply_trim(spec),
             Op::SetId {
                 last,
                 entries_added,
                 max_deleted,
-            } => {
-                let actual = match self
-                    .engine()
-                    .set_id(NAME, *last, *entries_added, *max_deleted)
-                {
-                    Ok(()) => Outcome::Unit,
-                    Err(error) => Outcome::Error(error_text(&error)),
-                };
-                let model = &mut self.model;
-                let expected = if max_deleted.is_some_and(|max| *last < max) {
-                    Outcome::Error(error_text(&Error::SetIdBelowMaxDeleted))
-                } else if !model.exists {
-                    Outcome::Error(error_text(&Error::NoSuchKey))
-                } else if !model.entries.is_empty()
-                    && *last < *model.entries.keys().next_back().unwrap()
-                {
-                    Outcome::Error(error_text(&Error::SetIdTooSmall))
-                } else if !model.entries.is_empty()
-                    && entries_added.is_some_and(|added| added < model.entries.len() as u64)
-                {
-                    Outcome::Error(error_text(&Error::SetIdEntriesAddedTooSmall))
-                } else {
-                    model.last_id = *last;
-                    if let Some(added) = entries_added {
-                        model.entries_added = *added;
-                    }
-                    if let Some(max) = max_deleted.filter(|max| !max.is_zero()) {
-                        model.max_deleted = max;
-                    }
-                    Outcome::Unit
-                };
-                (actual, expected)
-            }
-            Op::Range { range, rev, count } => {
-                let limit = ReadLimit::count(count.unwrap_or(usize::MAX));
-                let actual =
-                    Outcome::Entries(self.engine().range(NAME, *range, *rev, limit).unwrap());
-                let expected = if !self.model.exists {
-                    None
-                } else if range.is_empty() {
-                    Some(Vec::new())
-                } else {
-                    let ids: Vec<StreamId> = if *rev {
-                        self.model
-                            .entries
-                            .range(range.start..=range.end)
-                            .rev()
-                            .map(|(id, _)| *id)
-                            .take(limit.count)
-                            .collect()
-                    } else {
-                        self.model
-                            .entries
-                            .range(range.start..=range.end)
-                            .map(|(id, _)| *id)
-                            .take(limit.count)
-                            .collect()
-                    };
-                    Some(ids.iter().map(|id| self.model.entry(id)).collect())
-                };
-                (actual, Outcome::Entries(expected))
-            }
-            Op::Info => {
-                let actual = match self.engine().info(NAME, None, ReadLimit::count(usize::MAX)) {
-                    Ok(info) => Outcome::Info {
-                        length: info.counters.length,
-                        last_id: info.counters.last_id,
-                        entries_added: info.counters.entries_added,
-                        max_deleted: info.counters.max_deleted,
-                        first: info.first_entry,
-                        last: info.last_entry,
-                        recorded_first: info.recorded_first_id,
-                    },
-                    Err(error) => Outcome::Error(error_text(&error)),
-                };
-                let model = &self.model;
-                let expected = if !model.exists {
-                    Outcome::Error(error_text(&Error::NoSuchKey))
-                } else {
-                    let first = model.entries.keys().next().map(|id| model.entry(id));
-                    Outcome::Info {
-                        length: model.entries.len() as u64,
-                        last_id: model.last_id,
-                        entries_added: model.entries_added,
-                        max_deleted: model.max_deleted,
-                        recorded_first: first.as_ref().map(|e| e.id).unwrap_or_default(),
-                        first,
-                        last: model.entries.keys().next_back().map(|id| model.entry(id)),
-                    }
-                };
-                assert_eq!(self.engine().len(NAME).unwrap(), model.entries.len() as u64);
-                (actual, expected)
-            }
-            Op::Drop => {
-                let actual = Outcome::Count(self.engine().drop_stream(NAME).unwrap() as u64);
-                let expected = Outcome::Count(self.model.exists as u64);
-                self.model = Model::default();
-                (actual, expected)
-            }
-            Op::Clock(ms) => {
-                self.clock.set(*ms);
-                (Outcome::Unit, Outcome::Unit)
-            }
-            Op::Reopen => {
-                let engine = self.engine.take().unwrap();
-                engine.close().unwrap();
-                drop(engine);
-                let engine =
-                    Engine::open_with(self.config.clone(), Arc::new(self.fs.clone())).unwrap();
-                assert!(
-                    engine.repairs().is_empty(),
-                    "a clean reopen repaired something: {:?}",
-                    engine.repairs()
-                );
-                self.engine = Some(engine);
-                (Outcome::Unit, Outcome::Unit)
-            }
+            } => self.apply_set_id(*last, *entries_added, *max_deleted),
+            Op::Range { range, rev, count } => self.apply_range(*range, *rev, *count),
+            Op::Info => self.apply_info(),
+            Op::Drop => self.apply_drop(),
+            Op::Clock(ms) => self.apply_clock(*ms),
+            Op::Reopen => self.apply_reopen(),
         }
+    }
+
+    fn apply_add(
+        &mut self,
+        ids: &[AddId],
+        fields: &[Vec<Field>],
+        nomkstream: bool,
+        trim: Option<&TrimSpec>,
+    ) -> (Outcome, Outcome) {
+        let now = self.clock.now_ms_value();
+        let entries: Vec<NewEntry> = ids
+            .iter()
+            .zip(fields)
+            .map(|(id, fields)| NewEntry {
+                id: *id,
+                fields: fields.clone(),
+            })
+            .collect();
+        let actual = Outcome::of(
+            self.engine().add(NAME, &entries, nomkstream, trim),
+            Outcome::Ids,
+        );
+        let expected = match add_refusal(&self.config, &entries) {
+            Some(error) => Outcome::error(&error),
+            None => self.model.add(&entries, nomkstream, now),
+        };
+        if let (Some(spec), Outcome::Ids(Some(_))) = (trim, &actual) {
+            self.trim_after_add(spec);
+        }
+        (actual, expected)
+    }
+
+    /// The trim an XADD did after adding.
+    fn trim_after_add(&mut self, spec: &TrimSpec) {
+        if spec.approx {
+            // The removal count is not reported by XADD; infer it from the length.
+            let after = self.engine().len(NAME).unwrap();
+            let removed = self.model.entries.len() as u64 - after;
+            self.model.approx_trim(spec, removed);
+        } else {
+            self.model.trim(spec);
+        }
+    }
+
+    fn apply_delete(&mut self, ids: &[StreamId]) -> (Outcome, Outcome) {
+        let actual = Outcome::Count(self.engine().delete(NAME, ids).unwrap());
+        (actual, Outcome::Count(self.model.delete(ids)))
+    }
+
+    fn apply_trim(&mut self, spec: &TrimSpec) -> (Outcome, Outcome) {
+        let removed = self.engine().trim(NAME, spec).unwrap();
+        let expected = if !self.model.exists {
+            0
+        } else if spec.approx {
+            self.model.approx_trim(spec, removed);
+            removed
+        } else {
+            self.model.trim(spec)
+        };
+        (Outcome::Count(removed), Outcome::Count(expected))
+    }
+
+    fn apply_set_id(
+        &mut self,
+        last: StreamId,
+        entries_added: Option<u64>,
+        max_deleted: Option<StreamId>,
+    ) -> (Outcome, Outcome) {
+        let unit = |()| Outcome::Unit;
+        let actual = Outcome::of(
+            self.engine().set_id(NAME, last, entries_added, max_deleted),
+            unit,
+        );
+        let expected = Outcome::of(self.model.set_id(last, entries_added, max_deleted), unit);
+        (actual, expected)
+    }
+
+    fn apply_range(&self, range: IdRange, rev: bool, count: Option<usize>) -> (Outcome, Outcome) {
+        let limit = ReadLimit::count(count.unwrap_or(usize::MAX));
+        let actual = self.engine().range(NAME, range, rev, limit).unwrap();
+        let expected = self.model.range(range, rev, limit.count);
+        (Outcome::Entries(actual), Outcome::Entries(expected))
+    }
+
+    fn apply_info(&self) -> (Outcome, Outcome) {
+        let info = self.engine().info(NAME, None, ReadLimit::count(usize::MAX));
+        let actual = Outcome::of(info, |info| Outcome::Info {
+            length: info.counters.length,
+            last_id: info.counters.last_id,
+            entries_added: info.counters.entries_added,
+            max_deleted: info.counters.max_deleted,
+            first: info.first_entry,
+            last: info.last_entry,
+            recorded_first: info.recorded_first_id,
+        });
+        let expected = self.model.info();
+        assert_eq!(
+            self.engine().len(NAME).unwrap(),
+            self.model.entries.len() as u64
+        );
+        (actual, expected)
+    }
+
+    fn apply_drop(&mut self) -> (Outcome, Outcome) {
+        let actual = Outcome::Count(self.engine().drop_stream(NAME).unwrap() as u64);
+        let expected = Outcome::Count(self.model.exists as u64);
+        self.model = StreamModel::default();
+        (actual, expected)
+    }
+
+    fn apply_clock(&mut self, ms: u64) -> (Outcome, Outcome) {
+        self.clock.set(ms);
+        (Outcome::Unit, Outcome::Unit)
+    }
+
+    fn apply_reopen(&mut self) -> (Outcome, Outcome) {
+        let engine = self.engine.take().unwrap();
+        engine.close().unwrap();
+        drop(engine);
+        let engine = Engine::open_with(self.config.clone(), Arc::new(self.fs.clone())).unwrap();
+        assert!(
+            engine.repairs().is_empty(),
+            "a clean reopen repaired something: {:?}",
+            engine.repairs()
+        );
+        self.engine = Some(engine);
+        (Outcome::Unit, Outcome::Unit)
     }
 }
 
@@ -429,6 +505,9 @@ impl ClockValue for ManualClock {
         sluice::config::Clock::now_ms(self)
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Random operations, and the runs.
 
 fn small_id() -> impl Strategy<Value = StreamId> {
     prop_oneof![
