@@ -1,172 +1,90 @@
 //! Len, Delete, Trim and SetId: what they change and what they refuse, with Redis's texts.
 
-use crate::helpers::*;
-use crate::server_harness::*;
 use sluice::proto::v1;
 use tonic::Code;
 
+use crate::helpers::*;
+use crate::server_harness::*;
+
+const NO_STRATEGY: &str = "ERR syntax error, XTRIM must be called with a trimming strategy";
+
 #[tokio::test]
 async fn len_delete_and_trim() {
-    let dir = data_dir();
-    let server = Server::start(dir.path(), &[]).await;
-    let mut client = server.client().await;
-    assert_eq!(
-        client
-            .len(len_request("s"))
-            .await
-            .unwrap()
-            .into_inner()
-            .length,
-        0
-    );
+    let (_server, mut client) = start(&[]).await;
+    assert_eq!(len(&mut client, "s").await, 0);
     for id in 1..=10 {
-        add(&mut client, "s", &id.to_string(), &[("f", "v")]).await;
+        add(&mut client, "s", &id.to_string(), FV).await;
     }
-    assert_eq!(
-        client
-            .len(len_request("s"))
-            .await
-            .unwrap()
-            .into_inner()
-            .length,
-        10
-    );
+    assert_eq!(len(&mut client, "s").await, 10);
 
-    let delete = |ids: &[&str]| v1::DeleteRequest {
-        key: Some(v1::delete_request::Key::Stream("s".into())),
-        ids: ids.iter().map(|id| id.to_string()).collect(),
-    };
     assert_status(
-        client.delete(delete(&[])).await,
+        client.delete(delete_request("s", &[])).await,
         Code::InvalidArgument,
         "ERR wrong number of arguments for 'xdel' command",
     );
     // One bad ID refuses the whole call: nothing is deleted.
     assert_status(
-        client.delete(delete(&["1-0", "+"])).await,
+        client.delete(delete_request("s", &["1-0", "+"])).await,
         Code::InvalidArgument,
         INVALID_ID,
     );
-    assert_eq!(
-        client
-            .len(len_request("s"))
-            .await
-            .unwrap()
-            .into_inner()
-            .length,
-        10
-    );
-    let deleted = client
-        .delete(delete(&["1-0", "2", "99-0", "1-0"]))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(deleted.deleted, 2);
-    assert_eq!(
-        client
-            .len(len_request("s"))
-            .await
-            .unwrap()
-            .into_inner()
-            .length,
-        8
-    );
+    assert_eq!(len(&mut client, "s").await, 10);
+    let deleted = delete(&mut client, "s", &["1-0", "2", "99-0", "1-0"]).await;
+    assert_eq!(deleted, 2);
+    assert_eq!(len(&mut client, "s").await, 8);
 
-    let trim = |trim: Option<v1::Trim>| v1::TrimRequest {
-        key: Some(v1::trim_request::Key::Stream("s".into())),
-        trim,
-    };
     assert_status(
-        client.trim(trim(None)).await,
+        client.trim(trim_request("s", None)).await,
         Code::InvalidArgument,
-        "ERR syntax error, XTRIM must be called with a trimming strategy",
-    );
-    assert_status(
-        client.trim(trim(Some(v1::Trim::default()))).await,
-        Code::InvalidArgument,
-        "ERR syntax error, XTRIM must be called with a trimming strategy",
+        NO_STRATEGY,
     );
     assert_status(
         client
-            .trim(trim(Some(v1::Trim {
-                threshold: Some(v1::trim::Threshold::Maxlen(1)),
-                approximate: false,
-                limit: 5,
-            })))
+            .trim(trim_request("s", Some(v1::Trim::default())))
             .await,
         Code::InvalidArgument,
-        "ERR syntax error, LIMIT cannot be used without the special ~ option",
+        NO_STRATEGY,
     );
-    let removed = client
-        .trim(trim(Some(v1::Trim {
-            threshold: Some(v1::trim::Threshold::Maxlen(6)),
-            ..Default::default()
-        })))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(removed.removed, 2);
+    let exact_with_limit = v1::Trim {
+        limit: 5,
+        ..maxlen(1)
+    };
+    assert_status(
+        client.trim(trim_request("s", Some(exact_with_limit))).await,
+        Code::InvalidArgument,
+        LIMIT_WITHOUT_TILDE,
+    );
+    assert_eq!(trim(&mut client, "s", maxlen(6)).await, 2);
     assert_eq!(
-        ids(&range_all(&mut client, "s").await),
+        all_ids(&mut client, "s").await,
         vec!["5-0", "6-0", "7-0", "8-0", "9-0", "10-0"]
     );
-    let removed = client
-        .trim(trim(Some(v1::Trim {
-            threshold: Some(v1::trim::Threshold::Minid("8".into())),
-            ..Default::default()
-        })))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(removed.removed, 3);
+    assert_eq!(trim(&mut client, "s", minid("8")).await, 3);
     // Approximate trimming removes whole segments only: never more than asked.
-    let approximate = client
-        .trim(trim(Some(v1::Trim {
-            threshold: Some(v1::trim::Threshold::Maxlen(1)),
-            approximate: true,
-            limit: 0,
-        })))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(approximate.removed <= 2, "{approximate:?}");
-    assert_eq!(
-        client
-            .len(len_request("s"))
-            .await
-            .unwrap()
-            .into_inner()
-            .length,
-        3 - approximate.removed
-    );
+    let approximate = v1::Trim {
+        approximate: true,
+        ..maxlen(1)
+    };
+    let removed = trim(&mut client, "s", approximate).await;
+    assert!(removed <= 2, "removed {removed}");
+    assert_eq!(len(&mut client, "s").await, 3 - removed);
     // A missing stream has nothing to trim or delete.
-    let mut missing = trim(Some(v1::Trim {
-        threshold: Some(v1::trim::Threshold::Maxlen(0)),
-        ..Default::default()
-    }));
-    missing.key = Some(v1::trim_request::Key::Stream("missing".into()));
-    assert_eq!(client.trim(missing).await.unwrap().into_inner().removed, 0);
+    assert_eq!(trim(&mut client, "missing", maxlen(0)).await, 0);
 }
 
 #[tokio::test]
 async fn set_id_follows_redis_rules() {
-    let dir = data_dir();
-    let server = Server::start(dir.path(), &[]).await;
-    let mut client = server.client().await;
-    let set_id =
-        |last_id: &str, entries_added: Option<u64>, max_deleted_id: &str| v1::SetIdRequest {
-            key: Some(v1::set_id_request::Key::Stream("s".into())),
-            last_id: last_id.into(),
-            entries_added,
-            max_deleted_id: max_deleted_id.into(),
-        };
+    let (_server, mut client) = start(&[]).await;
+    let set_id = |last_id, entries_added, max_deleted_id| {
+        set_id_request("s", last_id, entries_added, max_deleted_id)
+    };
     assert_status(
         client.set_id(set_id("1-1", None, "")).await,
         Code::NotFound,
-        "ERR no such key",
+        NO_SUCH_KEY,
     );
-    add(&mut client, "s", "5-1", &[("f", "v")]).await;
-    add(&mut client, "s", "5-2", &[("f", "v")]).await;
+    add(&mut client, "s", "5-1", FV).await;
+    add(&mut client, "s", "5-2", FV).await;
     assert_status(
         client.set_id(set_id("5-1", None, "")).await,
         Code::FailedPrecondition,
@@ -194,18 +112,14 @@ async fn set_id_follows_redis_rules() {
     );
 
     client.set_id(set_id("9-9", Some(50), "7-0")).await.unwrap();
-    let info = client
-        .info(info_request("s", false, None))
-        .await
-        .unwrap()
-        .into_inner();
+    let info = info(&mut client, "s", false, None).await;
     assert_eq!(info.last_generated_id, "9-9");
     assert_eq!(info.entries_added, 50);
     assert_eq!(info.max_deleted_entry_id, "7-0");
     assert_status(
-        client.add(add_request("s", "9-9", &[("f", "v")])).await,
+        client.add(add_request("s", "9-9", FV)).await,
         Code::FailedPrecondition,
         TOP_ITEM,
     );
-    assert_eq!(add(&mut client, "s", "9-*", &[("f", "v")]).await, "9-10");
+    assert_eq!(add(&mut client, "s", "9-*", FV).await, "9-10");
 }

@@ -1,84 +1,46 @@
-//! List and Drop: glob patterns over stream names, and dropping streams.
+//! List and Drop: glob patterns over stream names, and dropping streams, which start afresh
+//! when written again.
 
-use crate::server_harness::*;
 use sluice::proto::v1;
 use tonic::Code;
 
+use crate::helpers::*;
+use crate::server_harness::*;
+
 #[tokio::test]
 async fn list_and_drop() {
-    let dir = data_dir();
-    let server = Server::start(dir.path(), &[]).await;
-    let mut client = server.client().await;
+    let (_server, mut client) = start(&[]).await;
     for name in ["orders:1", "orders:2", "users", "hello", "hallo"] {
-        add(&mut client, name, "*", &[("f", "v")]).await;
+        add(&mut client, name, "*", FV).await;
     }
-    let list = |pattern: &str| v1::ListRequest {
-        pattern: pattern.into(),
-    };
-    let all = client.list(list("")).await.unwrap().into_inner();
     assert_eq!(
-        all.streams,
+        list(&mut client, "").await,
         vec!["hallo", "hello", "orders:1", "orders:2", "users"]
     );
     assert_eq!(
-        client
-            .list(list("orders:*"))
-            .await
-            .unwrap()
-            .into_inner()
-            .streams,
+        list(&mut client, "orders:*").await,
         vec!["orders:1", "orders:2"]
     );
-    assert_eq!(
-        client
-            .list(list("h[ae]llo"))
-            .await
-            .unwrap()
-            .into_inner()
-            .streams,
-        vec!["hallo", "hello"]
-    );
-    assert_eq!(
-        client
-            .list(list("h?llo"))
-            .await
-            .unwrap()
-            .into_inner()
-            .streams,
-        vec!["hallo", "hello"]
-    );
-    assert!(client
-        .list(list("nothing*"))
-        .await
-        .unwrap()
-        .into_inner()
-        .streams
-        .is_empty());
+    assert_eq!(list(&mut client, "h[ae]llo").await, vec!["hallo", "hello"]);
+    assert_eq!(list(&mut client, "h?llo").await, vec!["hallo", "hello"]);
+    assert!(list(&mut client, "nothing*").await.is_empty());
 
     assert_status(
         client.drop(v1::DropRequest::default()).await,
         Code::InvalidArgument,
         "ERR wrong number of arguments for 'del' command",
     );
-    let dropped = client
-        .drop(v1::DropRequest {
-            streams: vec!["hello".into(), "missing".into(), "hello".into()],
-            streams_bytes: vec![b"users".to_vec()],
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(dropped.dropped, 2);
+    let request = v1::DropRequest {
+        streams_bytes: vec![b"users".to_vec()],
+        ..drop_request(&["hello", "missing", "hello"])
+    };
+    assert_eq!(drop_streams(&mut client, request).await, 2);
     assert_eq!(
-        client.list(list("")).await.unwrap().into_inner().streams,
+        list(&mut client, "").await,
         vec!["hallo", "orders:1", "orders:2"]
     );
-    let gone = client
-        .range(range_request("users", "-", "+"))
-        .await
-        .unwrap()
-        .into_inner();
+    let gone = range(&mut client, range_request("users", "-", "+")).await;
     assert!(!gone.exists);
     // A dropped stream starts afresh when written again.
-    assert_eq!(add(&mut client, "users", "1-1", &[("f", "v")]).await, "1-1");
+    assert_eq!(add(&mut client, "users", "1-1", FV).await, "1-1");
 }

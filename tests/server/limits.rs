@@ -1,155 +1,110 @@
-//! The configured limits: count_max on every reading RPC, and message_bytes_max on replies,
-//! on Tail's messages and on requests.
+//! The configured limits: count_max on every RPC that reads entries, and message_bytes_max on
+//! replies, on Tail's messages and on requests.
+
+use tonic::Code;
 
 use crate::helpers::*;
 use crate::server_harness::*;
-use tokio_stream::StreamExt;
-use tonic::Code;
+
+const TOO_MANY: &str = "ERR more than 5 entries match (count_max); use COUNT to read them in pages";
+const COUNT_ABOVE_MAX: &str = "ERR COUNT 6 exceeds the limit of 5 (count_max)";
+const TOO_LARGE: &str =
+    "ERR reply exceeds the limit of 8192 bytes; ask for fewer entries with COUNT";
 
 #[tokio::test]
 async fn count_limits() {
-    let dir = data_dir();
-    let server = Server::start(dir.path(), &[("--count-max", "5")]).await;
-    let mut client = server.client().await;
+    let (_server, mut client) = start(&[("--count-max", "5")]).await;
     for id in 1..=5 {
-        add(&mut client, "s", &id.to_string(), &[("f", "v")]).await;
+        add(&mut client, "s", &id.to_string(), FV).await;
     }
     let unbounded = range_request("s", "-", "+");
-    assert_eq!(
-        client
-            .range(unbounded.clone())
-            .await
-            .unwrap()
-            .into_inner()
-            .entries
-            .len(),
-        5
-    );
-    add(&mut client, "s", "6", &[("f", "v")]).await;
+    let all = range(&mut client, unbounded.clone()).await;
+    assert_eq!(all.entries.len(), 5);
+    add(&mut client, "s", "6", FV).await;
     assert_status(
         client.range(unbounded.clone()).await,
         Code::ResourceExhausted,
-        "ERR more than 5 entries match (count_max); use COUNT to read them in pages",
+        TOO_MANY,
     );
-    let mut counted = unbounded.clone();
-    counted.count = Some(5);
-    assert_eq!(
-        client
-            .range(counted.clone())
-            .await
-            .unwrap()
-            .into_inner()
-            .entries
-            .len(),
-        5
-    );
-    counted.count = Some(6);
+    let five = range(&mut client, with_count(unbounded.clone(), 5)).await;
+    assert_eq!(five.entries.len(), 5);
     assert_status(
-        client.range(counted).await,
+        client.range(with_count(unbounded, 6)).await,
         Code::ResourceExhausted,
-        "ERR COUNT 6 exceeds the limit of 5 (count_max)",
+        COUNT_ABOVE_MAX,
     );
+
+    let from_start = |count| read_request(&[("s", "0")], count, None);
     assert_status(
-        client
-            .read(read_request(vec![offset("s", "0")], None, None))
-            .await,
+        client.read(from_start(None)).await,
         Code::ResourceExhausted,
-        "ERR more than 5 entries match (count_max); use COUNT to read them in pages",
+        TOO_MANY,
     );
-    let read = client
-        .read(read_request(vec![offset("s", "0")], Some(2), None))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(ids(&read.streams[0].entries), vec!["1-0", "2-0"]);
+    let two = read(&mut client, from_start(Some(2))).await;
+    assert_eq!(stream_ids(&two, 0), vec!["1-0", "2-0"]);
     assert_status(
-        client
-            .read(read_request(vec![offset("s", "0")], Some(6), None))
-            .await,
+        client.read(from_start(Some(6))).await,
         Code::ResourceExhausted,
-        "ERR COUNT 6 exceeds the limit of 5 (count_max)",
+        COUNT_ABOVE_MAX,
     );
+
     assert_status(
         client.info(info_request("s", true, Some(0))).await,
         Code::ResourceExhausted,
-        "ERR more than 5 entries match (count_max); use COUNT to read them in pages",
+        TOO_MANY,
     );
     assert_status(
         client.info(info_request("s", true, Some(6))).await,
         Code::ResourceExhausted,
-        "ERR COUNT 6 exceeds the limit of 5 (count_max)",
+        COUNT_ABOVE_MAX,
     );
 }
 
 #[tokio::test]
 async fn message_size_limits() {
-    let dir = data_dir();
-    let server = Server::start(
-        dir.path(),
-        &[
-            ("--message-bytes-max", "8192"),
-            ("--stream-name-bytes-max", "64"),
-        ],
-    )
-    .await;
-    let mut client = server.client().await;
+    let flags = [
+        ("--message-bytes-max", "8192"),
+        ("--stream-name-bytes-max", "64"),
+    ];
+    let (_server, mut client) = start(&flags).await;
     let value = "v".repeat(1500);
     for id in 1..=10 {
         add(&mut client, "s", &id.to_string(), &[("f", &value)]).await;
     }
-    let too_large = "ERR reply exceeds the limit of 8192 bytes; ask for fewer entries with COUNT";
     assert_status(
         client.range(range_request("s", "-", "+")).await,
         Code::ResourceExhausted,
-        too_large,
+        TOO_LARGE,
     );
-    let mut two = range_request("s", "-", "+");
-    two.count = Some(2);
-    assert_eq!(
-        client.range(two).await.unwrap().into_inner().entries.len(),
-        2
-    );
+    let two = range(&mut client, with_count(range_request("s", "-", "+"), 2)).await;
+    assert_eq!(two.entries.len(), 2);
     assert_status(
-        client
-            .read(read_request(vec![offset("s", "0")], None, None))
-            .await,
+        client.read(read_request(&[("s", "0")], None, None)).await,
         Code::ResourceExhausted,
-        too_large,
+        TOO_LARGE,
     );
     // Shared budget: two streams whose entries fit one by one but not together.
-    add(&mut client, "t", "1", &[("f", &"w".repeat(1800))]).await;
-    add(&mut client, "t", "2", &[("f", &"w".repeat(1800))]).await;
-    add(&mut client, "u", "1", &[("f", &"w".repeat(1800))]).await;
-    add(&mut client, "u", "2", &[("f", &"w".repeat(1800))]).await;
+    let wide = "w".repeat(1800);
+    for (stream, id) in [("t", "1"), ("t", "2"), ("u", "1"), ("u", "2")] {
+        add(&mut client, stream, id, &[("f", &wide)]).await;
+    }
+    let together = read_request(&[("t", "0"), ("u", "0"), ("t", "0")], None, None);
     assert_status(
-        client
-            .read(read_request(
-                vec![offset("t", "0"), offset("u", "0"), offset("t", "0")],
-                None,
-                None,
-            ))
-            .await,
+        client.read(together).await,
         Code::ResourceExhausted,
-        too_large,
+        TOO_LARGE,
     );
     assert_status(
         client.info(info_request("s", true, Some(0))).await,
         Code::ResourceExhausted,
-        too_large,
+        TOO_LARGE,
     );
 
     // Tail splits the stream into messages that each fit.
-    let mut tail = client
-        .tail(tail_request("s", "0", 0))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut tail = open_tail(&mut client, "s", "0", 0).await;
     let mut received = Vec::new();
     while received.len() < 10 {
-        let message = guard("tail message", tail.next())
-            .await
-            .expect("open")
-            .expect("ok");
+        let message = next_message(&mut tail).await;
         assert!(!message.entries.is_empty());
         assert!(
             message.entries.len() < 10,
@@ -163,10 +118,9 @@ async fn message_size_limits() {
     );
 
     // A request above the limit is refused before any handler sees it.
+    let huge = "x".repeat(10_000);
     assert_status_contains(
-        client
-            .add(add_request("s", "*", &[("f", &"x".repeat(10_000))]))
-            .await,
+        client.add(add_request("s", "*", &[("f", &huge)])).await,
         Code::ResourceExhausted,
         "message length too large",
     );

@@ -1,35 +1,21 @@
-//! Tail: existing then live entries in batches, back-pressure from a slow subscriber, a
-//! stream that appears and is dropped, and the limit on subscribers.
+//! Tail: existing then live entries in batches, back-pressure from a slow subscriber, a stream
+//! that appears and is then dropped, and the limit on subscribers.
 
-use crate::helpers::*;
-use crate::server_harness::*;
-use sluice::proto::v1;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
+use crate::helpers::*;
+use crate::server_harness::*;
+
 #[tokio::test]
 async fn tail_sends_existing_then_live_entries() {
-    let dir = data_dir();
-    let server = Server::start(dir.path(), &[("--tail-batch-max", "3")]).await;
-    let mut client = server.client().await;
+    let (_server, mut client) = start(&[("--tail-batch-max", "3")]).await;
     for id in 1..=5 {
         add(&mut client, "s", &id.to_string(), &[("i", &id.to_string())]).await;
     }
-    let mut from_start = client
-        .tail(tail_request("s", "0", 2))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut only_new = client
-        .tail(tail_request("s", "", 0))
-        .await
-        .unwrap()
-        .into_inner();
-    let mut after_three = client
-        .tail(tail_request("s", "3", 100))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut from_start = open_tail(&mut client, "s", "0", 2).await;
+    let mut only_new = open_tail(&mut client, "s", "", 0).await;
+    let mut after_three = open_tail(&mut client, "s", "3", 100).await;
     assert_eq!(next_ids(&mut from_start).await, vec!["1-0", "2-0"]);
     assert_eq!(next_ids(&mut from_start).await, vec!["3-0", "4-0"]);
     assert_eq!(next_ids(&mut from_start).await, vec!["5-0"]);
@@ -41,17 +27,10 @@ async fn tail_sends_existing_then_live_entries() {
     assert_eq!(next_ids(&mut only_new).await, vec!["6-0"]);
     assert_eq!(next_ids(&mut after_three).await, vec!["6-0"]);
 
-    let batch = v1::AddRequest {
-        key: Some(v1::add_request::Key::Stream("s".into())),
-        entries: (7..=11)
-            .map(|id| v1::NewEntry {
-                id: id.to_string(),
-                fields: vec![field("i", &id.to_string())],
-            })
-            .collect(),
-        ..Default::default()
-    };
-    client.add(batch).await.unwrap();
+    let entries = (7..=11)
+        .map(|id| new_entry(&id.to_string(), &[("i", &id.to_string())]))
+        .collect();
+    add_reply(&mut client, batch_request("s", entries)).await;
     let mut live = Vec::new();
     while live.len() < 5 {
         let batch = next_ids(&mut only_new).await;
@@ -63,17 +42,12 @@ async fn tail_sends_existing_then_live_entries() {
 
 #[tokio::test]
 async fn a_slow_tail_subscriber_stops_the_reads_and_still_gets_everything() {
-    let dir = data_dir();
-    let mut server = Server::start(
-        dir.path(),
-        &[
-            ("--tail-batch-max", "2"),
-            ("--segment-bytes-max", "1048576"),
-            ("--entry-bytes-max", "65536"),
-        ],
-    )
-    .await;
-    let mut client = server.client().await;
+    let flags = [
+        ("--tail-batch-max", "2"),
+        ("--segment-bytes-max", "1048576"),
+        ("--entry-bytes-max", "65536"),
+    ];
+    let (mut server, mut client) = start(&flags).await;
     // 4 MB: more than the client's HTTP/2 stream window (hyper's 2 MB) and the server's
     // send buffer, so the server must stop reading for this subscriber.
     let value = "v".repeat(20_000);
@@ -81,11 +55,7 @@ async fn a_slow_tail_subscriber_stops_the_reads_and_still_gets_everything() {
     for id in 1..=total {
         add(&mut client, "s", &id.to_string(), &[("f", &value)]).await;
     }
-    let mut tail = client
-        .tail(tail_request("s", "0", 0))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut tail = open_tail(&mut client, "s", "0", 0).await;
     // Not reading: the server fills the subscriber's queue, then waits instead of reading on.
     server
         .wait_for_log("tail queue full; waiting for the subscriber")
@@ -102,30 +72,12 @@ async fn a_slow_tail_subscriber_stops_the_reads_and_still_gets_everything() {
 
 #[tokio::test]
 async fn tail_waits_for_a_missing_stream_and_ends_when_it_is_dropped() {
-    let dir = data_dir();
-    let server = Server::start(dir.path(), &[]).await;
-    let mut client = server.client().await;
-    let mut tail = client
-        .tail(tail_request("later", "", 0))
-        .await
-        .unwrap()
-        .into_inner();
-    add(&mut client, "later", "1-1", &[("f", "v")]).await;
-    let message = guard("tail message", tail.next())
-        .await
-        .expect("open")
-        .expect("ok");
-    assert_eq!(ids(&message.entries), vec!["1-1"]);
+    let (_server, mut client) = start(&[]).await;
+    let mut tail = open_tail(&mut client, "later", "", 0).await;
+    add(&mut client, "later", "1-1", FV).await;
+    assert_eq!(next_ids(&mut tail).await, vec!["1-1"]);
 
-    let dropped = client
-        .drop(v1::DropRequest {
-            streams: vec!["later".into()],
-            streams_bytes: vec![],
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(dropped.dropped, 1);
+    assert_eq!(drop_streams(&mut client, drop_request(&["later"])).await, 1);
     let ended = guard("tail end", tail.next())
         .await
         .expect("a final status");
@@ -138,9 +90,7 @@ async fn tail_waits_for_a_missing_stream_and_ends_when_it_is_dropped() {
 
 #[tokio::test]
 async fn tail_subscribers_are_limited() {
-    let dir = data_dir();
-    let server = Server::start(dir.path(), &[("--tail-subscribers-max", "1")]).await;
-    let mut client = server.client().await;
+    let (_server, mut client) = start(&[("--tail-subscribers-max", "1")]).await;
     assert_status(
         client.tail(tail_request("s", "bad", 0)).await,
         Code::InvalidArgument,
@@ -151,11 +101,7 @@ async fn tail_subscribers_are_limited() {
         Code::InvalidArgument,
         INVALID_ID,
     );
-    let first = client
-        .tail(tail_request("s", "$", 0))
-        .await
-        .unwrap()
-        .into_inner();
+    let first = open_tail(&mut client, "s", "$", 0).await;
     assert_status(
         client.tail(tail_request("t", "$", 0)).await,
         Code::ResourceExhausted,
