@@ -5,10 +5,9 @@
 //! opens, and enforced with a clear error where input meets it.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 
 /// When appended data is forced to stable storage.
@@ -46,48 +45,6 @@ impl FsyncPolicy {
     }
 }
 
-/// The source of `*` IDs' milliseconds. Injectable so tests can move time by hand, backwards
-/// included.
-pub trait Clock: Send + Sync + 'static {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> u64;
-}
-
-/// The system's wall clock.
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_millis() as u64)
-            .unwrap_or(0)
-    }
-}
-
-/// A clock that only moves when told to, for tests.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    /// A clock showing `ms`.
-    pub fn new(ms: u64) -> ManualClock {
-        ManualClock(AtomicU64::new(ms))
-    }
-
-    /// Sets the time (it may go backwards).
-    pub fn set(&self, ms: u64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 /// Default size at which a stream's active segment is sealed and a new one started: 64 MiB.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
 /// Default distance between sparse index points within a segment: 4 KiB.
@@ -104,8 +61,12 @@ pub const COMMIT_THREADS_DEFAULT: usize = 2;
 
 /// Smallest segment size accepted (tests use tiny segments to exercise rollover).
 pub const SEGMENT_BYTES_MAX_MIN: u64 = 128;
-/// Largest segment size accepted: offsets within a segment are stored as u32.
+/// Largest segment size accepted, a bound the on-disk format sets: offsets within a segment
+/// are stored as u32 (index points, trailers), and 2 GiB keeps every offset sum in range.
 pub const SEGMENT_BYTES_MAX_MAX: u64 = 1 << 31;
+/// Bytes of every segment taken by its header (its layout is `storage::segment`'s), so not
+/// available to records.
+pub const SEGMENT_HEADER_BYTES: usize = 64;
 
 /// The storage engine's configuration.
 #[derive(Clone)]
@@ -181,12 +142,12 @@ impl Config {
                 self.entry_bytes_max
             ));
         }
-        let room = self.segment_bytes_max - crate::storage::segment::HEADER_BYTES as u64;
+        let room = self.segment_bytes_max - SEGMENT_HEADER_BYTES as u64;
         if u64::from(self.entry_bytes_max) > room {
             return fail(format!(
                 "entry_bytes_max ({}) must fit in a segment: at most segment_bytes_max - {} = {room}",
                 self.entry_bytes_max,
-                crate::storage::segment::HEADER_BYTES
+                SEGMENT_HEADER_BYTES
             ));
         }
         if self.stream_name_bytes_max == 0 {

@@ -1,14 +1,38 @@
 //! Sluice: Redis Streams made durable.
 //!
-//! The crate is the storage engine (`storage`, `stream`, `engine`: no network code), the
-//! reply model shared by every front end (`reply`), the gRPC server (`server`) and the
-//! command-line client (`cli`).
+//! The crate is a storage engine (no network code), the Redis command layer and reply model
+//! every front end shares, and the front ends: a gRPC server and a command-line client.
+//! Modules call only downward in this list (lowest first):
+//!
+//! - `id`: stream IDs — Redis's grammar, order and ID error texts;
+//! - `clock`: the one source of milliseconds (swappable in tests);
+//! - `model`: the engine's vocabulary — entries, fields, trims, read limits, where reads
+//!   start, XINFO's figures — shared by the engine and every front end;
+//! - `error`: the engine's error type, with Redis's texts;
+//! - `config`: every engine limit and policy, with defaults and validation;
+//! - `lock`: taking locks, the one way this crate does it;
+//! - `glob`: Redis's glob patterns;
+//! - `storage`: bytes and files — segments, records, indexes, tombstones, group commit,
+//!   recovery, the data directory (format in `storage/FORMAT.md`);
+//! - `stream`: Redis semantics over one stream's log (XADD IDs, XSETID rules, XINFO);
+//! - `engine`: all streams of a data directory, the commands on them, wake-ups;
+//! - `command`: Redis command syntax into typed commands, with Redis's error texts, for
+//!   every front end;
+//! - `reply`: Redis's reply model, built from engine values;
+//! - `proto`: the generated gRPC types and their conversions;
+//! - `server`: the gRPC server, a thin translation over the engine;
+//! - `cli`: `sluice cli` and `sluice tail`, speaking gRPC.
 
 pub mod cli;
+pub mod clock;
+pub mod command;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod glob;
 pub mod id;
+pub mod lock;
+pub mod model;
 pub mod proto;
 pub mod reply;
 pub mod server;
@@ -19,7 +43,6 @@ pub use config::{Config, FsyncPolicy};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use id::{AddId, IdRange, StreamId};
-pub use storage::read::ReadLimit;
-pub use storage::record::{Entry, Field};
-pub use storage::stream_log::{Counters, TrimSpec, TrimStrategy};
-pub use stream::{NewEntry, StreamInfo};
+pub use model::{
+    Counters, Entry, Field, NewEntry, ReadLimit, ReadStart, StreamInfo, TrimSpec, TrimStrategy,
+};

@@ -15,7 +15,53 @@ pub mod v1 {
 /// show text; either form is accepted on the way in.
 pub mod convert {
     use super::v1;
-    use crate::storage::record::{Entry, Field};
+    use crate::model::{Entry, Field};
+
+    /// A message's `key` oneof: a stream name as text (when it is UTF-8) or as bytes. Every
+    /// message has its own generated type for it; this makes them one, for both directions.
+    pub trait StreamKey: Sized {
+        /// The oneof for `name`: text when the bytes are UTF-8.
+        fn from_name(name: Vec<u8>) -> Self;
+        /// The stream name's bytes.
+        fn into_name(self) -> Vec<u8>;
+    }
+
+    macro_rules! stream_keys {
+        ($($message:ident),* $(,)?) => {
+            $(impl StreamKey for v1::$message::Key {
+                fn from_name(name: Vec<u8>) -> Self {
+                    match text_or_bytes(name) {
+                        Ok(text) => v1::$message::Key::Stream(text),
+                        Err(bytes) => v1::$message::Key::StreamBytes(bytes),
+                    }
+                }
+                fn into_name(self) -> Vec<u8> {
+                    match self {
+                        v1::$message::Key::Stream(text) => text.into_bytes(),
+                        v1::$message::Key::StreamBytes(bytes) => bytes,
+                    }
+                }
+            })*
+        };
+    }
+
+    stream_keys!(
+        add_request,
+        range_request,
+        stream_offset,
+        stream_entries,
+        tail_request,
+        len_request,
+        delete_request,
+        trim_request,
+        set_id_request,
+        info_request,
+    );
+
+    /// The `key` oneof for `name`, in whichever message type `K` is.
+    pub fn key<K: StreamKey>(name: &[u8]) -> Option<K> {
+        Some(K::from_name(name.to_vec()))
+    }
 
     /// Text when the bytes are UTF-8, else the bytes back.
     pub fn text_or_bytes(bytes: Vec<u8>) -> Result<String, Vec<u8>> {
@@ -68,6 +114,16 @@ pub mod convert {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn keys_pick_text_when_utf8_and_come_back_as_bytes() {
+            let text: v1::len_request::Key = StreamKey::from_name(b"s".to_vec());
+            assert_eq!(text, v1::len_request::Key::Stream("s".to_owned()));
+            let bytes: v1::len_request::Key = StreamKey::from_name(vec![0xff]);
+            assert_eq!(bytes, v1::len_request::Key::StreamBytes(vec![0xff]));
+            assert_eq!(bytes.into_name(), vec![0xff]);
+            assert_eq!(text.into_name(), b"s".to_vec());
+        }
 
         #[test]
         fn text_when_utf8_bytes_otherwise_and_back() {

@@ -10,8 +10,7 @@
 use std::fmt::Write as _;
 
 use crate::id::StreamId;
-use crate::storage::record::Entry;
-use crate::stream::StreamInfo;
+use crate::model::{Entry, StreamInfo};
 
 /// One Redis reply, as RESP2 carries it.
 ///
@@ -262,7 +261,7 @@ pub fn repr(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::stream_log::Counters;
+    use crate::model::Counters;
 
     fn entry_of(ms: u64, seq: u64, fields: &[(&[u8], &[u8])]) -> Entry {
         Entry {

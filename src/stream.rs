@@ -4,40 +4,11 @@
 
 use std::sync::Arc;
 
-use crate::config::Clock;
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::id::{AddId, IdRange, StreamId};
-use crate::storage::read::ReadLimit;
-use crate::storage::record::{Entry, Field};
-use crate::storage::stream_log::{Counters, StreamLog, TrimSpec, View};
-
-/// An entry to add: its ID argument and its pairs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewEntry {
-    /// `*`, `<ms>-*` or an explicit ID.
-    pub id: AddId,
-    /// Field/value pairs; at least one.
-    pub fields: Vec<Field>,
-}
-
-/// What XINFO STREAM reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamInfo {
-    /// Length, last-generated-id, entries-added, max-deleted-entry-id.
-    pub counters: Counters,
-    /// The first live entry's ID, or 0-0 (recorded-first-entry-id).
-    pub recorded_first_id: StreamId,
-    /// The first live entry.
-    pub first_entry: Option<Entry>,
-    /// The last live entry.
-    pub last_entry: Option<Entry>,
-    /// Segment files (reported where Redis reports radix-tree keys).
-    pub segments: u64,
-    /// Sparse index points (reported where Redis reports radix-tree nodes).
-    pub index_points: u64,
-    /// With FULL: the first entries, up to the COUNT asked.
-    pub entries: Option<Vec<Entry>>,
-}
+use crate::model::{Entry, Field, NewEntry, ReadLimit, StreamInfo, TrimSpec};
+use crate::storage::log::{StreamLog, Txn, View};
 
 /// One stream: its name and its log.
 pub struct Stream {
@@ -130,7 +101,7 @@ impl Stream {
     }
 
     fn append(
-        txn: &mut crate::storage::stream_log::Txn<'_>,
+        txn: &mut Txn<'_>,
         clock: &dyn Clock,
         entries: &[NewEntry],
         trim: Option<&TrimSpec>,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use sluice::config::ManualClock;
+use sluice::clock::ManualClock;
 use sluice::storage::record::encoded_len;
 use sluice::storage::sim_fs::SimFs;
 use sluice::{
@@ -502,7 +502,7 @@ trait ClockValue {
 
 impl ClockValue for ManualClock {
     fn now_ms_value(&self) -> u64 {
-        sluice::config::Clock::now_ms(self)
+        sluice::clock::Clock::now_ms(self)
     }
 }
 

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sluice::config::ManualClock;
+use sluice::clock::ManualClock;
 use sluice::storage::sim_fs::{SimFs, Tear};
 use sluice::{
     AddId, Config, Engine, Entry, Field, FsyncPolicy, IdRange, NewEntry, ReadLimit, StreamId,

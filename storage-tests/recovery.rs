@@ -118,15 +118,11 @@ fn record_offsets(log: &[u8]) -> Vec<usize> {
 
 /// After damage, the store must hold exactly entries 1..=kept, accept a new entry, and reopen
 /// cleanly.
-fn check_store(
-    data: &Path,
-    segment_bytes: u64,
-    kept: u64,
-) -> Vec<sluice::storage::recovery::Repair> {
+fn check_store(data: &Path, segment_bytes: u64, kept: u64) -> Vec<sluice::storage::repair::Repair> {
     check_store_with(config(data, segment_bytes), kept)
 }
 
-fn check_store_with(config: Config, kept: u64) -> Vec<sluice::storage::recovery::Repair> {
+fn check_store_with(config: Config, kept: u64) -> Vec<sluice::storage::repair::Repair> {
     let data = config.data_dir.clone();
     let engine = Engine::open(config.clone()).unwrap();
     let repairs = engine.repairs().to_vec();

@@ -20,16 +20,14 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use crate::cli::command::{Command, ReadStart, XAdd, XRange, XRead, XSetId};
 use crate::cli::error::{is_transport_failure, CliError};
+use crate::command::{Command, XAdd, XRange, XRead, XSetId};
 use crate::id::StreamId;
-use crate::proto::convert::{field_from_proto, field_to_proto};
+use crate::model::{Counters, Entry, StreamInfo, TrimSpec, TrimStrategy};
+use crate::proto::convert::{field_from_proto, field_to_proto, key, StreamKey};
 use crate::proto::v1 as proto;
 use crate::proto::v1::streams_client::StreamsClient;
 use crate::reply::{self, Reply};
-use crate::storage::record::Entry;
-use crate::storage::stream_log::{Counters, TrimSpec, TrimStrategy};
-use crate::stream::StreamInfo;
 
 /// How long connecting may take before the client gives up.
 pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -65,18 +63,6 @@ fn endpoint_uri(address: &str) -> String {
     } else {
         format!("http://{address}")
     }
-}
-
-/// A stream name in whichever of the two forms the API has: text when it is UTF-8.
-fn key<K>(name: &[u8], text: fn(String) -> K, bytes: fn(Vec<u8>) -> K) -> K {
-    match std::str::from_utf8(name) {
-        Ok(name) => text(name.to_owned()),
-        Err(_) => bytes(name.to_vec()),
-    }
-}
-
-fn name_from(text: Option<String>, bytes: Option<Vec<u8>>) -> Vec<u8> {
-    text.map(String::into_bytes).or(bytes).unwrap_or_default()
 }
 
 /// An ID the server sent; `0-0` when it left an optional one empty.
@@ -169,11 +155,7 @@ impl Client {
         after: &str,
     ) -> Result<tonic::Streaming<proto::TailResponse>, CliError> {
         let request = proto::TailRequest {
-            key: Some(key(
-                name,
-                proto::tail_request::Key::Stream,
-                proto::tail_request::Key::StreamBytes,
-            )),
+            key: key(name),
             id: after.to_owned(),
             batch: 0,
         };
@@ -199,23 +181,13 @@ impl Client {
             Command::XRange(range) => self.xrange(range).await,
             Command::XRead(read) => self.xread(read).await,
             Command::XLen { key: name } => {
-                let request = proto::LenRequest {
-                    key: Some(key(
-                        name,
-                        proto::len_request::Key::Stream,
-                        proto::len_request::Key::StreamBytes,
-                    )),
-                };
+                let request = proto::LenRequest { key: key(name) };
                 let response = self.streams.len(request).await?.into_inner();
                 Ok(reply::integer(response.length))
             }
             Command::XDel { key: name, ids } => {
                 let request = proto::DeleteRequest {
-                    key: Some(key(
-                        name,
-                        proto::delete_request::Key::Stream,
-                        proto::delete_request::Key::StreamBytes,
-                    )),
+                    key: key(name),
                     ids: ids.iter().map(StreamId::to_string).collect(),
                 };
                 let response = self.streams.delete(request).await?.into_inner();
@@ -223,11 +195,7 @@ impl Client {
             }
             Command::XTrim { key: name, trim } => {
                 let request = proto::TrimRequest {
-                    key: Some(key(
-                        name,
-                        proto::trim_request::Key::Stream,
-                        proto::trim_request::Key::StreamBytes,
-                    )),
+                    key: key(name),
                     trim: Some(trim_to_proto(trim)),
                 };
                 let response = self.streams.trim(request).await?.into_inner();
@@ -290,11 +258,7 @@ impl Client {
 
     async fn exists(&mut self, name: &[u8]) -> Result<bool, Failure> {
         let request = proto::RangeRequest {
-            key: Some(key(
-                name,
-                proto::range_request::Key::Stream,
-                proto::range_request::Key::StreamBytes,
-            )),
+            key: key(name),
             start: "-".to_owned(),
             end: "+".to_owned(),
             count: Some(0),
@@ -305,11 +269,7 @@ impl Client {
 
     async fn xadd(&mut self, add: &XAdd) -> Result<Reply, Failure> {
         let request = proto::AddRequest {
-            key: Some(key(
-                &add.key,
-                proto::add_request::Key::Stream,
-                proto::add_request::Key::StreamBytes,
-            )),
+            key: key(&add.key),
             // "*", "<ms>-*" or "<ms>-<seq>": AddId prints Redis's forms.
             id: add.id.to_string(),
             fields: add.fields.iter().cloned().map(field_to_proto).collect(),
@@ -328,11 +288,7 @@ impl Client {
         // The bounds travel resolved (inclusive, complete IDs), so the server reads exactly
         // the range this client parsed.
         let request = proto::RangeRequest {
-            key: Some(key(
-                &range.key,
-                proto::range_request::Key::Stream,
-                proto::range_request::Key::StreamBytes,
-            )),
+            key: key(&range.key),
             start: range.range.start.to_string(),
             end: range.range.end.to_string(),
             count: range.count,
@@ -349,16 +305,8 @@ impl Client {
                 .streams
                 .iter()
                 .map(|(name, start)| proto::StreamOffset {
-                    key: Some(key(
-                        name,
-                        proto::stream_offset::Key::Stream,
-                        proto::stream_offset::Key::StreamBytes,
-                    )),
-                    id: match start {
-                        ReadStart::After(id) => id.to_string(),
-                        ReadStart::New => "$".to_owned(),
-                        ReadStart::LastEntry => "+".to_owned(),
-                    },
+                    key: key(name),
+                    id: start.to_argument(),
                 })
                 .collect(),
             count: read.count,
@@ -367,23 +315,15 @@ impl Client {
         let response = self.streams.read(request).await?.into_inner();
         let mut streams = Vec::with_capacity(response.streams.len());
         for stream in response.streams {
-            let (text, bytes) = match stream.key {
-                Some(proto::stream_entries::Key::Stream(text)) => (Some(text), None),
-                Some(proto::stream_entries::Key::StreamBytes(bytes)) => (None, Some(bytes)),
-                None => (None, None),
-            };
-            streams.push((name_from(text, bytes), entries_from_server(stream.entries)?));
+            let name = stream.key.map(StreamKey::into_name).unwrap_or_default();
+            streams.push((name, entries_from_server(stream.entries)?));
         }
         Ok(reply::xread(&streams))
     }
 
     async fn xsetid(&mut self, set_id: &XSetId) -> Result<Reply, Failure> {
         let request = proto::SetIdRequest {
-            key: Some(key(
-                &set_id.key,
-                proto::set_id_request::Key::Stream,
-                proto::set_id_request::Key::StreamBytes,
-            )),
+            key: key(&set_id.key),
             last_id: set_id.last_id.to_string(),
             entries_added: set_id.entries_added,
             max_deleted_id: set_id
@@ -397,11 +337,7 @@ impl Client {
 
     async fn xinfo_stream(&mut self, name: &[u8], full: Option<u64>) -> Result<Reply, Failure> {
         let request = proto::InfoRequest {
-            key: Some(key(
-                name,
-                proto::info_request::Key::Stream,
-                proto::info_request::Key::StreamBytes,
-            )),
+            key: key(name),
             full: full.is_some(),
             count: full,
         };
@@ -466,26 +402,6 @@ mod tests {
     fn addresses_become_uris() {
         assert_eq!(endpoint_uri("127.0.0.1:50051"), "http://127.0.0.1:50051");
         assert_eq!(endpoint_uri("http://h:1"), "http://h:1");
-    }
-
-    #[test]
-    fn names_pick_text_when_utf8() {
-        assert_eq!(
-            key(
-                b"s",
-                proto::len_request::Key::Stream,
-                proto::len_request::Key::StreamBytes
-            ),
-            proto::len_request::Key::Stream("s".to_owned())
-        );
-        assert_eq!(
-            key(
-                b"\xff",
-                proto::len_request::Key::Stream,
-                proto::len_request::Key::StreamBytes
-            ),
-            proto::len_request::Key::StreamBytes(vec![0xff])
-        );
     }
 
     #[test]

@@ -5,19 +5,17 @@
 //! `sluice cli` alone opens a prompt. `sluice tail STREAM [ID]` follows a stream.
 //!
 //! The pieces, one concept each:
-//! - [`tokenizer`]: splits a typed line into arguments (redis-cli's quoting rules);
-//! - [`command`]: arguments to a typed [`command::Command`], with Redis's error texts;
+//! - [`crate::command`] (shared with every front end): splits a typed line into arguments
+//!   (redis-cli's quoting rules) and parses them into a typed command, with Redis's texts;
 //! - [`client`]: a command over gRPC, and the answer as a [`crate::reply::Reply`];
 //! - [`repl`]: what a line at the prompt means (quit, repeat counts, help);
 //! - [`tail`]: the tail's line format;
 //! - [`error`]: the failures that end a run with a non-zero exit code.
 
 pub mod client;
-pub mod command;
 pub mod error;
 pub mod repl;
 pub mod tail;
-pub mod tokenizer;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -95,7 +93,7 @@ pub async fn run(args: CliArgs) -> Result<(), CliError> {
 
 /// Parses and runs one command; a refused command is its error reply.
 async fn execute(client: &mut Client, arguments: &[Vec<u8>]) -> Result<Reply, CliError> {
-    match command::parse(arguments) {
+    match crate::command::parse(arguments) {
         Ok(command) => client.execute(&command).await,
         Err(error) => Ok(error.into_reply()),
     }

@@ -5,7 +5,7 @@
 //! the commands. Bad quoting prints "Invalid argument(s)" and a bad repeat count "Invalid
 //! redis-cli repeat command option value.", the texts redis-cli prints.
 
-use crate::cli::tokenizer;
+use crate::command::tokenizer;
 
 /// What one input line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,7 +128,7 @@ fn strtol_whole(argument: &[u8]) -> Option<Option<i64>> {
 /// The help text for `help`: what Sluice's client understands.
 pub fn help_text() -> String {
     let mut text = String::from("Sluice: Redis Streams made durable. Commands:\n");
-    for name in crate::cli::command::command_names() {
+    for name in crate::command::command_names() {
         text.push_str("  ");
         text.push_str(&name.to_ascii_uppercase());
         text.push('\n');

@@ -13,8 +13,8 @@
 
 use std::io::Write;
 
+use crate::model::Entry;
 use crate::reply::repr;
-use crate::storage::record::Entry;
 
 /// One entry as a line (without the newline).
 pub fn format_entry(entry: &Entry) -> String {
@@ -52,7 +52,7 @@ pub fn write_entries(out: &mut impl Write, entries: &[Entry]) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::tokenizer;
+    use crate::command::tokenizer;
     use crate::id::StreamId;
 
     fn entry(fields: &[(&[u8], &[u8])]) -> Entry {

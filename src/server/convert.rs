@@ -5,42 +5,11 @@
 //! show text and nothing binary is ever mangled. IDs are parsed only by the functions of
 //! [`crate::id`], so every malformed ID is refused with Redis's own text.
 
+use crate::command::{trim_spec as redis_trim_spec, CommandError};
 use crate::id::{AddId, StreamId};
+use crate::model::{NewEntry, TrimSpec, TrimStrategy};
 use crate::proto::v1;
 use crate::server::status::RequestError;
-use crate::storage::stream_log::{TrimSpec, TrimStrategy};
-use crate::stream::NewEntry;
-
-/// A request's `key` oneof (each message has its own generated type for it).
-pub trait StreamKey {
-    /// The stream name's bytes.
-    fn into_name(self) -> Vec<u8>;
-}
-
-macro_rules! stream_keys {
-    ($($message:ident),* $(,)?) => {
-        $(impl StreamKey for v1::$message::Key {
-            fn into_name(self) -> Vec<u8> {
-                match self {
-                    v1::$message::Key::Stream(text) => text.into_bytes(),
-                    v1::$message::Key::StreamBytes(bytes) => bytes,
-                }
-            }
-        })*
-    };
-}
-
-stream_keys!(
-    add_request,
-    range_request,
-    stream_offset,
-    tail_request,
-    len_request,
-    delete_request,
-    trim_request,
-    set_id_request,
-    info_request,
-);
 
 /// The stream a request names. An empty name is a name (Redis allows it); a missing one is an
 /// error, as is one longer than any stream can have.
@@ -60,7 +29,7 @@ pub fn stream_name(
 }
 
 pub use crate::proto::convert::{
-    entries_to_proto, entry_to_proto, field_from_proto, text_or_bytes,
+    entries_to_proto, entry_to_proto, field_from_proto, text_or_bytes, StreamKey,
 };
 
 /// An entry to add: its XADD ID (`*` when empty) and at least one field. An entry without
@@ -78,14 +47,6 @@ pub fn new_entry(id: &str, fields: Vec<v1::Field>) -> Result<NewEntry, RequestEr
         id,
         fields: fields.into_iter().map(field_from_proto).collect(),
     })
-}
-
-/// A stream name in a reply's `key` oneof.
-pub fn stream_entries_key(name: Vec<u8>) -> v1::stream_entries::Key {
-    match text_or_bytes(name) {
-        Ok(text) => v1::stream_entries::Key::Stream(text),
-        Err(bytes) => v1::stream_entries::Key::StreamBytes(bytes),
-    }
 }
 
 /// Which command a trim belongs to: they differ in what a missing strategy means.
@@ -106,7 +67,7 @@ pub fn trim_spec(
     let Some(trim) = trim else {
         return match command {
             TrimCommand::Add => Ok(None),
-            TrimCommand::Trim => Err(RequestError::TrimWithoutStrategy),
+            TrimCommand::Trim => Err(CommandError::TrimWithoutStrategy.into()),
         };
     };
     let strategy = match trim.threshold {
@@ -117,22 +78,16 @@ pub fn trim_spec(
         None => None,
     };
     // The proto cannot tell "LIMIT 0" from no LIMIT; 0 means no limit, as it does in Redis.
-    let limit_given = trim.limit != 0;
-    let Some(strategy) = strategy else {
-        return Err(match (limit_given, command) {
-            (true, _) => RequestError::LimitWithoutStrategy,
-            (false, TrimCommand::Trim) => RequestError::TrimWithoutStrategy,
-            (false, TrimCommand::Add) => RequestError::AddTrimWithoutStrategy,
-        });
-    };
-    if limit_given && !trim.approximate {
-        return Err(RequestError::LimitWithoutApprox);
-    }
-    Ok(Some(TrimSpec {
+    let limit = (trim.limit != 0).then_some(trim.limit);
+    let spec = redis_trim_spec(
         strategy,
-        approx: trim.approximate,
-        limit: trim.limit,
-    }))
+        trim.approximate,
+        limit,
+        command == TrimCommand::Trim,
+    )?;
+    // A trim message that names no strategy is this API's own mistake (XADD has no such
+    // form): said so, rather than trimming nothing.
+    spec.map(Some).ok_or(RequestError::AddTrimWithoutStrategy)
 }
 
 #[cfg(test)]
@@ -168,11 +123,11 @@ mod tests {
         assert!(matches!(trim_spec(None, TrimCommand::Add), Ok(None)));
         assert!(matches!(
             trim_spec(None, TrimCommand::Trim),
-            Err(RequestError::TrimWithoutStrategy)
+            Err(RequestError::Command(CommandError::TrimWithoutStrategy))
         ));
         assert!(matches!(
             trim_spec(Some(trim(None, true, 3)), TrimCommand::Add),
-            Err(RequestError::LimitWithoutStrategy)
+            Err(RequestError::Command(CommandError::LimitWithoutStrategy))
         ));
         assert!(matches!(
             trim_spec(Some(trim(None, false, 0)), TrimCommand::Add),
@@ -180,7 +135,7 @@ mod tests {
         ));
         assert!(matches!(
             trim_spec(Some(trim(maxlen.clone(), false, 3)), TrimCommand::Trim),
-            Err(RequestError::LimitWithoutApprox)
+            Err(RequestError::Command(CommandError::LimitWithoutApprox))
         ));
         assert_eq!(
             trim_spec(Some(trim(maxlen, true, 3)), TrimCommand::Trim).ok(),

@@ -8,8 +8,8 @@
 use prost::Message;
 
 use crate::error::Error;
+use crate::model::ReadLimit;
 use crate::server::status::RequestError;
-use crate::storage::read::ReadLimit;
 
 /// Room for a reply's framing beyond its entries (message tags, lengths, a stream name's
 /// framing), used when checking that any single entry fits in a message.

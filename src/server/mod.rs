@@ -13,7 +13,8 @@
 //!
 //! Modules: `config` (flags and their checks), `limits` (per-request limits), `convert` (wire
 //! types ↔ engine types), `status` (failures → gRPC status, in one place), `streams` (the
-//! service and its dispatch), `write` / `query` / `read` / `tail` (the handlers), `shutdown`.
+//! service and its dispatch), `write` / `query` / `read` / `tail` (the handlers), `wait` (the
+//! one wait of every blocking call), `shutdown`.
 
 mod config;
 mod convert;
@@ -24,9 +25,12 @@ mod shutdown;
 mod status;
 mod streams;
 mod tail;
+mod wait;
 mod write;
 
+use std::future::Future;
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tonic::transport::server::TcpIncoming;
@@ -103,53 +107,33 @@ pub fn init_logging() {
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let config = ServerConfig::from_args(args).map_err(ServeError::Config)?;
     raise_open_files_limit(config.engine.open_files_max);
-
-    let engine_config = config.engine.clone();
-    let (engine, stream_count) = tokio::task::spawn_blocking(move || {
-        let engine = Engine::open(engine_config)?;
-        let stream_count = engine.list(None).len();
-        Ok((engine, stream_count))
-    })
-    .await
-    .map_err(|error| ServeError::Task(error.to_string()))?
-    .map_err(ServeError::Open)?;
-
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            address: config.listen.clone(),
-            source,
-        })?;
-    let address = listener.local_addr().map_err(|source| ServeError::Bind {
-        address: config.listen.clone(),
-        source,
-    })?;
+    let (engine, stream_count) = open_engine(&config).await?;
+    let (listener, address) = bind(&config.listen).await?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let mut signals = shutdown::Signals::install().map_err(ServeError::Signals)?;
+    let signals = shutdown::Signals::install().map_err(ServeError::Signals)?;
     let (trigger, shutdown) = shutdown::channel();
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    let descriptors = [
-        crate::proto::v1::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-    ];
+    health.set_serving::<StreamsServer<StreamsService>>().await;
+    health.set_service_status("", ServingStatus::Serving).await;
+    let streams = StreamsServer::new(StreamsService::new(
+        engine.clone(),
+        config.limits,
+        shutdown.clone(),
+    ))
+    .max_decoding_message_size(config.limits.message_bytes_max)
+    .max_encoding_message_size(config.limits.message_bytes_max);
+    // Reflection v1 and v1alpha (grpcurl 1.8 asks for the latter), describing Sluice's API and
+    // the health service.
     let mut reflection_v1 = tonic_reflection::server::Builder::configure();
     let mut reflection_v1alpha = tonic_reflection::server::Builder::configure();
-    for descriptor in descriptors {
+    for descriptor in [
+        crate::proto::v1::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ] {
         reflection_v1 = reflection_v1.register_encoded_file_descriptor_set(descriptor);
         reflection_v1alpha = reflection_v1alpha.register_encoded_file_descriptor_set(descriptor);
     }
-    let limits = config.limits;
-    let streams = StreamsServer::new(StreamsService::new(
-        engine.clone(),
-        limits,
-        shutdown.clone(),
-    ))
-    .max_decoding_message_size(limits.message_bytes_max)
-    .max_encoding_message_size(limits.message_bytes_max);
-    health.set_serving::<StreamsServer<StreamsService>>().await;
-    health.set_service_status("", ServingStatus::Serving).await;
-
     let server = Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             status::oversized_request_as_resource_exhausted::<tonic::body::Body>,
@@ -162,7 +146,6 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             let shutdown = shutdown.clone();
             async move { shutdown.fired().await }
         });
-
     tracing::info!(
         %address,
         data_dir = %config.engine.data_dir.display(),
@@ -171,40 +154,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         "listening"
     );
 
-    let watch_signals = async {
-        let name = signals.next().await;
-        tracing::info!(
-            signal = name,
-            "shutting down: no new connections, finishing in-flight calls"
-        );
-        health
-            .set_not_serving::<StreamsServer<StreamsService>>()
-            .await;
-        health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        trigger.fire();
-        let name = signals.next().await;
-        tracing::warn!(signal = name, "already shutting down");
-        std::future::pending::<()>().await;
+    let stop = Stop {
+        signals,
+        health,
+        trigger,
+        shutdown,
+        grace_ms: config.shutdown_grace_ms,
     };
-    let grace = async {
-        shutdown.fired().await;
-        tokio::time::sleep(Duration::from_millis(config.shutdown_grace_ms)).await;
-    };
-    tokio::pin!(server);
-    let served = tokio::select! {
-        served = &mut server => served,
-        () = watch_signals => Ok(()),
-        () = grace => {
-            tracing::warn!(
-                grace_ms = config.shutdown_grace_ms,
-                "calls still running after the shutdown grace period; closing without them"
-            );
-            Ok(())
-        }
-    };
-
+    let served = stop.serve(server).await;
     tracing::info!("closing the storage");
     let closed = tokio::task::spawn_blocking(move || engine.close())
         .await
@@ -213,6 +170,90 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     closed.map_err(ServeError::Close)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the engine on the blocking pool (recovery reads files); returns it and its number of
+/// streams.
+async fn open_engine(config: &ServerConfig) -> Result<(Engine, usize), ServeError> {
+    let engine_config = config.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let engine = Engine::open(engine_config)?;
+        let stream_count = engine.list(None).len();
+        Ok((engine, stream_count))
+    })
+    .await
+    .map_err(|error| ServeError::Task(error.to_string()))?
+    .map_err(ServeError::Open)
+}
+
+/// Binds the listen address; returns the listener and the address it got (port 0 resolved).
+async fn bind(listen: &str) -> Result<(tokio::net::TcpListener, SocketAddr), ServeError> {
+    let failed = |source| ServeError::Bind {
+        address: listen.to_owned(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(failed)?;
+    let address = listener.local_addr().map_err(failed)?;
+    Ok((listener, address))
+}
+
+/// How serving ends: the first signal starts a graceful shutdown (health says not serving,
+/// blocked calls are released, no new connections); calls still running after the grace
+/// period are abandoned; a second signal is only logged.
+struct Stop {
+    signals: shutdown::Signals,
+    health: tonic_health::server::HealthReporter,
+    trigger: shutdown::Trigger,
+    shutdown: shutdown::Shutdown,
+    grace_ms: u64,
+}
+
+impl Stop {
+    /// Runs `server` until it ends, or the shutdown it was given ends it, or the grace period
+    /// after a signal runs out.
+    async fn serve(
+        mut self,
+        server: impl Future<Output = Result<(), tonic::transport::Error>>,
+    ) -> Result<(), ServeError> {
+        let grace_ms = self.grace_ms;
+        let shutdown = self.shutdown.clone();
+        let grace = async {
+            shutdown.fired().await;
+            tokio::time::sleep(Duration::from_millis(grace_ms)).await;
+        };
+        tokio::pin!(server);
+        tokio::select! {
+            served = &mut server => Ok(served?),
+            () = self.watch_signals() => Ok(()),
+            () = grace => {
+                tracing::warn!(
+                    grace_ms,
+                    "calls still running after the shutdown grace period; closing without them"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    async fn watch_signals(&mut self) {
+        let name = self.signals.next().await;
+        tracing::info!(
+            signal = name,
+            "shutting down: no new connections, finishing in-flight calls"
+        );
+        self.health
+            .set_not_serving::<StreamsServer<StreamsService>>()
+            .await;
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        self.trigger.fire();
+        let name = self.signals.next().await;
+        tracing::warn!(signal = name, "already shutting down");
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit: the engine keeps up to

@@ -3,14 +3,11 @@
 //! `message_bytes_max` (see `limits`).
 
 use crate::id::IdRange;
+use crate::model::{ReadLimit, INFO_FULL_COUNT_DEFAULT};
 use crate::proto::v1;
 use crate::server::convert;
 use crate::server::status::RequestError;
 use crate::server::streams::{blocking, StreamsService};
-use crate::storage::read::ReadLimit;
-
-/// XINFO STREAM FULL's default COUNT.
-const INFO_FULL_COUNT_DEFAULT: u64 = 10;
 
 fn or_default<'text>(text: &'text str, default: &'text str) -> &'text str {
     if text.is_empty() {

@@ -7,7 +7,7 @@
 //!
 //! | code | errors |
 //! |---|---|
-//! | INVALID_ARGUMENT | malformed IDs, XADD `0-0`, an entry without fields, option and syntax errors, a missing stream name |
+//! | INVALID_ARGUMENT | malformed IDs, XADD `0-0`, an entry without fields, option and syntax errors (the command layer's), a missing stream name |
 //! | FAILED_PRECONDITION | ID ordering rules: XADD at or below the top item, IDs exhausted, the XSETID checks |
 //! | NOT_FOUND | `ERR no such key` (XSETID, XINFO); a Tail whose stream was dropped |
 //! | RESOURCE_EXHAUSTED | every configured limit: entry, batch, name and message sizes, COUNT, blocked readers, Tail subscribers |
@@ -18,6 +18,7 @@
 use tonic::codegen::http::{self, HeaderValue};
 use tonic::{Code, Status};
 
+use crate::command::CommandError;
 use crate::error::Error;
 use crate::id::IdError;
 
@@ -27,24 +28,16 @@ pub enum RequestError {
     /// The engine refused or failed.
     #[error(transparent)]
     Engine(#[from] Error),
+    /// An argument Redis refuses before it runs a command (the same checks, the same texts
+    /// as the command layer's).
+    #[error(transparent)]
+    Command(#[from] CommandError),
     /// The request names no stream.
     #[error("ERR stream name is required: set stream or stream_bytes")]
     MissingStream,
     /// Add with both the single-entry fields and a batch.
     #[error("ERR use either id and fields (one entry) or entries (a batch), not both")]
     SingleAndBatch,
-    /// A command given no arguments where Redis requires some (XREAD, XDEL, DEL).
-    #[error("ERR wrong number of arguments for '{0}' command")]
-    WrongArity(&'static str),
-    /// LIMIT without `~`.
-    #[error("ERR syntax error, LIMIT cannot be used without the special ~ option")]
-    LimitWithoutApprox,
-    /// LIMIT without MAXLEN or MINID.
-    #[error("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")]
-    LimitWithoutStrategy,
-    /// XTRIM without MAXLEN or MINID.
-    #[error("ERR syntax error, XTRIM must be called with a trimming strategy")]
-    TrimWithoutStrategy,
     /// An Add whose trim sets neither MAXLEN nor MINID.
     #[error("ERR syntax error, a trim must set maxlen or minid")]
     AddTrimWithoutStrategy,
@@ -132,12 +125,10 @@ pub fn status(error: RequestError) -> Status {
 fn code(error: &RequestError) -> Code {
     match error {
         RequestError::Engine(error) => engine_code(error),
-        RequestError::MissingStream
+        // Every command error is an argument refused before anything ran.
+        RequestError::Command(_)
+        | RequestError::MissingStream
         | RequestError::SingleAndBatch
-        | RequestError::WrongArity(_)
-        | RequestError::LimitWithoutApprox
-        | RequestError::LimitWithoutStrategy
-        | RequestError::TrimWithoutStrategy
         | RequestError::AddTrimWithoutStrategy
         | RequestError::CountWithoutFull => Code::InvalidArgument,
         RequestError::CountTooLarge { .. }
@@ -222,7 +213,7 @@ mod tests {
             ),
             (Error::NoSuchKey.into(), Code::NotFound, "ERR no such key"),
             (
-                RequestError::WrongArity("xdel"),
+                CommandError::WrongArity("xdel").into(),
                 Code::InvalidArgument,
                 "ERR wrong number of arguments for 'xdel' command",
             ),

@@ -6,59 +6,39 @@
 //! taking more) stops the reads: the server holds at most that many batches per subscriber,
 //! each within half of `message_bytes_max`, however far behind the subscriber falls.
 //!
-//! The task waits on the stream's change notifications, subscribed before the first read so no
-//! entry added after it is missed, and marked seen before each read. Reads of history go to
-//! the blocking pool; once a read has found the end, the newest entries (in the page cache) are
-//! read on the task itself. It ends when the subscriber goes away (its queue closes),
-//! when the server shuts down (UNAVAILABLE), or when the stream it follows is dropped
+//! The task waits on the stream's change notifications (see `wait`), subscribed before the
+//! first read so no entry added after it is missed, and marked seen before each read. Reads of
+//! history go to the blocking pool; once a read has found the end, the newest entries (in the
+//! page cache) are read on the task itself. It ends when the subscriber goes away (its queue
+//! closes), when the server shuts down (UNAVAILABLE), or when the stream it follows is dropped
 //! (NOT_FOUND, Redis's `UNBLOCKED the stream key no longer exists`): a stream created again
 //! under the same name starts its IDs afresh, so following it from the old position would
 //! silently skip entries. A Tail of a stream that does not exist yet waits for it to be created
 //! and follows that one.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::engine::Engine;
-use crate::error::Error;
-use crate::id::{IdRange, StreamId};
+use crate::engine::{Engine, Followed, Follower};
+use crate::id::StreamId;
+use crate::model::ReadStart;
 use crate::proto::v1;
 use crate::server::convert;
 use crate::server::limits::{Limits, TAIL_QUEUE_MESSAGES};
 use crate::server::shutdown::Shutdown;
 use crate::server::status::{status, RequestError};
 use crate::server::streams::{blocking, StreamsService};
-use crate::stream::Stream;
-
-/// Where a Tail starts, as requested.
-enum Start {
-    /// `$` (the default): only entries added from now on.
-    LastGenerated,
-    /// Entries with greater IDs (`0` for the whole stream).
-    After(StreamId),
-}
+use crate::server::wait::{Changes, Woken};
 
 /// One subscription's reading state, moved between the task and the blocking pool.
-struct Follower {
+struct Reader {
     engine: Engine,
-    name: Vec<u8>,
-    /// The last ID sent (or the starting point).
-    cursor: StreamId,
-    /// The stream being followed, once it exists; a different one under the name means the
-    /// followed one was dropped.
-    followed: Option<Weak<Stream>>,
+    follower: Follower,
     batch: usize,
     limits: Limits,
-}
-
-/// What one look at the stream found.
-enum Batch {
-    Entries(Vec<v1::Entry>),
-    Nothing,
-    Dropped,
 }
 
 impl StreamsService {
@@ -68,41 +48,39 @@ impl StreamsService {
         request: v1::TailRequest,
     ) -> Result<ReceiverStream<Result<v1::TailResponse, Status>>, RequestError> {
         let name = self.name(request.key)?;
+        // `$` (the default) or an ID; a Tail has no use for XREAD's `+`.
         let start = match request.id.as_str() {
-            "" | "$" => Start::LastGenerated,
-            id => Start::After(StreamId::parse_strict(id.as_bytes())?),
+            "" | "$" => ReadStart::LastGenerated,
+            id => ReadStart::After(StreamId::parse_strict(id.as_bytes())?),
         };
         let permit = Arc::clone(&self.tail_subscribers)
             .try_acquire_owned()
             .map_err(|_| RequestError::TailSubscribersFull {
                 max: self.limits.tail_subscribers_max,
             })?;
-        let watch = self.engine.watch(&name);
+        let changes = Changes::subscribe(&self.engine, [name.as_slice()]);
         let engine = self.engine.clone();
         let batch = self.limits.tail_batch(request.batch);
         let limits = self.limits;
-        let follower = blocking(move || {
-            let stream = engine.stream(&name)?;
-            let cursor = match (start, &stream) {
-                (Start::After(id), _) => id,
-                (Start::LastGenerated, Some(stream)) => stream.last_id(),
-                (Start::LastGenerated, None) => StreamId::MIN,
-            };
-            Ok(Follower {
+        let reader = blocking(move || {
+            let follower = engine.follow(&name, start)?;
+            Ok(Reader {
                 engine,
-                name,
-                cursor,
-                followed: stream.as_ref().map(Arc::downgrade),
+                follower,
                 batch,
                 limits,
             })
         })
         .await?;
         let (sender, receiver) = mpsc::channel(TAIL_QUEUE_MESSAGES);
-        tracing::debug!(stream = %String::from_utf8_lossy(&follower.name), cursor = %follower.cursor, "tail started");
+        tracing::debug!(
+            stream = %String::from_utf8_lossy(reader.follower.name()),
+            cursor = %reader.follower.after(),
+            "tail started"
+        );
         tokio::spawn(follow(
-            follower,
-            watch,
+            reader,
+            changes,
             sender,
             self.shutdown.clone(),
             permit,
@@ -113,14 +91,14 @@ impl StreamsService {
 
 /// The subscription's task; the permit is held for as long as it runs.
 async fn follow(
-    follower: Follower,
-    watch: watch::Receiver<u64>,
+    reader: Reader,
+    changes: Changes,
     sender: mpsc::Sender<Result<v1::TailResponse, Status>>,
     shutdown: Shutdown,
     _permit: OwnedSemaphorePermit,
 ) {
-    let name = String::from_utf8_lossy(&follower.name).into_owned();
-    let ended = run(follower, watch, &sender, &shutdown).await;
+    let name = String::from_utf8_lossy(reader.follower.name()).into_owned();
+    let ended = run(reader, changes, &sender, &shutdown).await;
     tracing::debug!(stream = %name, "tail ended");
     if let Err(error) = ended {
         // Delivered after what is already queued; if the subscriber never reads it, the
@@ -134,8 +112,8 @@ async fn follow(
 
 /// Sends batches until the subscriber leaves (`Ok`) or the subscription must end (`Err`).
 async fn run(
-    mut follower: Follower,
-    mut watch: watch::Receiver<u64>,
+    mut reader: Reader,
+    mut changes: Changes,
     sender: &mpsc::Sender<Result<v1::TailResponse, Status>>,
     shutdown: &Shutdown,
 ) -> Result<(), RequestError> {
@@ -147,7 +125,7 @@ async fn run(
         // Room first, then the read: this is the back-pressure.
         if sender.capacity() == 0 {
             tracing::debug!(
-                stream = %String::from_utf8_lossy(&follower.name),
+                stream = %String::from_utf8_lossy(reader.follower.name()),
                 "tail queue full; waiting for the subscriber"
             );
         }
@@ -160,79 +138,44 @@ async fn run(
             },
         };
         // Everything committed before this point is in what the read returns.
-        watch.borrow_and_update();
+        changes.mark_seen();
         let batch = if caught_up {
-            follower.next_batch()?
+            reader.next_batch()?
         } else {
             let (next, batch) = blocking(move || {
-                let batch = follower.next_batch()?;
-                Ok((follower, batch))
+                let batch = reader.next_batch()?;
+                Ok((reader, batch))
             })
             .await?;
-            follower = next;
+            reader = next;
             batch
         };
         match batch {
-            Batch::Entries(entries) => {
-                if entries.len() >= follower.batch {
+            Followed::Entries(entries) => {
+                if entries.len() >= reader.batch {
                     caught_up = false;
                 }
+                let entries = convert::entries_to_proto(entries);
                 slot.send(Ok(v1::TailResponse { entries }));
                 continue;
             }
-            Batch::Dropped => return Err(RequestError::StreamDropped),
-            Batch::Nothing => {
+            Followed::Dropped => return Err(RequestError::StreamDropped),
+            Followed::Nothing => {
                 caught_up = true;
                 drop(slot);
             }
         }
-        // Nothing more until the stream changes.
-        tokio::select! {
-            biased;
-            () = shutdown.fired() => return Err(RequestError::ShuttingDown),
-            () = sender.closed() => return Ok(()),
-            changed = watch.changed() => {
-                if changed.is_err() {
-                    // The engine is gone: nothing will ever change again.
-                    return Err(RequestError::ShuttingDown);
-                }
-            }
+        // Nothing more until the stream changes (or the subscriber leaves).
+        if changes.wait(shutdown, sender.closed()).await? == Woken::Stopped {
+            return Ok(());
         }
     }
 }
 
-impl Follower {
-    /// The next batch after the cursor, advancing it.
-    fn next_batch(&mut self) -> Result<Batch, RequestError> {
-        let Some(stream) = self.engine.stream(&self.name)? else {
-            return Ok(match self.followed {
-                Some(_) => Batch::Dropped,
-                None => Batch::Nothing,
-            });
-        };
-        match &self.followed {
-            Some(followed) if !std::ptr::eq(followed.as_ptr(), Arc::as_ptr(&stream)) => {
-                return Ok(Batch::Dropped);
-            }
-            Some(_) => {}
-            None => self.followed = Some(Arc::downgrade(&stream)),
-        }
-        let Some(start) = self.cursor.next() else {
-            return Ok(Batch::Nothing);
-        };
-        let range = IdRange {
-            start,
-            end: StreamId::MAX,
-        };
-        let entries = match stream.range(range, false, self.limits.tail_read_limit(self.batch)) {
-            Ok(entries) => entries,
-            Err(Error::Dropped) => return Ok(Batch::Dropped),
-            Err(error) => return Err(error.into()),
-        };
-        let Some(last) = entries.last() else {
-            return Ok(Batch::Nothing);
-        };
-        self.cursor = last.id;
-        Ok(Batch::Entries(convert::entries_to_proto(entries)))
+impl Reader {
+    /// The next batch after the follower's position, moving it.
+    fn next_batch(&mut self) -> Result<Followed, RequestError> {
+        let limit = self.limits.tail_read_limit(self.batch);
+        Ok(self.engine.follow_next(&mut self.follower, limit)?)
     }
 }

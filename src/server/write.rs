@@ -4,6 +4,7 @@
 //! awaits durability; the others, rare and possibly long (they may sync several files), run
 //! on the blocking pool.
 
+use crate::command::CommandError;
 use crate::id::StreamId;
 use crate::proto::v1;
 use crate::server::convert::{self, TrimCommand};
@@ -58,7 +59,7 @@ impl StreamsService {
     ) -> Result<v1::DeleteResponse, RequestError> {
         let name = self.name(request.key)?;
         if request.ids.is_empty() {
-            return Err(RequestError::WrongArity("xdel"));
+            return Err(CommandError::WrongArity("xdel").into());
         }
         let ids = request
             .ids
@@ -77,7 +78,7 @@ impl StreamsService {
     ) -> Result<v1::TrimResponse, RequestError> {
         let name = self.name(request.key)?;
         let spec = convert::trim_spec(request.trim, TrimCommand::Trim)?
-            .ok_or(RequestError::TrimWithoutStrategy)?;
+            .ok_or(CommandError::TrimWithoutStrategy)?;
         let engine = self.engine.clone();
         let removed = blocking(move || Ok(engine.trim(&name, &spec)?)).await?;
         Ok(v1::TrimResponse { removed })
@@ -113,7 +114,7 @@ impl StreamsService {
             .chain(request.streams_bytes)
             .collect();
         if names.is_empty() {
-            return Err(RequestError::WrongArity("del"));
+            return Err(CommandError::WrongArity("del").into());
         }
         let engine = self.engine.clone();
         let dropped = blocking(move || {

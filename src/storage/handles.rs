@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
+use crate::lock::lock;
 use crate::storage::fs::{File, Mapping};
 
 /// What a cached handle is.
@@ -125,10 +126,6 @@ impl HandleCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@
 //! survived; recovery trusts the last valid point and re-scans only the log after it.
 
 use crate::id::StreamId;
+use crate::storage::bytes::{get_id, get_u32, put_id};
 use crate::storage::fs::Mapping;
-use crate::storage::segment::{get_id, put_id};
 
 /// Size of one index slot.
 pub const SLOT_BYTES: usize = 32;
@@ -87,18 +87,29 @@ impl Trailer {
     }
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default())
+/// A sealed segment's whole index file: its points, then the trailer.
+pub fn encode_sealed(points: &[IndexPoint], trailer: &Trailer) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity((points.len() + 1) * SLOT_BYTES);
+    for point in points {
+        bytes.extend_from_slice(&point.encode());
+    }
+    bytes.extend_from_slice(&trailer.encode());
+    bytes
+}
+
+/// The active segment's index file content for `points` (no trailer).
+pub fn encode_points(points: &[IndexPoint]) -> Vec<u8> {
+    points.iter().flat_map(IndexPoint::encode).collect()
 }
 
 /// Decodes one slot; `None` if its checksum or kind is wrong.
 pub fn decode_slot(bytes: &[u8]) -> Option<Slot> {
-    if bytes.len() < SLOT_BYTES || crc32fast::hash(&bytes[..28]) != u32_at(bytes, 28) {
+    if bytes.len() < SLOT_BYTES || crc32fast::hash(&bytes[..28]) != get_u32(bytes, 28) {
         return None;
     }
     let id = get_id(bytes, 0);
-    let (a, b) = (u32_at(bytes, 16), u32_at(bytes, 20));
-    match u32_at(bytes, 24) {
+    let (a, b) = (get_u32(bytes, 16), get_u32(bytes, 20));
+    match get_u32(bytes, 24) {
         KIND_POINT => Some(Slot::Point(IndexPoint {
             id,
             offset: a,

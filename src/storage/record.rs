@@ -17,6 +17,7 @@
 //! appends atomic.
 
 use crate::id::StreamId;
+use crate::model::Field;
 
 /// Bytes before the body: length and CRC.
 pub const FRAME_HEADER_BYTES: usize = 8;
@@ -24,22 +25,6 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 pub const BODY_FIXED_BYTES: usize = 1 + 16 + 4;
 /// Flag: last record of an atomic batch.
 pub const FLAG_BATCH_END: u8 = 1;
-/// The largest record the format allows: one filling the largest segment. Decoding judges a
-/// record's length against this, never against the configured `entry_bytes_max`, which may
-/// have been larger when the record was written.
-pub const RECORD_BYTES_MAX: usize = crate::config::SEGMENT_BYTES_MAX_MAX as usize;
-
-/// A field/value pair of an entry. Both are arbitrary bytes.
-pub type Field = (Vec<u8>, Vec<u8>);
-
-/// A stream entry: its ID and its field/value pairs, in the order they were added.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// The entry's ID.
-    pub id: StreamId,
-    /// Its pairs.
-    pub fields: Vec<Field>,
-}
 
 /// The encoded size of a record holding `fields`.
 pub fn encoded_len(fields: &[Field]) -> usize {
@@ -108,7 +93,8 @@ pub enum Decoded<'a> {
 }
 
 /// Decodes the record at the start of `bytes`, checking length bounds, CRC and structure.
-/// `max_len` is the largest record the engine could have written.
+/// `max_len` is the largest record the engine could have written (the format's
+/// `segment::RECORD_BYTES_MAX`, or less where the caller knows better).
 pub fn decode(bytes: &[u8], max_len: usize) -> Decoded<'_> {
     if bytes.len() < FRAME_HEADER_BYTES {
         return Decoded::Incomplete { needed: None };

@@ -20,12 +20,20 @@
 //! 60      4     CRC-32 of bytes 0..60
 //! ```
 
+use std::io;
+
 use crate::id::StreamId;
+use crate::storage::bytes::{get_id, get_u32, get_u64, put_id};
+use crate::storage::fs::File;
 use crate::storage::index::IndexPoint;
 use crate::storage::record::{self, Decoded, RecordRef};
 
-/// Size of the segment header.
-pub const HEADER_BYTES: usize = 64;
+/// Size of the segment header (the configuration's limits account for it).
+pub const HEADER_BYTES: usize = crate::config::SEGMENT_HEADER_BYTES;
+/// The largest record the format allows: one filling the largest segment. Decoding judges a
+/// record's length against this, never against the configured `entry_bytes_max`, which may
+/// have been larger when the record was written.
+pub const RECORD_BYTES_MAX: usize = crate::config::SEGMENT_BYTES_MAX_MAX as usize;
 /// First bytes of every segment file.
 pub const MAGIC: [u8; 8] = *b"SLUICESG";
 /// The format version this code writes and reads.
@@ -67,11 +75,11 @@ impl SegmentHeader {
         if bytes[0..8] != MAGIC {
             return Err("bad segment magic");
         }
-        let crc = u32::from_le_bytes(bytes[60..64].try_into().unwrap_or_default());
+        let crc = get_u32(bytes, 60);
         if crc32fast::hash(&bytes[..60]) != crc {
             return Err("segment header checksum mismatch");
         }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
+        let version = get_u32(bytes, 8);
         if version != FORMAT_VERSION {
             return Err("unsupported segment format version");
         }
@@ -84,20 +92,12 @@ impl SegmentHeader {
     }
 }
 
-/// Writes an ID as two u64 LE.
-pub fn put_id(out: &mut [u8], id: StreamId) {
-    out[0..8].copy_from_slice(&id.ms.to_le_bytes());
-    out[8..16].copy_from_slice(&id.seq.to_le_bytes());
-}
-
-/// Reads a u64 LE at `at` (the caller guarantees the bounds).
-pub fn get_u64(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
-}
-
-/// Reads an ID written by [`put_id`].
-pub fn get_id(bytes: &[u8], at: usize) -> StreamId {
-    StreamId::new(get_u64(bytes, at), get_u64(bytes, at + 8))
+/// Makes `file` a fresh segment: `header`, then zeros up to `preallocated` bytes (sparse, so
+/// appends never change the file's size). The caller syncs it as its fsync policy wants.
+pub fn initialize(file: &dyn File, header: &SegmentHeader, preallocated: u64) -> io::Result<()> {
+    file.set_len(0)?;
+    file.write_all_at(&header.encode(), 0)?;
+    file.set_len(preallocated.max(HEADER_BYTES as u64))
 }
 
 /// The kinds of file a segment has.
@@ -247,7 +247,7 @@ pub fn scan(
         if bytes[at..].len() >= 4 && bytes[at..at + 4] == [0; 4] {
             break Stop::Padding;
         }
-        let record: RecordRef<'_> = match record::decode(&bytes[at..], record::RECORD_BYTES_MAX) {
+        let record: RecordRef<'_> = match record::decode(&bytes[at..], RECORD_BYTES_MAX) {
             Decoded::Record(record) => record,
             Decoded::Incomplete { .. } => break Stop::Truncated,
             Decoded::Invalid(why) => break Stop::Damaged(why),

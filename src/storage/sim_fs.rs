@@ -124,9 +124,7 @@ impl SimFs {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        crate::lock::lock(&self.state)
     }
 
     /// Schedules a power cut after `ops` more mutating operations (writes, syncs, creations,

@@ -190,9 +190,7 @@ impl<V> CommitQueue<V> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State<V>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        crate::lock::lock(&self.state)
     }
 
     /// Records a write. Called with the stream's writer lock held, so sequence numbers arrive

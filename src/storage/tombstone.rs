@@ -34,7 +34,7 @@
 use std::sync::Arc;
 
 use crate::id::StreamId;
-use crate::storage::segment::{get_id, get_u64, put_id};
+use crate::storage::bytes::{get_id, get_u32, get_u64, put_id};
 
 /// Size of one tombstone slot.
 pub const SLOT_BYTES: usize = 40;
@@ -88,7 +88,7 @@ impl Tombstone {
         if bytes.len() < SLOT_BYTES {
             return None;
         }
-        let crc = u32::from_le_bytes(bytes[36..40].try_into().unwrap_or_default());
+        let crc = get_u32(bytes, 36);
         if crc32fast::hash(&bytes[..36]) != crc {
             return None;
         }
@@ -100,10 +100,10 @@ impl Tombstone {
         };
         Some(Tombstone {
             kind,
-            ordinal: u32::from_le_bytes(bytes[4..8].try_into().unwrap_or_default()),
+            ordinal: get_u32(bytes, 4),
             epoch: get_u64(bytes, 8),
             max_deleted: get_id(bytes, 16),
-            requires: u32::from_le_bytes(bytes[32..36].try_into().unwrap_or_default()),
+            requires: get_u32(bytes, 32),
         })
     }
 }

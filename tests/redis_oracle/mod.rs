@@ -11,10 +11,10 @@ use std::process::{Child, Command as Process, Stdio};
 use std::thread::sleep;
 use std::time::Duration;
 
-use sluice::cli::command::{Command, ReadStart};
 use sluice::cli::repl::{self, Line};
+use sluice::command::Command;
 use sluice::reply::{self, render_cli, Reply};
-use sluice::{Config, Engine, FsyncPolicy, IdRange, NewEntry, ReadLimit, StreamId};
+use sluice::{Config, Engine, FsyncPolicy, NewEntry, ReadLimit};
 
 pub mod scenarios;
 
@@ -185,7 +185,7 @@ pub fn run_script_on_engine(engine: &Engine, script: &str) -> String {
             }
             Line::Run { repeat, arguments } => {
                 for _ in 0..repeat {
-                    let reply = match sluice::cli::command::parse(&arguments) {
+                    let reply = match sluice::command::parse(&arguments) {
                         Ok(command) => execute(engine, &command),
                         Err(error) => error.into_reply(),
                     };
@@ -236,33 +236,11 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
             )
         }
         Command::XRead(read) => {
-            let mut streams = Vec::new();
+            let mut cursors = Vec::new();
             for (name, start) in &read.streams {
-                let after = match start {
-                    ReadStart::After(id) => *id,
-                    ReadStart::New => engine.last_id(name)?.unwrap_or_default(),
-                    ReadStart::LastEntry => {
-                        let last = engine
-                            .range(name, IdRange::ALL, true, ReadLimit::count(1))?
-                            .unwrap_or_default();
-                        if !last.is_empty() {
-                            streams.push((name.clone(), last));
-                        }
-                        continue;
-                    }
-                };
-                let Some(start) = after.next() else { continue };
-                let range = IdRange {
-                    start,
-                    end: StreamId::MAX,
-                };
-                let found = engine
-                    .range(name, range, false, read_limit(read.count))?
-                    .unwrap_or_default();
-                if !found.is_empty() {
-                    streams.push((name.clone(), found));
-                }
+                cursors.push((name.clone(), engine.resolve_start(name, *start)?));
             }
+            let streams = engine.read_after(&cursors, read_limit(read.count))?;
             // Nothing else writes here, so a BLOCK would only time out: nil, as Redis says.
             reply::xread(&streams)
         }
@@ -295,7 +273,7 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
         }
         Command::Exists { keys } => reply::integer(
             keys.iter()
-                .filter(|key| matches!(engine.stream(key), Ok(Some(_))))
+                .filter(|key| matches!(engine.exists(key), Ok(true)))
                 .count() as u64,
         ),
         Command::Keys { pattern } => reply::keys(&engine.list(Some(pattern))),
@@ -304,7 +282,7 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
             missing,
             error,
         } => {
-            if matches!(engine.stream(key), Ok(Some(_))) {
+            if matches!(engine.exists(key), Ok(true)) {
                 error.clone().into_reply()
             } else {
                 missing.clone()

@@ -12,38 +12,16 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::id::{IdRange, StreamId};
+use crate::lock::read;
+use crate::model::{Entry, ReadLimit};
 use crate::storage::fs::{File, Mapping, OpenMode};
 use crate::storage::handles::{Handle, HandleKind};
 use crate::storage::index::{self, IndexPoint, MappedPoints, Points, SLOT_BYTES};
-use crate::storage::record::{self, Decoded, Entry, RecordRef};
-use crate::storage::segment::{FileKind, HEADER_BYTES};
-use crate::storage::stream_log::{
-    shared_read, ActiveShared, Body, Extent, Segment, StreamLog, View,
-};
+use crate::storage::log::view::{ActiveShared, Body, Extent, Segment, View};
+use crate::storage::log::StreamLog;
+use crate::storage::record::{self, Decoded, RecordRef};
+use crate::storage::segment::{FileKind, HEADER_BYTES, RECORD_BYTES_MAX};
 use crate::storage::tombstone::{Tombstone, TombstoneKind};
-
-/// How much a read may return.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReadLimit {
-    /// At most this many entries.
-    pub count: usize,
-    /// At most about this many bytes of IDs, field names and values.
-    pub bytes: usize,
-    /// When the byte budget runs out: stop early (`true`; at least one entry is returned) or
-    /// fail with [`Error::ReplyTooLarge`] (`false`).
-    pub partial: bool,
-}
-
-impl ReadLimit {
-    /// At most `count` entries, with no byte budget.
-    pub fn count(count: usize) -> ReadLimit {
-        ReadLimit {
-            count,
-            bytes: usize::MAX,
-            partial: false,
-        }
-    }
-}
 
 /// The bytes of one segment's log.
 pub(crate) enum Source {
@@ -93,7 +71,7 @@ impl Points for SegmentPoints {
     fn get(&self, i: usize) -> IndexPoint {
         match self {
             SegmentPoints::Mapped(points) => points.get(i),
-            SegmentPoints::Active(shared, _) => shared_read(&shared.points)[i],
+            SegmentPoints::Active(shared, _) => read(&shared.points)[i],
         }
     }
 }
@@ -188,7 +166,7 @@ impl StreamLog {
     ) -> Result<Option<SegmentPoints>> {
         match &segment.body {
             Body::Active(shared) => {
-                let visible = shared_read(&shared.points)
+                let visible = read(&shared.points)
                     .partition_point(|point| u64::from(point.offset) < extent.len);
                 Ok(Some(SegmentPoints::Active(Arc::clone(shared), visible)))
             }
@@ -241,7 +219,7 @@ impl StreamLog {
             let mut bytes = source.bytes(position, chunk_end)?;
             let mut local = 0usize;
             while local < bytes.len() {
-                match record::decode(&bytes[local..], record::RECORD_BYTES_MAX) {
+                match record::decode(&bytes[local..], RECORD_BYTES_MAX) {
                     Decoded::Record(record) => {
                         if !visit(ordinal, &record)? {
                             return Ok(());

@@ -1,0 +1,95 @@
+//! Why a command was refused before it ran, with the text Redis replies.
+//!
+//! These are the argument errors: what Redis 7.0.15 checks before it looks a key up. Each has
+//! one home, here; the gRPC server refuses the same options with the same variants. Errors
+//! that depend on a stream's state are the engine's ([`crate::Error`]), and malformed IDs are
+//! [`crate::id::IdError`]'s.
+
+use crate::id::IdError;
+
+/// A command refused before it ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A malformed ID argument.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// No command at all.
+    #[error("ERR empty command")]
+    Empty,
+    /// The plain syntax error.
+    #[error("ERR syntax error")]
+    Syntax,
+    /// `getLongLongFromObjectOrReply`'s default text.
+    #[error("ERR value is not an integer or out of range")]
+    NotAnInteger,
+    /// The wrong number of arguments, naming the command as Redis reports it
+    /// (`xinfo|stream` for a subcommand).
+    #[error("ERR wrong number of arguments for '{0}' command")]
+    WrongArity(&'static str),
+    /// MAXLEN and MINID together.
+    #[error("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")]
+    MaxLenAndMinId,
+    /// A negative MAXLEN.
+    #[error("ERR The MAXLEN argument must be >= 0.")]
+    NegativeMaxLen,
+    /// A negative LIMIT.
+    #[error("ERR The LIMIT argument must be >= 0.")]
+    NegativeLimit,
+    /// LIMIT without MAXLEN or MINID.
+    #[error("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")]
+    LimitWithoutStrategy,
+    /// XTRIM without MAXLEN or MINID.
+    #[error("ERR syntax error, XTRIM must be called with a trimming strategy")]
+    TrimWithoutStrategy,
+    /// LIMIT without `~`.
+    #[error("ERR syntax error, LIMIT cannot be used without the special ~ option")]
+    LimitWithoutApprox,
+    /// A BLOCK timeout that is not a number.
+    #[error("ERR timeout is not an integer or out of range")]
+    TimeoutNotAnInteger,
+    /// A negative BLOCK timeout.
+    #[error("ERR timeout is negative")]
+    NegativeTimeout,
+    /// XREAD STREAMS with a key and no ID.
+    #[error(
+        "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+    )]
+    UnbalancedStreams,
+    /// XREAD with XREADGROUP's GROUP option.
+    #[error("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")]
+    GroupInXread,
+    /// XREAD with XREADGROUP's NOACK option.
+    #[error("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.")]
+    NoackInXread,
+    /// XREAD with XREADGROUP's `>` ID.
+    #[error(
+        "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
+    )]
+    NewIdInXread,
+    /// XSETID ENTRIESADDED below zero.
+    #[error("ERR entries_added must be positive")]
+    NegativeEntriesAdded,
+    /// An engine error that Redis reports while parsing (XADD `0-0`, XSETID's MAXDELETEDID
+    /// check): the engine's text, rendered.
+    #[error("{0}")]
+    Engine(String),
+    /// A text built from the arguments (unknown commands and subcommands).
+    #[error("{0}")]
+    Echo(String),
+}
+
+impl From<crate::Error> for CommandError {
+    fn from(error: crate::Error) -> CommandError {
+        match error {
+            crate::Error::Id(error) => CommandError::Id(error),
+            other => CommandError::Engine(other.to_string()),
+        }
+    }
+}
+
+impl CommandError {
+    /// The error as a reply.
+    pub fn into_reply(self) -> crate::reply::Reply {
+        crate::reply::Reply::Error(self.to_string())
+    }
+}

@@ -1,0 +1,305 @@
+//! Redis command syntax in, a typed [`Command`] out, with Redis's own error texts: the one
+//! command layer of every front end (the CLI now, a Redis-protocol server next).
+//!
+//! This module checks everything Redis 7.0.15 checks before it looks the key up: that the
+//! command exists, its arity, its options and numbers, and the IDs Redis parses up front, in
+//! the same order as Redis (`processCommand`, then `t_stream.c`'s parsers), so the first error
+//! reported is the one Redis would report. Two commands parse some arguments only after
+//! finding the key (XDEL's IDs, XINFO STREAM's options); for those a refused argument becomes
+//! [`Command::ErrorUnlessMissing`], which the executor resolves by looking the key up.
+//!
+//! The parts: [`tokenizer`] (a typed line into arguments, as redis-cli and Redis's inline
+//! protocol split it), `args` (keywords and numbers as Redis reads them), [`error`] (the
+//! refusals), and one file per command family: `write` (XADD, XTRIM, XDEL, XSETID), `read`
+//! (XRANGE, XREVRANGE, XREAD, XLEN), `info` (XINFO), `keyspace` (PING, DEL, EXISTS, KEYS).
+
+mod args;
+pub mod error;
+mod info;
+mod keyspace;
+mod read;
+pub mod tokenizer;
+mod write;
+
+pub use error::CommandError;
+pub use read::{XRange, XRead};
+pub use write::{trim_spec, XAdd, XSetId};
+
+use crate::id::StreamId;
+use crate::model::TrimSpec;
+use crate::reply::Reply;
+use args::{unknown_command, unknown_subcommand};
+
+/// A command Sluice understands, its arguments parsed and checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// PING [message].
+    Ping {
+        /// Echoed back as a bulk string when given.
+        message: Option<Vec<u8>>,
+    },
+    /// XADD.
+    XAdd(XAdd),
+    /// XRANGE / XREVRANGE.
+    XRange(XRange),
+    /// XREAD.
+    XRead(XRead),
+    /// XLEN key.
+    XLen {
+        /// The stream.
+        key: Vec<u8>,
+    },
+    /// XDEL key id [id ...].
+    XDel {
+        /// The stream.
+        key: Vec<u8>,
+        /// The IDs to delete.
+        ids: Vec<StreamId>,
+    },
+    /// XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count].
+    XTrim {
+        /// The stream.
+        key: Vec<u8>,
+        /// What to remove.
+        trim: TrimSpec,
+    },
+    /// XSETID.
+    XSetId(XSetId),
+    /// XINFO STREAM key [FULL [COUNT count]].
+    XInfoStream {
+        /// The stream.
+        key: Vec<u8>,
+        /// With FULL: the COUNT (default 10, 0 for every entry).
+        full: Option<u64>,
+    },
+    /// XINFO HELP.
+    XInfoHelp,
+    /// DEL key [key ...].
+    Del {
+        /// The streams to drop.
+        keys: Vec<Vec<u8>>,
+    },
+    /// EXISTS key [key ...]: how many of the keys exist (a key named twice counts twice).
+    Exists {
+        /// The streams to look for.
+        keys: Vec<Vec<u8>>,
+    },
+    /// KEYS pattern.
+    Keys {
+        /// A Redis glob pattern.
+        pattern: Vec<u8>,
+    },
+    /// An argument Redis checks only once it has found the key: the reply is `missing` when
+    /// the stream does not exist and `error` when it does.
+    ErrorUnlessMissing {
+        /// The stream.
+        key: Vec<u8>,
+        /// The reply for a missing stream (XDEL: 0; XINFO: "ERR no such key").
+        missing: Reply,
+        /// The error for an existing stream.
+        error: CommandError,
+    },
+}
+
+/// How a command is found and checked, after Redis's command table.
+struct Definition {
+    /// Full name as Redis reports it in arity errors (`xinfo|stream` for a subcommand).
+    name: &'static str,
+    /// Redis's arity: exactly `n` arguments (name included) when positive, at least `-n`
+    /// when negative.
+    arity: i32,
+    /// Parses the arguments once the arity is right.
+    parse: fn(&[Vec<u8>]) -> Result<Command, CommandError>,
+}
+
+/// A table row; `parse` may index the arguments up to the arity, which is checked first.
+const fn define(
+    name: &'static str,
+    arity: i32,
+    parse: fn(&[Vec<u8>]) -> Result<Command, CommandError>,
+) -> Definition {
+    Definition { name, arity, parse }
+}
+
+const COMMANDS: &[Definition] = &[
+    define("ping", -1, keyspace::parse_ping),
+    define("xadd", -5, write::parse_xadd),
+    define("xrange", -4, read::parse_xrange),
+    define("xrevrange", -4, read::parse_xrevrange),
+    define("xread", -4, read::parse_xread),
+    define("xlen", 2, read::parse_xlen),
+    define("xdel", -3, write::parse_xdel),
+    define("xtrim", -4, write::parse_xtrim),
+    define("xsetid", -3, write::parse_xsetid),
+    define("del", -2, keyspace::parse_del),
+    define("exists", -2, keyspace::parse_exists),
+    define("keys", 2, keyspace::parse_keys),
+];
+
+/// XINFO is a container: with no subcommand it is checked as itself (arity -2, so it is
+/// always refused).
+const XINFO: Definition = define("xinfo", -2, info::parse_xinfo_container);
+
+const XINFO_SUBCOMMANDS: &[(&str, Definition)] = &[
+    (
+        "stream",
+        define("xinfo|stream", -3, info::parse_xinfo_stream),
+    ),
+    ("help", define("xinfo|help", 2, info::parse_xinfo_help)),
+];
+
+/// The names of the commands Sluice understands, for help texts.
+pub fn command_names() -> impl Iterator<Item = &'static str> {
+    COMMANDS
+        .iter()
+        .map(|definition| definition.name)
+        .chain(std::iter::once(XINFO.name))
+}
+
+/// Parses one command: `arguments[0]` is the command name.
+pub fn parse(arguments: &[Vec<u8>]) -> Result<Command, CommandError> {
+    let Some(name) = arguments.first() else {
+        return Err(CommandError::Empty);
+    };
+    let definition = if name.eq_ignore_ascii_case(XINFO.name.as_bytes()) {
+        match arguments.get(1) {
+            None => &XINFO,
+            Some(subcommand) => XINFO_SUBCOMMANDS
+                .iter()
+                .find(|(word, _)| subcommand.eq_ignore_ascii_case(word.as_bytes()))
+                .map(|(_, definition)| definition)
+                .ok_or_else(|| unknown_subcommand(name, subcommand))?,
+        }
+    } else {
+        COMMANDS
+            .iter()
+            .find(|definition| name.eq_ignore_ascii_case(definition.name.as_bytes()))
+            .ok_or_else(|| unknown_command(arguments))?
+    };
+    let argument_count = arguments.len();
+    let arity_ok = match usize::try_from(definition.arity) {
+        Ok(exact) => argument_count == exact,
+        Err(_) => argument_count >= definition.arity.unsigned_abs() as usize,
+    };
+    if !arity_ok {
+        return Err(CommandError::WrongArity(definition.name));
+    }
+    (definition.parse)(arguments)
+}
+
+#[cfg(test)]
+mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use crate::command::test_support::*;
+    use proptest::strategy::Strategy as _;
+
+    #[test]
+    fn names_are_case_insensitive() {
+        assert_eq!(command("ping"), Command::Ping { message: None });
+        assert_eq!(
+            command("PiNg hello"),
+            Command::Ping {
+                message: Some(b"hello".to_vec())
+            }
+        );
+        assert_eq!(command("XLEN s"), command("xlen s"));
+        assert_eq!(command("xInfo StReAm s"), command("XINFO STREAM s"));
+    }
+
+    #[test]
+    fn unknown_commands_echo_their_arguments() {
+        assert_eq!(
+            error("FOO"),
+            "ERR unknown command 'FOO', with args beginning with: "
+        );
+        assert_eq!(
+            error("foo a b"),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+        assert_eq!(
+            error(r#"FOO "a\nb" "c\x00d""#),
+            "ERR unknown command 'FOO', with args beginning with: 'a b' 'c' "
+        );
+        // About 128 bytes of arguments at most.
+        let long = "x".repeat(200);
+        assert_eq!(
+            error(&format!("foo {long} more")),
+            format!(
+                "ERR unknown command 'foo', with args beginning with: '{}' ",
+                "x".repeat(128)
+            )
+        );
+        // The last argument echoed is cut to what is left of the 128 bytes.
+        assert_eq!(
+            error(&format!("foo {} abcdefgh more", "y".repeat(120))),
+            format!(
+                "ERR unknown command 'foo', with args beginning with: '{}' 'abcde' ",
+                "y".repeat(120)
+            )
+        );
+        assert_eq!(
+            error(&long),
+            format!(
+                "ERR unknown command '{}', with args beginning with: ",
+                "x".repeat(128)
+            )
+        );
+    }
+
+    #[test]
+    fn arity_errors_name_the_command() {
+        for (line, name) in [
+            ("xadd s", "xadd"),
+            ("XADD s 1-1 a", "xadd"),
+            ("xrange s -", "xrange"),
+            ("xrevrange s +", "xrevrange"),
+            ("xread streams s", "xread"),
+            ("xlen", "xlen"),
+            ("xlen a b", "xlen"),
+            ("xdel s", "xdel"),
+            ("xtrim s maxlen", "xtrim"),
+            ("xsetid s", "xsetid"),
+            ("xinfo", "xinfo"),
+            ("xinfo stream", "xinfo|stream"),
+            ("xinfo help x", "xinfo|help"),
+            ("del", "del"),
+            ("exists", "exists"),
+            ("keys", "keys"),
+            ("keys a b", "keys"),
+            ("ping a b", "ping"),
+        ] {
+            assert_eq!(
+                error(line),
+                format!("ERR wrong number of arguments for '{name}' command"),
+                "{line}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// No argument list makes the parser panic: every index it takes is covered by the
+        /// arity check or a bound check.
+        #[test]
+        fn any_arguments_parse_or_fail_cleanly(
+            words in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "XADD", "xrange", "XREVRANGE", "XREAD", "XLEN", "XDEL", "XTRIM",
+                        "XSETID", "XINFO", "STREAM", "HELP", "FULL", "COUNT", "BLOCK",
+                        "STREAMS", "MAXLEN", "MINID", "LIMIT", "NOMKSTREAM", "~", "=", "*",
+                        "$", "+", "-", "(", "(1", "0", "1-1", "5-*", "-1", "ENTRIESADDED",
+                        "MAXDELETEDID", "DEL", "EXISTS", "KEYS", "PING", "GROUP", "NOACK",
+                    ])
+                    .prop_map(|word| word.as_bytes().to_vec()),
+                    proptest::collection::vec(proptest::num::u8::ANY, 0..6),
+                ],
+                0..10,
+            )
+        ) {
+            let _ = parse(&words);
+        }
+    }
+}

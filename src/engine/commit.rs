@@ -1,0 +1,164 @@
+//! The threads that make writes durable in the background, and the future a write awaits.
+//!
+//! - [`Committers`]: under `always`, an async task cannot block on a sync, so when one awaits
+//!   durability and no sync round is running, it asks this pool to lead one. The round covers
+//!   every write enqueued so far (group commit, see [`crate::storage::sync`]).
+//! - [`Commit`]: what [`super::Engine::add_deferred`] returns; resolves once the write is
+//!   durable, parking no thread meanwhile.
+//! - [`Syncer`]: under `everysec`, syncs every stream once a second.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::task::{Context as TaskContext, Poll};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::id::StreamId;
+use crate::lock::{lock, wait_timeout_while};
+use crate::stream::Stream;
+
+/// A request for a sync round: the stream, and its "already requested" flag.
+type RoundRequest = Option<(Weak<Stream>, Arc<AtomicBool>)>;
+
+/// Threads that lead group-commit rounds for writes awaited by async tasks.
+pub struct Committers {
+    requests: mpsc::Sender<RoundRequest>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Committers {
+    /// Starts `count` commit threads.
+    pub fn start(count: usize) -> Committers {
+        let (requests, receiver) = mpsc::channel::<RoundRequest>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let threads = (0..count)
+            .filter_map(|number| {
+                let receiver = Arc::clone(&receiver);
+                std::thread::Builder::new()
+                    .name(format!("sluice-commit-{number}"))
+                    .spawn(move || loop {
+                        let request = lock(&receiver).recv();
+                        let Ok(Some((stream, requested))) = request else {
+                            return;
+                        };
+                        // Cleared first: a request made during the round is not lost.
+                        requested.store(false, Ordering::Release);
+                        if let Some(stream) = stream.upgrade() {
+                            stream.log().try_flush();
+                        }
+                    })
+                    .map_err(|error| tracing::error!("cannot start a commit thread: {error}"))
+                    .ok()
+            })
+            .collect();
+        Committers { requests, threads }
+    }
+
+    /// Lets `stream`'s waiting tasks ask this pool for sync rounds.
+    pub fn serve(&self, stream: &Arc<Stream>) {
+        let requests = Mutex::new(self.requests.clone());
+        let weak = Arc::downgrade(stream);
+        let requested = Arc::new(AtomicBool::new(false));
+        stream.log().set_round_scheduler(Box::new(move || {
+            if !requested.swap(true, Ordering::AcqRel) {
+                // A send fails only once the pool has stopped (engine shutdown), when the
+                // final flush makes everything durable anyway.
+                let _ = lock(&requests).send(Some((weak.clone(), Arc::clone(&requested))));
+            }
+        }));
+    }
+
+    /// Stops the threads after the rounds in progress.
+    pub fn stop(&mut self) {
+        for _ in &self.threads {
+            let _ = self.requests.send(None);
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A write accepted by [`super::Engine::add_deferred`]: resolves to its IDs once it is durable
+/// (under `always`), without blocking a thread meanwhile.
+pub struct Commit {
+    pub(super) stream: Option<Arc<Stream>>,
+    pub(super) seq: Option<u64>,
+    pub(super) ids: Vec<StreamId>,
+}
+
+impl Future for Commit {
+    type Output = Result<Option<Vec<StreamId>>>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let Some(stream) = &self.stream else {
+            return Poll::Ready(Ok(None)); // NOMKSTREAM on a missing stream
+        };
+        if let Some(seq) = self.seq {
+            match stream.log().poll_durable(seq, context.waker()) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(Some(std::mem::take(&mut self.ids))))
+    }
+}
+
+/// The `everysec` thread: syncs every stream with unsynced data once a second.
+pub struct Syncer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: JoinHandle<()>,
+}
+
+impl Syncer {
+    /// Starts the thread; each second it syncs the streams `streams` lists, for as long as
+    /// that returns some.
+    pub fn start(
+        streams: impl Fn() -> Option<Vec<Arc<Stream>>> + Send + 'static,
+    ) -> Option<Syncer> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("sluice-everysec".into())
+            .spawn(move || loop {
+                {
+                    let (stopped, wake) = &*signal;
+                    let guard = lock(stopped);
+                    let guard = wait_timeout_while(wake, guard, Duration::from_secs(1), |stopped| {
+                        !*stopped
+                    });
+                    if *guard {
+                        return;
+                    }
+                }
+                let Some(streams) = streams() else {
+                    return;
+                };
+                for stream in streams {
+                    if let Err(error) = stream.log().flush() {
+                        tracing::error!(stream = %String::from_utf8_lossy(stream.name()), "background sync failed: {error}");
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => Some(Syncer { stop, thread }),
+            Err(error) => {
+                tracing::error!("cannot start the everysec sync thread: {error}");
+                None
+            }
+        }
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(self) {
+        let (stopped, wake) = &*self.stop;
+        *lock(stopped) = true;
+        wake.notify_all();
+        let _ = self.thread.join();
+    }
+}

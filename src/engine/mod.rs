@@ -1,0 +1,307 @@
+//! The storage engine: every stream of one data directory, and the Redis stream commands on
+//! them.
+//!
+//! This module is the engine's API: open and close, and one method per command (XADD, XRANGE,
+//! XLEN, XDEL, XTRIM, XSETID, XINFO, DEL, KEYS). Each is one transaction on one stream: atomic
+//! and, under the default fsync policy, durable when it returns. The parts, one concept each:
+//! - [`table`]: which streams exist; opening them all, creating, dropping, quarantine;
+//! - [`read`]: reading new entries (XREAD's `$` and `+`, several streams in one budget, Tail);
+//! - [`watch`]: per-name change notifications that blocked readers wait on;
+//! - [`commit`]: the background threads that make writes durable, and the future a write
+//!   awaits.
+//!
+//! The data directory's own files are [`crate::storage::data_dir`]'s. The engine is plain
+//! synchronous Rust: nothing here knows about the network.
+
+mod commit;
+mod read;
+mod table;
+mod watch;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch as tokio_watch;
+
+use crate::config::{Config, FsyncPolicy};
+use crate::error::{Error, Result};
+use crate::id::{AddId, IdRange, StreamId};
+use crate::lock::lock;
+use crate::model::{Entry, NewEntry, ReadLimit, StreamInfo, TrimSpec};
+use crate::storage::data_dir::DataDir;
+use crate::storage::fs::{FileSystem, RealFs};
+use crate::storage::log::{check_batch_size, Context};
+use crate::storage::repair::Repair;
+
+pub use commit::Commit;
+use commit::{Committers, Syncer};
+pub use read::{Followed, Follower, StreamEntries};
+use table::{check_name, Opening, Table};
+pub use watch::{Watchers, WATCHED_NAMES_SWEEP_AT};
+
+struct Inner {
+    ctx: Arc<Context>,
+    data_dir: DataDir,
+    table: Table,
+    watchers: Arc<Watchers>,
+    repairs: Vec<Repair>,
+    syncer: Mutex<Option<Syncer>>,
+    committers: Committers,
+}
+
+/// The storage engine: every stream of one data directory. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Opens (creating if needed) the data directory named in `config`, recovering every
+    /// stream.
+    pub fn open(config: Config) -> Result<Engine> {
+        Engine::open_with(config, Arc::new(RealFs))
+    }
+
+    /// Opens with an explicit file system (tests use a simulated one).
+    pub fn open_with(config: Config, fs: Arc<dyn FileSystem>) -> Result<Engine> {
+        config.validate()?;
+        let (data_dir, mut repairs) = DataDir::open(fs.as_ref(), &config.data_dir)?;
+        let ctx = Arc::new(Context::new(fs, config));
+        let watchers = Arc::new(Watchers::default());
+        let committers = Committers::start(ctx.config.commit_threads);
+        let opening = Opening {
+            ctx: &ctx,
+            watchers: &watchers,
+            committers: &committers,
+        };
+        let table = Table::open(&data_dir, &opening, &mut repairs)?;
+        for repair in &repairs {
+            tracing::warn!(path = %repair.path.display(), "recovery: {}", repair.action);
+        }
+        let everysec = ctx.config.fsync == FsyncPolicy::EverySec;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                ctx,
+                data_dir,
+                table,
+                watchers,
+                repairs,
+                syncer: Mutex::new(None),
+                committers,
+            }),
+        };
+        if everysec {
+            let weak = Arc::downgrade(&engine.inner);
+            let syncer = Syncer::start(move || weak.upgrade().map(|inner| inner.table.all()));
+            *lock(&engine.inner.syncer) = syncer;
+        }
+        Ok(engine)
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.ctx.config
+    }
+
+    /// What recovery repaired when the engine opened.
+    pub fn repairs(&self) -> &[Repair] {
+        &self.inner.repairs
+    }
+
+    /// The change notifications of stream `name`.
+    pub fn watch(&self, name: &[u8]) -> tokio_watch::Receiver<u64> {
+        self.inner.watchers.subscribe(name)
+    }
+
+    /// XADD (one entry, or an atomic batch): returns the IDs, or `None` when `nomkstream`
+    /// is set and the stream does not exist.
+    pub fn add(
+        &self,
+        name: &[u8],
+        entries: &[NewEntry],
+        nomkstream: bool,
+        trim: Option<&TrimSpec>,
+    ) -> Result<Option<Vec<StreamId>>> {
+        self.check_add(name, entries)?;
+        self.with_stream(name, !nomkstream, |stream| stream.add(entries, trim))
+    }
+
+    /// Refuses what would fail anyway before creating the stream, as Redis does: a refused
+    /// XADD must not leave an empty stream behind.
+    fn check_add(&self, name: &[u8], entries: &[NewEntry]) -> Result<()> {
+        check_name(self.config(), name)?;
+        for entry in entries {
+            if entry.fields.is_empty() {
+                return Err(Error::EmptyEntry);
+            }
+            if entry.id == AddId::Explicit(StreamId::MIN) {
+                return Err(Error::AddIdZero);
+            }
+        }
+        check_batch_size(
+            self.config(),
+            entries.iter().map(|entry| entry.fields.as_slice()),
+        )?;
+        Ok(())
+    }
+
+    /// XADD for async callers: appends now and returns a [`Commit`] that resolves once the
+    /// entries are durable (under `always`; at once otherwise), so no thread blocks on the
+    /// sync. The same checks and results as [`Engine::add`].
+    pub fn add_deferred(
+        &self,
+        name: &[u8],
+        entries: &[NewEntry],
+        nomkstream: bool,
+        trim: Option<&TrimSpec>,
+    ) -> Result<Commit> {
+        self.check_add(name, entries)?;
+        let accepted = self.with_stream(name, !nomkstream, |stream| {
+            let (ids, seq) = stream.add_deferred(entries, trim)?;
+            Ok(Commit {
+                stream: Some(Arc::clone(stream)),
+                seq,
+                ids,
+            })
+        })?;
+        Ok(accepted.unwrap_or(Commit {
+            stream: None, // NOMKSTREAM on a missing stream
+            seq: None,
+            ids: Vec::new(),
+        }))
+    }
+
+    /// XRANGE / XREVRANGE: `None` when the stream does not exist.
+    pub fn range(
+        &self,
+        name: &[u8],
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+    ) -> Result<Option<Vec<Entry>>> {
+        match self.stream(name)? {
+            Some(stream) => stream.range(range, rev, limit).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// XLEN: 0 for a missing stream.
+    pub fn len(&self, name: &[u8]) -> Result<u64> {
+        Ok(self.stream(name)?.map_or(0, |stream| stream.len()))
+    }
+
+    /// The last-generated ID (`$`), if the stream exists.
+    pub fn last_id(&self, name: &[u8]) -> Result<Option<StreamId>> {
+        Ok(self.stream(name)?.map(|stream| stream.last_id()))
+    }
+
+    /// XDEL: how many of `ids` existed.
+    pub fn delete(&self, name: &[u8], ids: &[StreamId]) -> Result<u64> {
+        Ok(self
+            .with_stream(name, false, |stream| stream.delete(ids))?
+            .unwrap_or(0))
+    }
+
+    /// XTRIM: how many entries were removed.
+    pub fn trim(&self, name: &[u8], spec: &TrimSpec) -> Result<u64> {
+        Ok(self
+            .with_stream(name, false, |stream| stream.trim(spec))?
+            .unwrap_or(0))
+    }
+
+    /// XSETID.
+    pub fn set_id(
+        &self,
+        name: &[u8],
+        last_id: StreamId,
+        entries_added: Option<u64>,
+        max_deleted: Option<StreamId>,
+    ) -> Result<()> {
+        if max_deleted.is_some_and(|max| last_id < max) {
+            return Err(Error::SetIdBelowMaxDeleted);
+        }
+        self.with_stream(name, false, |stream| {
+            stream.set_id(last_id, entries_added, max_deleted)
+        })?
+        .ok_or(Error::NoSuchKey)
+    }
+
+    /// XINFO STREAM [FULL [COUNT n]].
+    pub fn info(
+        &self,
+        name: &[u8],
+        full_count: Option<usize>,
+        limit: ReadLimit,
+    ) -> Result<StreamInfo> {
+        self.stream(name)?
+            .ok_or(Error::NoSuchKey)?
+            .info(full_count, limit)
+    }
+
+    /// Makes everything written durable (all policies).
+    pub fn flush(&self) -> Result<()> {
+        let mut first_error = None;
+        for stream in self.inner.table.all() {
+            if let Err(error) = stream.log().flush() {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Makes everything durable and marks the shutdown clean (so the next open trusts the
+    /// stores' padding), after the writes in progress finish. The engine stays usable: a later
+    /// write removes the mark again. Also done on drop.
+    pub fn close(&self) -> Result<()> {
+        self.inner.shutdown()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.ctx.config.data_dir
+    }
+
+    /// Open files and maps held by the handle cache (bounded by `open_files_max`).
+    pub fn open_handles(&self) -> usize {
+        self.inner.ctx.handles.len()
+    }
+}
+
+impl Inner {
+    /// Flushes every stream and, if all went well, writes the clean shutdown marker.
+    /// Idempotent: a second call finds the marker and does nothing more.
+    fn shutdown(&self) -> Result<()> {
+        let _exclusive = self.ctx.exclusive();
+        let mut failure = None;
+        for stream in self.table.all() {
+            let outcome = stream
+                .log()
+                .flush()
+                .and_then(|()| match stream.log().failure() {
+                    Some(message) => Err(Error::Poisoned(message)),
+                    None => Ok(()),
+                });
+            if let Err(error) = outcome {
+                failure.get_or_insert(error);
+            }
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        self.data_dir.mark_clean(self.ctx.fs.as_ref())?;
+        self.ctx.set_clean_marked();
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.committers.stop();
+        if let Some(syncer) = lock(&self.syncer).take() {
+            syncer.stop();
+        }
+        if let Err(error) = self.shutdown() {
+            tracing::error!("shutdown left the store to crash recovery: {error}");
+        }
+    }
+}

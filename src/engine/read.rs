@@ -1,0 +1,164 @@
+//! Reading new entries: where XREAD's `$` and `+` start, several streams read within one reply
+//! budget (XREAD), and one stream followed across reads (Tail).
+//!
+//! Blocking is the caller's business (it waits on [`super::Engine::watch`] and reads again);
+//! these calls never wait. XREADGROUP's `>` will resolve here too.
+
+use std::sync::{Arc, Weak};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::id::{IdRange, StreamId};
+use crate::model::{Entry, ReadLimit, ReadStart};
+use crate::stream::Stream;
+
+/// One stream's new entries, as a multi-stream read returns them.
+pub type StreamEntries = (Vec<u8>, Vec<Entry>);
+
+/// One stream followed across reads (a Tail): the last ID delivered, and which stream is being
+/// followed, so that a stream dropped and created again under the name is noticed rather than
+/// silently read from an old position.
+pub struct Follower {
+    name: Vec<u8>,
+    after: StreamId,
+    followed: Option<Weak<Stream>>,
+}
+
+/// What one look at a followed stream found.
+#[derive(Debug)]
+pub enum Followed {
+    /// New entries (the follower has moved past them).
+    Entries(Vec<Entry>),
+    /// Nothing new (or the stream does not exist yet).
+    Nothing,
+    /// The followed stream was dropped.
+    Dropped,
+}
+
+impl Follower {
+    /// The followed name.
+    pub fn name(&self) -> &[u8] {
+        &self.name
+    }
+
+    /// The last ID delivered (or the starting point).
+    pub fn after(&self) -> StreamId {
+        self.after
+    }
+}
+
+/// The range of entries after `after`, if any ID can follow it.
+fn after_range(after: StreamId) -> Option<IdRange> {
+    Some(IdRange {
+        start: after.next()?,
+        end: StreamId::MAX,
+    })
+}
+
+/// [`Engine::resolve_start`] in `stream` (`None`: missing).
+fn resolve_in(stream: Option<&Arc<Stream>>, start: ReadStart) -> Result<StreamId> {
+    let stream = match (start, stream) {
+        (ReadStart::After(id), _) => return Ok(id),
+        (_, None) => return Ok(StreamId::MIN),
+        (_, Some(stream)) => stream,
+    };
+    if start == ReadStart::LastEntry {
+        if let Some(last) = stream
+            .range(IdRange::ALL, true, ReadLimit::count(1))?
+            .first()
+        {
+            return Ok(last.id.prev().unwrap_or(StreamId::MIN));
+        }
+    }
+    Ok(stream.last_id())
+}
+
+impl Engine {
+    /// The ID a read of new entries in `name` starts after. `$` is the last-generated ID;
+    /// `+` is just below the last *entry* (not the last-generated ID, whose entry may be
+    /// deleted), so that entry is read (Redis 7.4 with redis#13632); an empty stream takes `+`
+    /// as `$`. A missing stream starts at 0-0 either way. Resolved once, when a call starts:
+    /// a blocked read keeps waiting for entries after the ID it resolved.
+    pub fn resolve_start(&self, name: &[u8], start: ReadStart) -> Result<StreamId> {
+        match start {
+            ReadStart::After(id) => Ok(id),
+            _ => resolve_in(self.stream(name)?.as_ref(), start),
+        }
+    }
+
+    /// XREAD: for each stream, the entries after its ID, at most `limit.count` each, all
+    /// streams together within `limit.bytes` (by [`Entry::accounted_bytes`] plus each name);
+    /// streams without new entries are left out. More than the byte budget is
+    /// [`Error::ReplyTooLarge`] with `limit.bytes` as the maximum.
+    pub fn read_after(
+        &self,
+        cursors: &[(Vec<u8>, StreamId)],
+        limit: ReadLimit,
+    ) -> Result<Vec<StreamEntries>> {
+        let mut found = Vec::new();
+        let mut used = 0usize;
+        for (name, after) in cursors {
+            let Some(range) = after_range(*after) else {
+                continue;
+            };
+            let left = ReadLimit {
+                bytes: limit.bytes.saturating_sub(used),
+                ..limit
+            };
+            let entries = match self.range(name, range, false, left) {
+                Ok(Some(entries)) if !entries.is_empty() => entries,
+                Ok(_) => continue,
+                Err(Error::ReplyTooLarge { .. }) => {
+                    return Err(Error::ReplyTooLarge { max: limit.bytes })
+                }
+                Err(error) => return Err(error),
+            };
+            used += name.len() + entries.iter().map(Entry::accounted_bytes).sum::<usize>();
+            found.push((name.clone(), entries));
+        }
+        Ok(found)
+    }
+
+    /// Starts following `name` from `start` (resolved now, as [`Engine::resolve_start`] does).
+    pub fn follow(&self, name: &[u8], start: ReadStart) -> Result<Follower> {
+        let stream = self.stream(name)?;
+        let after = resolve_in(stream.as_ref(), start)?;
+        Ok(Follower {
+            name: name.to_vec(),
+            after,
+            followed: stream.as_ref().map(Arc::downgrade),
+        })
+    }
+
+    /// The next entries of a followed stream, within `limit`, moving the follower past them. A
+    /// follower of a stream that did not exist yet starts following the first stream created
+    /// under the name.
+    pub fn follow_next(&self, follower: &mut Follower, limit: ReadLimit) -> Result<Followed> {
+        let Some(stream) = self.stream(&follower.name)? else {
+            return Ok(match follower.followed {
+                Some(_) => Followed::Dropped,
+                None => Followed::Nothing,
+            });
+        };
+        match &follower.followed {
+            Some(followed) if !std::ptr::eq(followed.as_ptr(), Arc::as_ptr(&stream)) => {
+                return Ok(Followed::Dropped);
+            }
+            Some(_) => {}
+            None => follower.followed = Some(Arc::downgrade(&stream)),
+        }
+        let Some(range) = after_range(follower.after) else {
+            return Ok(Followed::Nothing);
+        };
+        let entries = match stream.range(range, false, limit) {
+            Ok(entries) => entries,
+            Err(Error::Dropped) => return Ok(Followed::Dropped),
+            Err(error) => return Err(error),
+        };
+        let Some(last) = entries.last() else {
+            return Ok(Followed::Nothing);
+        };
+        follower.after = last.id;
+        Ok(Followed::Entries(entries))
+    }
+}

@@ -1,0 +1,79 @@
+//! Waiting for streams to change: the one wait of every call that blocks (Read with
+//! `block_ms`, Tail; XREADGROUP next).
+//!
+//! To never miss a wake-up, a call subscribes to the streams' change notifications *before* it
+//! first reads: anything committed after the subscription then wakes it, and it reads again.
+//! A wait ends when a watched stream changes, when the caller's own condition fires (a timeout,
+//! a subscriber gone), or when the server shuts down — the last as an error, so every blocked
+//! call is released the same way.
+
+use std::future::{pending, Future};
+
+use tokio::sync::watch;
+
+use crate::engine::Engine;
+use crate::server::shutdown::Shutdown;
+use crate::server::status::RequestError;
+
+/// The change notifications of the streams one call waits on.
+pub(super) struct Changes {
+    watches: Vec<watch::Receiver<u64>>,
+}
+
+/// Why a wait ended without an error.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Woken {
+    /// A watched stream changed: read again.
+    Changed,
+    /// The caller's condition fired (its timeout, its subscriber gone).
+    Stopped,
+}
+
+impl Changes {
+    /// Subscribes to the streams named.
+    pub(super) fn subscribe<'a>(
+        engine: &Engine,
+        names: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Changes {
+        Changes {
+            watches: names.into_iter().map(|name| engine.watch(name)).collect(),
+        }
+    }
+
+    /// Marks every change so far as seen: the read that follows covers them.
+    pub(super) fn mark_seen(&mut self) {
+        for watch in &mut self.watches {
+            watch.borrow_and_update();
+        }
+    }
+
+    /// Waits for a change of any watched stream, for `until`, or for the server's shutdown
+    /// (`Err(ShuttingDown)`, also when the engine itself is gone and nothing can change any
+    /// more).
+    pub(super) async fn wait(
+        &mut self,
+        shutdown: &Shutdown,
+        until: impl Future<Output = ()>,
+    ) -> Result<Woken, RequestError> {
+        tokio::select! {
+            biased;
+            () = shutdown.fired() => Err(RequestError::ShuttingDown),
+            () = until => Ok(Woken::Stopped),
+            changed = any_changed(&mut self.watches) => {
+                changed.map(|()| Woken::Changed).map_err(|_| RequestError::ShuttingDown)
+            }
+        }
+    }
+}
+
+/// Resolves when any watch changes; an error once a watch's sender is gone (the engine was
+/// dropped). With no watches, never.
+async fn any_changed(watches: &mut [watch::Receiver<u64>]) -> Result<(), watch::error::RecvError> {
+    if watches.is_empty() {
+        return pending().await;
+    }
+    let changes = watches
+        .iter_mut()
+        .map(|watch| Box::pin(async move { watch.changed().await }));
+    futures_util::future::select_all(changes).await.0
+}

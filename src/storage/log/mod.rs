@@ -1,0 +1,367 @@
+//! One stream's log: its segments, the write path, and the views readers take.
+//!
+//! A stream is a directory of segments (see `FORMAT.md`). The newest segment is *active*: it is
+//! appended to, and its sparse index lives in memory (persisted behind the data). Older
+//! segments are *sealed*: immutable, read through memory maps, summarised by their index
+//! trailer. What is gone is recorded in tombstone files ([`super::tombstone`]) and held in memory
+//! as one bitmap per segment that has any.
+//!
+//! Writers serialise on the stream's writer lock and work through a [`Txn`]: they see the
+//! newest state, append, delete, trim or reset the counters, and on release the transaction is
+//! committed under the fsync policy ([`super::sync`]). Readers never take the writer lock: they
+//! take the published [`View`] (an `Arc` swap), which only ever shows committed data — under
+//! `always`, only durable data — and read files without locks. Nothing per entry is held in
+//! memory besides the tombstone bitmaps.//!
+//! The parts, one idea each:
+//! - [`context`]: what all streams share (file system, handle cache, configuration, the
+//!   clean-shutdown gate);
+//! - [`view`]: the immutable snapshot readers take;
+//! - [`txn`]: the writer's state and the transaction (append, roll, counters);
+//! - [`remove`]: what a transaction removes (XDEL, XTRIM) through tombstones;
+//! - [`read`]: ranges and lookups through a view;
+//! - [`open`]: opening a log from its files, and [`recover`]: checking and repairing one
+//!   segment on the way;
+//! - this module: the log itself, and the commit of a transaction under the fsync policy.
+
+mod context;
+mod open;
+mod read;
+mod recover;
+mod remove;
+mod txn;
+mod view;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::config::FsyncPolicy;
+use crate::error::{Error, Result};
+use crate::lock::{lock, read, write};
+use crate::storage::fs::{File, OpenMode};
+use crate::storage::handles::{Handle, HandleKey, HandleKind};
+use crate::storage::index::SLOT_BYTES as INDEX_SLOT_BYTES;
+use crate::storage::segment::{self, FileKind};
+use crate::storage::sync::{Batch, CommitQueue, Dirty};
+
+pub use context::Context;
+pub use open::create_segment_file;
+use txn::Writer;
+pub use txn::{check_batch_size, Txn};
+use view::Body;
+pub use view::View;
+
+/// Notified every time a new view is published.
+pub type Listener = Arc<dyn Fn() + Send + Sync>;
+
+/// One stream's log.
+pub struct StreamLog {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) uid: u64,
+    pub(crate) dir: PathBuf,
+    /// Set by `mark_dropped`: the directory is about to go (and its path may be reused by a
+    /// stream created under the same name), so nothing may open files by path any more and
+    /// later transactions fail with [`Error::Dropped`]. Stored under the writer lock.
+    dropped: AtomicBool,
+    writer: Mutex<Writer>,
+    published: RwLock<Arc<View>>,
+    commits: CommitQueue<Arc<View>>,
+    listener: Listener,
+}
+
+impl StreamLog {
+    pub(crate) fn assemble(
+        ctx: Arc<Context>,
+        uid: u64,
+        dir: PathBuf,
+        writer: Writer,
+        listener: Listener,
+    ) -> StreamLog {
+        let view = writer.view();
+        StreamLog {
+            ctx,
+            uid,
+            dir,
+            commits: CommitQueue::new(writer.seq),
+            dropped: AtomicBool::new(false),
+            writer: Mutex::new(writer),
+            published: RwLock::new(view),
+            listener,
+        }
+    }
+
+    /// The newest committed view.
+    pub fn view(&self) -> Arc<View> {
+        Arc::clone(&read(&self.published))
+    }
+
+    /// The stream's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn publish(&self, view: Arc<View>) {
+        {
+            let mut published = write(&self.published);
+            if view.seq <= published.seq {
+                return;
+            }
+            *published = view;
+        }
+        (self.listener)();
+    }
+
+    pub(crate) fn path(&self, segment: u64, kind: FileKind) -> PathBuf {
+        self.dir.join(segment::file_name(segment, kind))
+    }
+
+    pub(crate) fn key(&self, segment: u64, kind: HandleKind) -> HandleKey {
+        HandleKey {
+            stream: self.uid,
+            segment,
+            kind,
+        }
+    }
+
+    /// The active segment's log or index file, open for writing, through the handle cache.
+    pub(crate) fn writable(&self, segment: u64, kind: FileKind) -> Result<Arc<dyn File>> {
+        let handle_kind = match kind {
+            FileKind::Log => HandleKind::LogFile,
+            _ => HandleKind::IndexFile,
+        };
+        let handle = self
+            .ctx
+            .handles
+            .get_or_open(self.key(segment, handle_kind), || {
+                self.ctx
+                    .fs
+                    .open(&self.path(segment, kind), OpenMode::Create)
+                    .map(Handle::File)
+                    .map_err(Error::Io)
+            })?;
+        match handle {
+            Handle::File(file) => Ok(file),
+            Handle::Map(_) => Err(Error::corrupt(
+                self.path(segment, kind),
+                "handle cache returned a map for a file",
+            )),
+        }
+    }
+
+    /// Runs a write transaction and commits it under the fsync policy. Returns once the
+    /// transaction's effects are committed (durable, under `always`) and visible.
+    pub fn write<R>(&self, work: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
+        // Held until the write is committed, so a clean shutdown waits for it.
+        let _gate = self.ctx.write_gate()?;
+        let (outcome, pending) = self.write_deferred_locked(work)?;
+        if let Some(seq) = pending {
+            self.commits
+                .wait_durable(seq, &|batch| self.sync_round(batch))
+                .map_err(Error::Poisoned)?;
+        }
+        outcome
+    }
+
+    /// Runs a write transaction like [`StreamLog::write`] but does not wait for it to be
+    /// durable: returns its outcome and, under `always`, the sequence number to await with
+    /// [`StreamLog::poll_durable`] before acknowledging it. (Under the other policies it is
+    /// already committed.) A clean shutdown syncs whatever such writes left pending.
+    pub fn write_deferred<R>(
+        &self,
+        work: impl FnOnce(&mut Txn<'_>) -> Result<R>,
+    ) -> Result<(Result<R>, Option<u64>)> {
+        let _gate = self.ctx.write_gate()?;
+        self.write_deferred_locked(work)
+    }
+
+    /// Whether write `seq` is durable (see [`CommitQueue::poll_durable`]).
+    pub fn poll_durable(&self, seq: u64, waker: &std::task::Waker) -> std::task::Poll<Result<()>> {
+        self.commits
+            .poll_durable(seq, waker)
+            .map(|outcome| outcome.map_err(Error::Poisoned))
+    }
+
+    /// Leads a sync round if one is needed and none is running (for committer threads).
+    pub fn try_flush(&self) {
+        self.commits.try_lead(&|batch| self.sync_round(batch));
+    }
+
+    /// Sets what asks a committer thread for a sync round on behalf of waiting tasks.
+    pub fn set_round_scheduler(&self, scheduler: Box<dyn Fn() + Send + Sync>) {
+        self.commits.set_scheduler(scheduler);
+    }
+
+    fn write_deferred_locked<R>(
+        &self,
+        work: impl FnOnce(&mut Txn<'_>) -> Result<R>,
+    ) -> Result<(Result<R>, Option<u64>)> {
+        let mut writer = lock(&self.writer);
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(Error::Dropped);
+        }
+        if let Some(failure) = writer.failure.clone().or_else(|| self.commits.failure()) {
+            return Err(Error::Poisoned(failure));
+        }
+        let dirty = std::mem::take(&mut writer.dirty);
+        let mut txn = Txn {
+            log: self,
+            writer: &mut writer,
+            dirty,
+            changed: false,
+            touched: false,
+        };
+        let outcome = work(&mut txn);
+        let (changed, touched, mut dirty) =
+            (txn.changed, txn.touched, std::mem::take(&mut txn.dirty));
+        if let (Err(error), true) = (&outcome, touched) {
+            // A step that writes to disk failed: what is on disk is no longer known, so no
+            // later write may be acknowledged on top of it. (A failed read changes nothing.)
+            writer.failure = Some(error.to_string());
+        }
+        let always = self.ctx.config.fsync == FsyncPolicy::Always;
+        if !changed {
+            dirty.clear();
+            writer.dirty = dirty;
+            // Under always, what this call saw (say, that an ID was already deleted) may rest
+            // on writes not yet durable: it is answered only once they are.
+            return Ok((outcome, always.then_some(writer.seq)));
+        }
+        writer.seq += 1;
+        let seq = writer.seq;
+        let view = writer.view();
+        if always {
+            self.commits.enqueue(seq, view, &mut dirty);
+            writer.dirty = dirty;
+            return Ok((outcome, Some(seq)));
+        }
+        // Visible at once; durable at the next flush (the everysec tick, a segment roll, or
+        // close). Index points wait for that sync too, so a point on disk never vouches for
+        // data that might not be.
+        self.commits.enqueue(seq, Arc::clone(&view), &mut dirty);
+        writer.dirty = dirty;
+        self.publish(view);
+        Ok((outcome, None))
+    }
+
+    /// One group-commit round: sync what the batch dirtied, persist the index points that are
+    /// now safe, publish.
+    fn sync_round(&self, batch: &mut Batch<Arc<View>>) -> std::result::Result<(), String> {
+        for item in &batch.dirty {
+            let outcome = match item {
+                Dirty::File {
+                    segment,
+                    kind,
+                    file,
+                } => match file.get() {
+                    Some(file) => file.sync_data(),
+                    None => self.reopen_and_sync(*segment, *kind),
+                },
+                Dirty::Dir(path) => self.ctx.fs.sync_dir(path),
+            };
+            outcome.map_err(|error| format!("sync failed: {error}"))?;
+        }
+        self.persist_points(&batch.view)
+            .map_err(|error| format!("index write failed: {error}"))?;
+        self.publish(Arc::clone(&batch.view));
+        Ok(())
+    }
+
+    /// Syncs a file whose handle was let go since it was written. A file that no longer exists
+    /// (its segment was trimmed or its stream dropped) has nothing left to sync.
+    fn reopen_and_sync(&self, segment: u64, kind: FileKind) -> std::io::Result<()> {
+        let opened = match kind {
+            FileKind::Deletions => self
+                .ctx
+                .fs
+                .open(&self.path(segment, kind), OpenMode::ReadWrite),
+            FileKind::Log | FileKind::Index => {
+                let handle_kind = match kind {
+                    FileKind::Log => HandleKind::LogFile,
+                    _ => HandleKind::IndexFile,
+                };
+                self.ctx
+                    .handles
+                    .get_or_open(self.key(segment, handle_kind), || {
+                        self.ctx
+                            .fs
+                            .open(&self.path(segment, kind), OpenMode::ReadWrite)
+                            .map(Handle::File)
+                    })
+                    .and_then(|handle| match handle {
+                        Handle::File(file) => Ok(file),
+                        Handle::Map(_) => Err(std::io::Error::other("expected a file handle")),
+                    })
+            }
+        };
+        match opened {
+            Ok(file) => file.sync_data(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Syncs everything written but not yet durable (the `everysec` tick, and shutdown).
+    pub fn flush(&self) -> Result<()> {
+        self.commits
+            .flush(&|batch| self.sync_round(batch))
+            .map_err(Error::Poisoned)
+    }
+
+    /// Appends the active segment's index points that point below the view's committed length
+    /// to its index file. Called only once that length is durable, so a point that reaches the
+    /// disk always points into durable data; recovery re-validates the log only after the last
+    /// point. Not synced itself: a lost point only means a longer scan at recovery.
+    fn persist_points(&self, view: &View) -> Result<()> {
+        if self.dropped.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let Some(segment) = view.segments.last() else {
+            return Ok(());
+        };
+        let Body::Active(shared) = &segment.body else {
+            return Ok(());
+        };
+        let mut persist = lock(&shared.persist);
+        if persist.sealed {
+            return Ok(());
+        }
+        let pending: Vec<u8> = {
+            let points = read(&shared.points);
+            points[persist.on_disk.min(points.len())..]
+                .iter()
+                .take_while(|point| u64::from(point.offset) < view.active.len)
+                .flat_map(|point| point.encode())
+                .collect()
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let file = self.writable(segment.id, FileKind::Index)?;
+        file.write_all_at(&pending, (persist.on_disk * INDEX_SLOT_BYTES) as u64)?;
+        persist.on_disk += pending.len() / INDEX_SLOT_BYTES;
+        Ok(())
+    }
+
+    /// Marks the stream dropped: later transactions fail with [`Error::Dropped`]. Waits for
+    /// the transaction in progress, if any.
+    pub fn mark_dropped(&self) {
+        {
+            // Under the writer lock: the transaction in progress finishes first, and every
+            // later one sees the flag.
+            let _writer = lock(&self.writer);
+            self.dropped.store(true, Ordering::Release);
+        }
+        // Let a sync round in progress finish before the directory moves.
+        if let Err(error) = self.flush() {
+            tracing::warn!("sync before dropping a stream failed: {error}");
+        }
+    }
+
+    /// Whether the stream failed and refuses writes.
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.writer)
+            .failure
+            .clone()
+            .or_else(|| self.commits.failure())
+    }
+}
