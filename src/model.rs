@@ -20,19 +20,6 @@ pub struct Entry {
     pub fields: Vec<Field>,
 }
 
-impl Entry {
-    /// The bytes a read accounts for this entry against its budget: the ID (16) and the
-    /// fields as stored (a 4-byte count, then each name and value with a 4-byte length).
-    pub fn accounted_bytes(&self) -> usize {
-        16 + 4
-            + self
-                .fields
-                .iter()
-                .map(|(name, value)| 8 + name.len() + value.len())
-                .sum::<usize>()
-    }
-}
-
 /// An entry to add: its ID argument and its pairs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEntry {

@@ -35,18 +35,20 @@ use crate::storage::repair::Repair;
 
 pub use commit::Commit;
 use commit::{Committers, Syncer};
-pub use read::{Followed, Follower, StreamEntries};
+pub use read::{Followed, Follower};
 use table::{check_name, Opening, Table};
 pub use watch::{Watchers, WATCHED_NAMES_SWEEP_AT};
 
+/// Fields drop in this order: the data directory (and its lock) last, once every stream and
+/// file is closed.
 struct Inner {
     ctx: Arc<Context>,
-    data_dir: DataDir,
     table: Table,
     watchers: Arc<Watchers>,
     repairs: Vec<Repair>,
     syncer: Mutex<Option<Syncer>>,
     committers: Committers,
+    data_dir: DataDir,
 }
 
 /// The storage engine: every stream of one data directory. Cheap to clone.
@@ -82,12 +84,12 @@ impl Engine {
         let engine = Engine {
             inner: Arc::new(Inner {
                 ctx,
-                data_dir,
                 table,
                 watchers,
                 repairs,
                 syncer: Mutex::new(None),
                 committers,
+                data_dir,
             }),
         };
         if everysec {

@@ -12,9 +12,6 @@ use crate::id::{IdRange, StreamId};
 use crate::model::{Entry, ReadLimit, ReadStart};
 use crate::stream::Stream;
 
-/// One stream's new entries, as a multi-stream read returns them.
-pub type StreamEntries = (Vec<u8>, Vec<Entry>);
-
 /// One stream followed across reads (a Tail): the last ID delivered, and which stream is being
 /// followed, so that a stream dropped and created again under the name is noticed rather than
 /// silently read from an old position.
@@ -86,16 +83,17 @@ impl Engine {
         }
     }
 
-    /// XREAD: for each stream, the entries after its ID, at most `limit.count` each, all
-    /// streams together within `limit.bytes` (by [`Entry::accounted_bytes`] plus each name);
-    /// streams without new entries are left out. More than the byte budget is
-    /// [`Error::ReplyTooLarge`] with `limit.bytes` as the maximum.
-    pub fn read_after(
+    /// XREAD: for each stream in turn, the entries after its ID, at most `limit.count`, all
+    /// streams together within `limit.bytes`. `take` receives each stream's entries (streams
+    /// without new entries are skipped) and answers how many bytes of the reply they took,
+    /// which later streams cannot use; its error ends the read at once. A stream that does
+    /// not fit in what is left is [`Error::ReplyTooLarge`], with `limit.bytes` as the maximum.
+    pub fn read_after<E: From<Error>>(
         &self,
         cursors: &[(Vec<u8>, StreamId)],
         limit: ReadLimit,
-    ) -> Result<Vec<StreamEntries>> {
-        let mut found = Vec::new();
+        mut take: impl FnMut(&[u8], Vec<Entry>) -> Result<usize, E>,
+    ) -> Result<(), E> {
         let mut used = 0usize;
         for (name, after) in cursors {
             let Some(range) = after_range(*after) else {
@@ -109,14 +107,13 @@ impl Engine {
                 Ok(Some(entries)) if !entries.is_empty() => entries,
                 Ok(_) => continue,
                 Err(Error::ReplyTooLarge { .. }) => {
-                    return Err(Error::ReplyTooLarge { max: limit.bytes })
+                    return Err(Error::ReplyTooLarge { max: limit.bytes }.into())
                 }
-                Err(error) => return Err(error),
+                Err(error) => return Err(error.into()),
             };
-            used += name.len() + entries.iter().map(Entry::accounted_bytes).sum::<usize>();
-            found.push((name.clone(), entries));
+            used = used.saturating_add(take(name, entries)?);
         }
-        Ok(found)
+        Ok(())
     }
 
     /// Starts following `name` from `start` (resolved now, as [`Engine::resolve_start`] does).

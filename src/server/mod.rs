@@ -154,7 +154,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         "listening"
     );
 
-    let stop = Stop {
+    let mut stop = Stop {
         signals,
         health,
         trigger,
@@ -166,6 +166,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let closed = tokio::task::spawn_blocking(move || engine.close())
         .await
         .map_err(|error| ServeError::Task(error.to_string()))?;
+    drop(stop);
     served?;
     closed.map_err(ServeError::Close)?;
     tracing::info!("stopped");
@@ -212,9 +213,9 @@ struct Stop {
 
 impl Stop {
     /// Runs `server` until it ends, or the shutdown it was given ends it, or the grace period
-    /// after a signal runs out.
+    /// after a signal runs out. The trigger lives on in `self` until the caller is done.
     async fn serve(
-        mut self,
+        &mut self,
         server: impl Future<Output = Result<(), tonic::transport::Error>>,
     ) -> Result<(), ServeError> {
         let grace_ms = self.grace_ms;

@@ -11,6 +11,8 @@ use std::future::pending;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prost::Message;
+
 use crate::command::CommandError;
 use crate::id::StreamId;
 use crate::model::{ReadLimit, ReadStart};
@@ -108,15 +110,22 @@ impl StreamsService {
             bytes: self.limits.message_bytes_max,
             partial: false,
         };
-        let found = blocking(move || Ok(engine.read_after(&cursors, limit)?)).await?;
-        let mut response = v1::ReadResponse::default();
-        for (name, entries) in found {
-            budget.check(entries.len())?;
-            response.streams.push(v1::StreamEntries {
-                key: Some(StreamKey::from_name(name)),
-                entries: convert::entries_to_proto(entries),
-            });
-        }
+        let response = blocking(move || {
+            let mut response = v1::ReadResponse::default();
+            // The streams share one reply: each takes its exact encoded size from the budget.
+            engine.read_after(&cursors, limit, |name, entries| {
+                budget.check(entries.len())?;
+                let stream = v1::StreamEntries {
+                    key: Some(StreamKey::from_name(name.to_vec())),
+                    entries: convert::entries_to_proto(entries),
+                };
+                let stream_bytes = stream.encoded_len();
+                response.streams.push(stream);
+                Ok::<_, RequestError>(1 + prost::length_delimiter_len(stream_bytes) + stream_bytes)
+            })?;
+            Ok(response)
+        })
+        .await?;
         self.limits.check_reply(&response)?;
         Ok(response)
     }

@@ -66,14 +66,27 @@ impl Changes {
     }
 }
 
-/// Resolves when any watch changes; an error once a watch's sender is gone (the engine was
-/// dropped). With no watches, never.
+/// Resolves when any watch changes. A watch whose sender is gone can never change again, so it
+/// stops counting; once every watch is gone (the engine was dropped), an error. With no
+/// watches, never.
 async fn any_changed(watches: &mut [watch::Receiver<u64>]) -> Result<(), watch::error::RecvError> {
     if watches.is_empty() {
         return pending().await;
     }
-    let changes = watches
-        .iter_mut()
-        .map(|watch| Box::pin(async move { watch.changed().await }));
-    futures_util::future::select_all(changes).await.0
+    let watched = watches.len();
+    let closed = std::sync::atomic::AtomicUsize::new(0);
+    let changes = watches.iter_mut().map(|watch| {
+        let closed = &closed;
+        Box::pin(async move {
+            if let Err(error) = watch.changed().await {
+                if closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 < watched {
+                    pending::<()>().await;
+                }
+                return Err(error);
+            }
+            Ok(())
+        })
+    });
+    let (changed, _, _) = futures_util::future::select_all(changes).await;
+    changed
 }

@@ -240,7 +240,11 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
             for (name, start) in &read.streams {
                 cursors.push((name.clone(), engine.resolve_start(name, *start)?));
             }
-            let streams = engine.read_after(&cursors, read_limit(read.count))?;
+            let mut streams = Vec::new();
+            engine.read_after(&cursors, read_limit(read.count), |name, entries| {
+                streams.push((name.to_vec(), entries));
+                Ok::<_, sluice::Error>(0)
+            })?;
             // Nothing else writes here, so a BLOCK would only time out: nil, as Redis says.
             reply::xread(&streams)
         }
