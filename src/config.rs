@@ -58,6 +58,8 @@ pub const OPEN_FILES_MAX_DEFAULT: usize = 1024;
 
 /// Default number of commit threads: syncs of different streams can run side by side.
 pub const COMMIT_THREADS_DEFAULT: usize = 2;
+/// Default group-journal growth that triggers compaction: 4 MiB.
+pub const GROUP_JOURNAL_BYTES_MIN_DEFAULT: u64 = 4 << 20;
 
 /// Smallest segment size accepted (tests use tiny segments to exercise rollover).
 pub const SEGMENT_BYTES_MAX_MIN: u64 = 128;
@@ -89,6 +91,10 @@ pub struct Config {
     pub open_files_max: usize,
     /// Threads that lead group-commit syncs for writes awaited asynchronously (the server's).
     pub commit_threads: usize,
+    /// Bytes a stream's group journal may grow past its last snapshot before it is compacted
+    /// (in the background; compaction also waits for twice the snapshot's size, so its cost
+    /// per record stays constant).
+    pub group_journal_bytes_min: u64,
     /// Where `*` IDs get their milliseconds.
     pub clock: Arc<dyn Clock>,
 }
@@ -104,6 +110,7 @@ impl std::fmt::Debug for Config {
             .field("stream_name_bytes_max", &self.stream_name_bytes_max)
             .field("open_files_max", &self.open_files_max)
             .field("commit_threads", &self.commit_threads)
+            .field("group_journal_bytes_min", &self.group_journal_bytes_min)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +127,7 @@ impl Config {
             stream_name_bytes_max: STREAM_NAME_BYTES_MAX_DEFAULT,
             open_files_max: OPEN_FILES_MAX_DEFAULT,
             commit_threads: COMMIT_THREADS_DEFAULT,
+            group_journal_bytes_min: GROUP_JOURNAL_BYTES_MIN_DEFAULT,
             clock: Arc::new(SystemClock),
         }
     }
@@ -152,6 +160,9 @@ impl Config {
         }
         if self.stream_name_bytes_max == 0 {
             return fail("stream_name_bytes_max must be at least 1".into());
+        }
+        if self.group_journal_bytes_min == 0 {
+            return fail("group_journal_bytes_min must be at least 1".into());
         }
         if self.commit_threads == 0 {
             return fail("commit_threads must be at least 1".into());

@@ -82,6 +82,61 @@ pub enum Error {
     /// whatever stream now has the name.
     #[error("ERR the stream was dropped concurrently")]
     Dropped,
+    /// XPENDING, XCLAIM, XAUTOCLAIM on a missing stream or group.
+    #[error(
+        "NOGROUP No such key '{}' or consumer group '{}'",
+        c_text(key),
+        c_text(group)
+    )]
+    NoGroup {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+    },
+    /// XREADGROUP on a missing stream or group.
+    #[error(
+        "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+        c_text(key),
+        c_text(group)
+    )]
+    NoGroupToRead {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+    },
+    /// XGROUP SETID / CREATECONSUMER / DELCONSUMER, XINFO CONSUMERS on a missing group.
+    #[error(
+        "NOGROUP No such consumer group '{}' for key name '{}'",
+        c_text(group),
+        c_text(key)
+    )]
+    NoGroupForKey {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+    },
+    /// A blocked XREADGROUP whose group was destroyed meanwhile (Redis 7.0's text).
+    #[error("NOGROUP the consumer group this client was blocked on no longer exists")]
+    GroupGone,
+    /// A blocked read whose stream was deleted meanwhile (Redis 7.0's text).
+    #[error("UNBLOCKED the stream key no longer exists")]
+    StreamGone,
+    /// XGROUP CREATE of a group that exists.
+    #[error("BUSYGROUP Consumer Group name already exists")]
+    BusyGroup,
+    /// XGROUP on a missing stream (CREATE without MKSTREAM).
+    #[error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")]
+    GroupNeedsStream,
+    /// A group policy that cannot work (Sluice's, not Redis's).
+    #[error("ERR invalid group policy: {0}")]
+    BadPolicy(&'static str),
+    /// Nothing is pending under this ID for this consumer (a negative acknowledgement or a
+    /// lease renewal of an entry it does not hold).
+    #[error("ERR no pending entry {0} for this consumer")]
+    NotPending(crate::id::StreamId),
     /// An operating-system I/O failure.
     #[error("ERR I/O error: {0}")]
     Io(#[from] io::Error),
@@ -99,6 +154,15 @@ pub enum Error {
     /// An invalid configuration.
     #[error("ERR invalid configuration: {0}")]
     Config(String),
+}
+
+/// A name as Redis prints it with `%s`: up to its first NUL byte, as text.
+fn c_text(bytes: &[u8]) -> String {
+    let end = bytes
+        .iter()
+        .position(|&byte| byte == 0)
+        .unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 impl Error {

@@ -14,7 +14,10 @@
 //! - `glob`: Redis's glob patterns;
 //! - `storage`: bytes and files — segments, records, indexes, tombstones, group commit,
 //!   recovery, the data directory (format in `storage/FORMAT.md`);
-//! - `stream`: Redis semantics over one stream's log (XADD IDs, XSETID rules, XINFO);
+//! - `group`: consumer groups — their state, Redis's rules for it, and the journal records
+//!   that persist it (pure: no files);
+//! - `stream`: Redis semantics over one stream's log (XADD IDs, XSETID rules, XINFO) and its
+//!   groups;
 //! - `engine`: all streams of a data directory, the commands on them, wake-ups;
 //! - `command`: Redis command syntax into typed commands, with Redis's error texts, for
 //!   every front end;
@@ -30,6 +33,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod glob;
+pub mod group;
 pub mod id;
 pub mod lock;
 pub mod model;

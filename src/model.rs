@@ -1,7 +1,7 @@
 //! The engine's vocabulary: the values that cross from the engine to every front end and back.
 //!
 //! Entries and their fields, what an XADD adds, how a trim or a read is bounded, where a read
-//! starts, and what XINFO reports. These are plain data with no behaviour beyond construction:
+//! starts, what XINFO reports, and consumer groups as their commands report them. These are plain data with no behaviour beyond construction:
 //! the storage layer, the Redis semantics (`stream`, `engine`) and the front ends (`server`,
 //! `cli`, `reply`, `command`) all speak in these types, so no front end needs to reach into
 //! storage to name a value.
@@ -137,6 +137,166 @@ pub struct StreamInfo {
     pub index_points: u64,
     /// With FULL: the first entries, up to the COUNT asked.
     pub entries: Option<Vec<Entry>>,
+    /// Consumer groups.
+    pub groups: u64,
+    /// With FULL: the groups, each with its first pending entries and consumers.
+    pub full_groups: Vec<FullGroup>,
+}
+
+/// Where a group read starts in one stream: XREADGROUP's ID argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupStart {
+    /// `>`: entries never delivered to the group (after its last-delivered ID), and, with a
+    /// lease or a CLAIM, entries idle long enough to be delivered again.
+    New,
+    /// An ID: this consumer's own pending entries after it (its history).
+    Pending(StreamId),
+}
+
+/// The ID argument of XGROUP CREATE and SETID: `$` or an ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupTarget {
+    /// `$`: the stream's last-generated ID.
+    LastGenerated,
+    /// This ID.
+    Id(StreamId),
+}
+
+/// A consumer group's policy: Sluice's additions to Redis's groups. Every part is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupPolicy {
+    /// An entry already delivered this many times is moved to the dead-letter stream instead
+    /// of being delivered again (0: never).
+    pub max_deliveries: u64,
+    /// Where dead letters go; `None` for the default, `<stream>:dead-letter`.
+    pub dead_letter_stream: Option<Vec<u8>>,
+    /// Entries pending longer than this go to the next reader of `>` before new entries
+    /// (0: no lease).
+    pub lease_ms: u64,
+}
+
+impl GroupPolicy {
+    /// The dead-letter stream of a group of `stream`.
+    pub fn dead_letter_stream_of(&self, stream: &[u8]) -> Vec<u8> {
+        match &self.dead_letter_stream {
+            Some(name) => name.clone(),
+            None => [stream, DEAD_LETTER_SUFFIX].concat(),
+        }
+    }
+}
+
+/// What a group's default dead-letter stream adds to its stream's name.
+pub const DEAD_LETTER_SUFFIX: &[u8] = b":dead-letter";
+
+/// An entry as a group read delivers it: its fields (`None` for a pending entry that was
+/// deleted from the stream since, which Redis shows with nil fields), and, for XREADGROUP's
+/// CLAIM form, how long it was idle and how often it had been delivered before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The entry's ID.
+    pub id: StreamId,
+    /// Its pairs, or `None` if the entry is gone from the stream.
+    pub fields: Option<Vec<Field>>,
+    /// Milliseconds since its previous delivery (0 for a first delivery).
+    pub idle_ms: u64,
+    /// Deliveries before this one (0 for a first delivery).
+    pub delivered_before: u64,
+}
+
+/// What a group read returns for one stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupRead {
+    /// The entries delivered, in order.
+    pub deliveries: Vec<Delivery>,
+    /// Entries that would have been delivered again but were over the group's
+    /// `max_deliveries`: moved to the dead-letter stream instead.
+    pub dead_lettered: Vec<StreamId>,
+}
+
+/// One entry of a group's pending-entries list, as XPENDING's extended form reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingEntry {
+    /// The entry's ID.
+    pub id: StreamId,
+    /// The consumer it was last delivered to.
+    pub consumer: Vec<u8>,
+    /// Milliseconds since that delivery.
+    pub idle_ms: u64,
+    /// Times delivered.
+    pub delivery_count: u64,
+}
+
+/// XPENDING's summary form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PendingSummary {
+    /// Entries pending in the group.
+    pub count: u64,
+    /// The smallest and the largest pending ID.
+    pub bounds: Option<(StreamId, StreamId)>,
+    /// Consumers with pending entries, by name, with how many each.
+    pub consumers: Vec<(Vec<u8>, u64)>,
+}
+
+/// One consumer group, as XINFO GROUPS reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// The group's name.
+    pub name: Vec<u8>,
+    /// Its consumers.
+    pub consumers: u64,
+    /// Its pending entries.
+    pub pending: u64,
+    /// The last ID delivered by `>`, or set by XGROUP CREATE/SETID.
+    pub last_delivered: StreamId,
+    /// Entries read by the group, if known.
+    pub entries_read: Option<u64>,
+    /// Entries not yet read by the group, if known.
+    pub lag: Option<u64>,
+    /// Sluice's policy.
+    pub policy: GroupPolicy,
+}
+
+/// One consumer of a group, as XINFO CONSUMERS reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerInfo {
+    /// The consumer's name.
+    pub name: Vec<u8>,
+    /// Its pending entries.
+    pub pending: u64,
+    /// Milliseconds since it was last seen (Redis 7.0's `idle`).
+    pub idle_ms: u64,
+    /// Milliseconds since its last successful read or claim (Redis 7.2's `inactive`), or
+    /// `None` if it never had one.
+    pub inactive_ms: Option<u64>,
+}
+
+/// A pending entry in XINFO STREAM FULL: ID, consumer, delivery time (Unix ms), count.
+pub type FullPending = (StreamId, Vec<u8>, u64, u64);
+
+/// A consumer in XINFO STREAM FULL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FullConsumer {
+    /// Its name.
+    pub name: Vec<u8>,
+    /// When it was last seen (Unix ms).
+    pub seen_time: u64,
+    /// When it last read or claimed successfully (Unix ms), if ever.
+    pub active_time: Option<u64>,
+    /// Its pending entries in all.
+    pub pel_count: u64,
+    /// Its first pending entries: ID, delivery time, delivery count.
+    pub pending: Vec<(StreamId, u64, u64)>,
+}
+
+/// A group in XINFO STREAM FULL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FullGroup {
+    /// What XINFO GROUPS says of it.
+    pub info: GroupInfo,
+    /// Its first pending entries.
+    pub pending: Vec<FullPending>,
+    /// Its consumers, by name.
+    pub consumers: Vec<FullConsumer>,
 }
 
 #[cfg(test)]

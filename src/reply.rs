@@ -381,6 +381,8 @@ mod tests {
             segments: 1,
             index_points: 2,
             entries,
+            groups: 0,
+            full_groups: Vec::new(),
         }
     }
 

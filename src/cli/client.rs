@@ -358,6 +358,8 @@ impl Client {
                 Some(_) => Some(entries_from_server(response.entries)?),
                 None => None,
             },
+            groups: response.groups,
+            full_groups: Vec::new(),
         };
         Ok(reply::xinfo_stream(&info, full.is_some()))
     }

@@ -21,19 +21,28 @@ use crate::id::StreamId;
 use crate::lock::{lock, wait_timeout_while};
 use crate::stream::Stream;
 
-/// A request for a sync round: the stream, and its "already requested" flag.
-type RoundRequest = Option<(Weak<Stream>, Arc<AtomicBool>)>;
+/// What a commit thread is asked to do for a stream; each kind has its own "already
+/// requested" flag, cleared when the thread takes the request.
+enum Request {
+    /// Lead a group-commit round.
+    Round(Weak<Stream>, Arc<AtomicBool>),
+    /// Compact the stream's group journal.
+    Compact(Weak<Stream>, Arc<AtomicBool>),
+    /// Stop.
+    Stop,
+}
 
-/// Threads that lead group-commit rounds for writes awaited by async tasks.
+/// Threads that lead group-commit rounds for writes awaited by async tasks, and compact group
+/// journals off the writers' path.
 pub struct Committers {
-    requests: mpsc::Sender<RoundRequest>,
+    requests: mpsc::Sender<Request>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Committers {
     /// Starts `count` commit threads.
     pub fn start(count: usize) -> Committers {
-        let (requests, receiver) = mpsc::channel::<RoundRequest>();
+        let (requests, receiver) = mpsc::channel::<Request>();
         let receiver = Arc::new(Mutex::new(receiver));
         let threads = (0..count)
             .filter_map(|number| {
@@ -42,13 +51,21 @@ impl Committers {
                     .name(format!("sluice-commit-{number}"))
                     .spawn(move || loop {
                         let request = lock(&receiver).recv();
-                        let Ok(Some((stream, requested))) = request else {
-                            return;
-                        };
-                        // Cleared first: a request made during the round is not lost.
-                        requested.store(false, Ordering::Release);
-                        if let Some(stream) = stream.upgrade() {
-                            stream.log().try_flush();
+                        match request {
+                            Ok(Request::Round(stream, requested)) => {
+                                // Cleared first: a request made during the round is not lost.
+                                requested.store(false, Ordering::Release);
+                                if let Some(stream) = stream.upgrade() {
+                                    stream.log().try_flush();
+                                }
+                            }
+                            Ok(Request::Compact(stream, requested)) => {
+                                requested.store(false, Ordering::Release);
+                                if let Some(stream) = stream.upgrade() {
+                                    compact(&stream);
+                                }
+                            }
+                            Ok(Request::Stop) | Err(_) => return,
                         }
                     })
                     .map_err(|error| tracing::error!("cannot start a commit thread: {error}"))
@@ -58,28 +75,51 @@ impl Committers {
         Committers { requests, threads }
     }
 
-    /// Lets `stream`'s waiting tasks ask this pool for sync rounds.
+    /// Lets `stream` ask this pool for sync rounds (for its waiting tasks) and for group
+    /// journal compactions.
     pub fn serve(&self, stream: &Arc<Stream>) {
+        let round = self.scheduler(stream, Request::Round);
+        stream.log().set_round_scheduler(round);
+        stream.set_compactor(self.scheduler(stream, Request::Compact));
+    }
+
+    /// A function that sends `make(stream)` to the pool, unless one is already waiting.
+    fn scheduler(
+        &self,
+        stream: &Arc<Stream>,
+        make: fn(Weak<Stream>, Arc<AtomicBool>) -> Request,
+    ) -> Box<dyn Fn() + Send + Sync> {
         let requests = Mutex::new(self.requests.clone());
         let weak = Arc::downgrade(stream);
         let requested = Arc::new(AtomicBool::new(false));
-        stream.log().set_round_scheduler(Box::new(move || {
+        Box::new(move || {
             if !requested.swap(true, Ordering::AcqRel) {
                 // A send fails only once the pool has stopped (engine shutdown), when the
                 // final flush makes everything durable anyway.
-                let _ = lock(&requests).send(Some((weak.clone(), Arc::clone(&requested))));
+                let _ = lock(&requests).send(make(weak.clone(), Arc::clone(&requested)));
             }
-        }));
+        })
     }
 
     /// Stops the threads after the rounds in progress.
     pub fn stop(&mut self) {
         for _ in &self.threads {
-            let _ = self.requests.send(None);
+            let _ = self.requests.send(Request::Stop);
         }
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+/// Compacts a stream's group journal, logging a failure (the journal simply grows on, and the
+/// next change asks again).
+fn compact(stream: &Stream) {
+    if let Err(error) = stream.compact_groups() {
+        tracing::error!(
+            stream = %String::from_utf8_lossy(stream.name()),
+            "group journal compaction failed: {error}"
+        );
     }
 }
 

@@ -6,6 +6,8 @@
 //! and, under the default fsync policy, durable when it returns. The parts, one concept each:
 //! - [`table`]: which streams exist; opening them all, creating, dropping, quarantine;
 //! - [`read`]: reading new entries (XREAD's `$` and `+`, several streams in one budget, Tail);
+//! - [`groups`]: the consumer-group commands, XREADGROUP over several streams, and the
+//!   dead-letter move;
 //! - [`watch`]: per-name change notifications that blocked readers wait on;
 //! - [`commit`]: the background threads that make writes durable, and the future a write
 //!   awaits.
@@ -14,6 +16,7 @@
 //! synchronous Rust: nothing here knows about the network.
 
 mod commit;
+mod groups;
 mod read;
 mod table;
 mod watch;
@@ -35,6 +38,7 @@ use crate::storage::repair::Repair;
 
 pub use commit::Commit;
 use commit::{Committers, Syncer};
+pub use groups::{ReadGroup, ReadGroupOutcome, StreamIdentity, DEAD_LETTER_FIELDS};
 pub use read::{Followed, Follower};
 use table::{check_name, Opening, Table};
 pub use watch::{Watchers, WATCHED_NAMES_SWEEP_AT};
@@ -97,6 +101,7 @@ impl Engine {
             let syncer = Syncer::start(move || weak.upgrade().map(|inner| inner.table.all()));
             *lock(&engine.inner.syncer) = syncer;
         }
+        engine.finish_open_moves()?;
         Ok(engine)
     }
 

@@ -50,7 +50,7 @@ impl Opening<'_> {
         dir: PathBuf,
         after_crash: bool,
     ) -> Result<(Arc<Stream>, Vec<Repair>)> {
-        let (log, repairs) = StreamLog::open(
+        let opened = StreamLog::open(
             Arc::clone(self.ctx),
             dir,
             listener(self.watchers, name),
@@ -58,11 +58,12 @@ impl Opening<'_> {
         )?;
         let stream = Arc::new(Stream::new(
             name.to_vec(),
-            log,
+            opened.log,
             Arc::clone(&self.ctx.config.clock),
-        ));
+            &opened.group_records,
+        )?);
         self.committers.serve(&stream);
-        Ok((stream, repairs))
+        Ok((stream, opened.repairs))
     }
 }
 
@@ -207,6 +208,7 @@ impl Engine {
         };
         let log = stream.log();
         log.mark_dropped();
+        log.evict_group_journal();
         for segment in log.view().segments.iter() {
             ctx.handles.evict_segment(log.uid, segment.id);
         }

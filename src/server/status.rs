@@ -152,7 +152,16 @@ fn engine_code(error: &Error) -> Code {
         | Error::SetIdTooSmall
         | Error::SetIdEntriesAddedTooSmall
         | Error::SetIdBelowMaxDeleted => Code::FailedPrecondition,
-        Error::NoSuchKey => Code::NotFound,
+        Error::NoSuchKey
+        | Error::NoGroup { .. }
+        | Error::NoGroupToRead { .. }
+        | Error::NoGroupForKey { .. }
+        | Error::GroupGone
+        | Error::StreamGone
+        | Error::GroupNeedsStream => Code::NotFound,
+        Error::BusyGroup => Code::AlreadyExists,
+        Error::NotPending(_) => Code::FailedPrecondition,
+        Error::BadPolicy(_) => Code::InvalidArgument,
         Error::EntryTooLarge { .. }
         | Error::BatchTooLarge { .. }
         | Error::NameTooLong { .. }

@@ -26,6 +26,8 @@ pub enum HandleKind {
     LogMap,
     /// A read-only map of a sealed index.
     IndexMap,
+    /// The group journal, open for reading and writing (its generation in place of a segment).
+    JournalFile,
 }
 
 /// Identifies a handle: the stream's run-time id, the segment, the kind.

@@ -17,6 +17,7 @@
 //!   validating scan; [`index`]: a segment's sparse index; [`tombstone`]: deletions and trims;
 //! - [`handles`]: the bounded cache of open files and maps;
 //! - [`sync`]: group commit (many writers share an fdatasync);
+//! - [`journal`]: a stream's group journal and snapshots (opaque records, CRC-framed);
 //! - [`repair`]: what recovery reports;
 //! - [`log`]: one stream's log (write path, views, reads, opening and recovery);
 //! - [`catalog`]: stream names to directory names;
@@ -28,6 +29,7 @@ pub mod data_dir;
 pub mod fs;
 pub mod handles;
 pub mod index;
+pub mod journal;
 pub mod log;
 pub mod record;
 pub mod repair;

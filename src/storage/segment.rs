@@ -109,6 +109,9 @@ pub enum FileKind {
     Index,
     /// `.del`: tombstones (deleted and trimmed entries).
     Deletions,
+    /// The stream's group journal (`groups-<generation>.jnl`, see `storage::journal`): not a
+    /// segment's file, but synced in the same rounds, after the logs.
+    Journal,
 }
 
 impl FileKind {
@@ -117,13 +120,21 @@ impl FileKind {
             FileKind::Log => "log",
             FileKind::Index => "idx",
             FileKind::Deletions => "del",
+            FileKind::Journal => "jnl",
         }
     }
 }
 
-/// The file name of a segment's file: `00000000000000000042.log`.
+/// The file name of a segment's file: `00000000000000000042.log` (for the journal, the
+/// generation's journal file).
 pub fn file_name(segment_id: u64, kind: FileKind) -> String {
-    format!("{segment_id:020}.{}", kind.extension())
+    match kind {
+        FileKind::Journal => crate::storage::journal::file_name(
+            segment_id,
+            crate::storage::journal::JournalFile::Journal,
+        ),
+        _ => format!("{segment_id:020}.{}", kind.extension()),
+    }
 }
 
 /// Parses a name made by [`file_name`].

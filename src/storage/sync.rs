@@ -16,9 +16,10 @@
 //! variable's `notify_all`) costs a context switch per waiter per round, which with dozens of
 //! writers costs more than the sync itself.
 //!
-//! Files are synced logs first, then tombstone files, then directories: a tombstone must never
-//! be durable while the record it names is not, and a removal must not be durable before the
-//! checkpoint that preserves what the removed files carried.
+//! Files are synced logs first, then tombstone files and the group journal, then directories:
+//! a tombstone or a group record must never be durable while the entry it names is not, and a
+//! removal must not be durable before the checkpoint that preserves what the removed files
+//! carried.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,7 +86,7 @@ impl Dirty {
                 ..
             } => 0,
             Dirty::File {
-                kind: FileKind::Deletions,
+                kind: FileKind::Deletions | FileKind::Journal,
                 ..
             } => 1,
             Dirty::Dir(_) => 2,

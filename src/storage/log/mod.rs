@@ -18,12 +18,14 @@
 //! - [`view`]: the immutable snapshot readers take;
 //! - [`txn`]: the writer's state and the transaction (append, roll, counters);
 //! - [`remove`]: what a transaction removes (XDEL, XTRIM) through tombstones;
+//! - [`groups`]: the group journal a transaction appends to, and its compaction;
 //! - [`read`]: ranges and lookups through a view;
 //! - [`open`]: opening a log from its files, and [`recover`]: checking and repairing one
 //!   segment on the way;
 //! - this module: the log itself, and the commit of a transaction under the fsync policy.
 
 mod context;
+mod groups;
 mod open;
 mod read;
 mod recover;
@@ -45,7 +47,18 @@ use crate::storage::segment::{self, FileKind};
 use crate::storage::sync::{Batch, CommitQueue, Dirty};
 
 pub use context::Context;
-pub use open::create_segment_file;
+
+/// How the handle cache keeps a file of this kind open; `None` for tombstone files, which are
+/// opened for each write.
+fn cached_kind(kind: FileKind) -> Option<HandleKind> {
+    match kind {
+        FileKind::Log => Some(HandleKind::LogFile),
+        FileKind::Index => Some(HandleKind::IndexFile),
+        FileKind::Journal => Some(HandleKind::JournalFile),
+        FileKind::Deletions => None,
+    }
+}
+pub use open::{create_segment_file, Opened};
 use txn::Writer;
 pub use txn::{check_batch_size, Txn};
 use view::Body;
@@ -95,6 +108,11 @@ impl StreamLog {
         Arc::clone(&read(&self.published))
     }
 
+    /// The engine's configuration.
+    pub fn config(&self) -> &crate::config::Config {
+        &self.ctx.config
+    }
+
     /// The stream's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -123,12 +141,10 @@ impl StreamLog {
         }
     }
 
-    /// The active segment's log or index file, open for writing, through the handle cache.
+    /// The active segment's log or index file, or the group journal, open for writing, through
+    /// the handle cache.
     pub(crate) fn writable(&self, segment: u64, kind: FileKind) -> Result<Arc<dyn File>> {
-        let handle_kind = match kind {
-            FileKind::Log => HandleKind::LogFile,
-            _ => HandleKind::IndexFile,
-        };
+        let handle_kind = cached_kind(kind).unwrap_or(HandleKind::IndexFile);
         let handle = self
             .ctx
             .handles
@@ -269,29 +285,24 @@ impl StreamLog {
     /// Syncs a file whose handle was let go since it was written. A file that no longer exists
     /// (its segment was trimmed or its stream dropped) has nothing left to sync.
     fn reopen_and_sync(&self, segment: u64, kind: FileKind) -> std::io::Result<()> {
-        let opened = match kind {
-            FileKind::Deletions => self
+        let opened = match cached_kind(kind) {
+            None => self
                 .ctx
                 .fs
                 .open(&self.path(segment, kind), OpenMode::ReadWrite),
-            FileKind::Log | FileKind::Index => {
-                let handle_kind = match kind {
-                    FileKind::Log => HandleKind::LogFile,
-                    _ => HandleKind::IndexFile,
-                };
-                self.ctx
-                    .handles
-                    .get_or_open(self.key(segment, handle_kind), || {
-                        self.ctx
-                            .fs
-                            .open(&self.path(segment, kind), OpenMode::ReadWrite)
-                            .map(Handle::File)
-                    })
-                    .and_then(|handle| match handle {
-                        Handle::File(file) => Ok(file),
-                        Handle::Map(_) => Err(std::io::Error::other("expected a file handle")),
-                    })
-            }
+            Some(handle_kind) => self
+                .ctx
+                .handles
+                .get_or_open(self.key(segment, handle_kind), || {
+                    self.ctx
+                        .fs
+                        .open(&self.path(segment, kind), OpenMode::ReadWrite)
+                        .map(Handle::File)
+                })
+                .and_then(|handle| match handle {
+                    Handle::File(file) => Ok(file),
+                    Handle::Map(_) => Err(std::io::Error::other("expected a file handle")),
+                }),
         };
         match opened {
             Ok(file) => file.sync_data(),

@@ -25,7 +25,9 @@ use crate::id::StreamId;
 use crate::model::Counters;
 use crate::storage::fs::{File, FileSystem, OpenMode};
 use crate::storage::index;
+use crate::storage::journal;
 use crate::storage::log::context::Context;
+use crate::storage::log::groups::JournalState;
 use crate::storage::log::txn::{Active, Writer};
 use crate::storage::log::view::{Body, Extent, Segment};
 use crate::storage::log::{Listener, StreamLog};
@@ -317,9 +319,19 @@ pub fn create_segment_file(
     Ok(())
 }
 
+/// A stream log just opened: the log, what was repaired, and the group records to replay.
+pub struct Opened {
+    /// The log.
+    pub log: StreamLog,
+    /// What recovery repaired.
+    pub repairs: Vec<Repair>,
+    /// The group journal's records, snapshot first, in order.
+    pub group_records: Vec<Vec<u8>>,
+}
+
 impl StreamLog {
-    /// Opens the stream log in `dir`, repairing what a crash may have left; returns the log and
-    /// what was repaired.
+    /// Opens the stream log in `dir`, repairing what a crash may have left; returns the log,
+    /// what was repaired, and the group journal's records.
     /// `after_crash`: the engine was not shut down cleanly, so the padding after the active
     /// segment's records is cleared rather than trusted.
     pub fn open(
@@ -327,7 +339,7 @@ impl StreamLog {
         dir: PathBuf,
         listener: Listener,
         after_crash: bool,
-    ) -> Result<(StreamLog, Vec<Repair>)> {
+    ) -> Result<Opened> {
         let mut opener = Opener {
             ctx: &ctx,
             dir: &dir,
@@ -360,13 +372,27 @@ impl StreamLog {
                 state
             }
         };
+        let fs = ctx.fs.as_ref();
+        let names: Vec<String> = fs
+            .list_dir(&dir)?
+            .into_iter()
+            .filter_map(|name| name.into_string().ok())
+            .collect();
+        let replay = journal::open(fs, &dir, &names, after_crash, &mut opener.repairs)?;
+        let journal = JournalState {
+            generation: replay.journal.map_or(0, |(generation, _)| generation),
+            end: replay.journal.map_or(0, |(_, end)| end),
+            snapshot_bytes: replay.snapshot_bytes,
+            journal_bytes: replay.journal_bytes,
+        };
         let repairs = opener.repairs;
         let segments = segments.into_iter().map(Arc::new).collect();
-        let writer = Writer::new(segments, active, counters);
+        let writer = Writer::new(segments, active, counters, journal);
         let uid = ctx.new_uid();
-        Ok((
-            StreamLog::assemble(ctx, uid, dir, writer, listener),
+        Ok(Opened {
+            log: StreamLog::assemble(ctx, uid, dir, writer, listener),
             repairs,
-        ))
+            group_records: replay.records,
+        })
     }
 }

@@ -17,6 +17,7 @@ use crate::lock::{lock, read, write};
 use crate::model::{Counters, Field};
 use crate::storage::fs::File;
 use crate::storage::index::{self, IndexPoint, Trailer};
+use crate::storage::log::groups::JournalState;
 use crate::storage::log::view::{ActiveShared, Extent, Segment, View};
 use crate::storage::log::StreamLog;
 use crate::storage::record;
@@ -108,11 +109,19 @@ pub(crate) struct Writer {
     log_file: Option<(u64, Weak<dyn File>)>,
     /// A transaction's list of files to sync, kept between transactions for its allocation.
     pub(crate) dirty: Vec<Dirty>,
+    /// Where the group journal stands.
+    pub(crate) journal: JournalState,
 }
 
 impl Writer {
-    pub(crate) fn new(segments: Vec<Arc<Segment>>, active: Active, counters: Counters) -> Writer {
+    pub(crate) fn new(
+        segments: Vec<Arc<Segment>>,
+        active: Active,
+        counters: Counters,
+        journal: JournalState,
+    ) -> Writer {
         Writer {
+            journal,
             segments: Arc::new(segments),
             active,
             counters,

@@ -1,20 +1,31 @@
 //! Redis stream semantics over one stream log: how XADD picks IDs, XSETID's rules, XINFO's
-//! figures. Each operation is one transaction on the log, so it is atomic and, under the default
-//! fsync policy, durable when it returns.
+//! figures, and (in [`groups`]) the consumer groups. Each operation is one transaction on the
+//! log, so it is atomic and, under the default fsync policy, durable when it returns.
 
-use std::sync::Arc;
+mod groups;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub use groups::{LastIdOf, PendingQuery};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::group::Groups;
 use crate::id::{AddId, IdRange, StreamId};
 use crate::model::{Entry, Field, NewEntry, ReadLimit, StreamInfo, TrimSpec};
 use crate::storage::log::{StreamLog, Txn, View};
 
-/// One stream: its name and its log.
+/// One stream: its name, its log and its consumer groups.
 pub struct Stream {
     name: Vec<u8>,
     log: StreamLog,
     clock: Arc<dyn Clock>,
+    groups: Mutex<Groups>,
+    /// The group journal has grown enough to be compacted.
+    compaction_wanted: AtomicBool,
+    /// Asks a background thread to compact the group journal.
+    compactor: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// Picks the ID for an XADD argument given the stream's last ID (Redis's `streamAppendItem`).
@@ -55,9 +66,39 @@ pub fn resolve_id(spec: AddId, last: StreamId, now_ms: u64) -> Result<StreamId> 
 }
 
 impl Stream {
-    /// Wraps an opened log.
-    pub fn new(name: Vec<u8>, log: StreamLog, clock: Arc<dyn Clock>) -> Stream {
-        Stream { name, log, clock }
+    /// Wraps an opened log; its groups are replayed from the journal's `group_records`.
+    pub fn new(
+        name: Vec<u8>,
+        log: StreamLog,
+        clock: Arc<dyn Clock>,
+        group_records: &[Vec<u8>],
+    ) -> Result<Stream> {
+        let stream = Stream {
+            name,
+            log,
+            clock,
+            groups: Mutex::new(Groups::default()),
+            compaction_wanted: AtomicBool::new(false),
+            compactor: OnceLock::new(),
+        };
+        stream.replay_groups(group_records)?;
+        Ok(stream)
+    }
+
+    /// Sets what asks a background thread to run [`Stream::compact_groups`].
+    pub fn set_compactor(&self, compactor: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.compactor.set(compactor);
+    }
+
+    fn request_compaction(&self) {
+        if self
+            .compaction_wanted
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            if let Some(compactor) = self.compactor.get() {
+                compactor();
+            }
+        }
     }
 
     /// The stream's name.
@@ -192,8 +233,12 @@ impl Stream {
     }
 
     /// XINFO STREAM (FULL when `full_count` is given: that many entries, 0 for all up to
-    /// `limit`).
+    /// `limit`, and as many pending entries per group and consumer).
     pub fn info(&self, full_count: Option<usize>, limit: ReadLimit) -> Result<StreamInfo> {
+        let (groups, full_groups) = match full_count {
+            Some(count) => self.full_groups(count)?,
+            None => (self.group_count(), Vec::new()),
+        };
         let view = self.log.view();
         let first_entry = self
             .log
@@ -228,6 +273,8 @@ impl Stream {
             segments: view.segment_count() as u64,
             index_points: view.index_points() as u64,
             entries,
+            groups,
+            full_groups,
         })
     }
 }

@@ -1,0 +1,533 @@
+//! Consumer-group commands across the engine: finding the stream (each command has Redis's own
+//! answer for a missing one), reading several streams for one XREADGROUP, and the one step no
+//! single stream can take alone — moving entries to a dead-letter stream.
+//!
+//! A dead-letter move is three durable steps: the origin group records the intent (the
+//! entries stop being deliverable), the dead letters are appended to the target stream, the
+//! origin group records the end (the entries leave the PEL). A crash between the steps leaves
+//! an open intent, which [`Engine::finish_open_moves`] settles when the engine opens: it looks
+//! for the dead letters in the target after the ID the intent noted, ends the move for those
+//! found and abandons it for the rest (they stay pending, unchanged). So after any crash an
+//! entry is either still pending or dead-lettered and not pending — never both, never neither.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::group::{AutoClaim, Claim, DeadLetter, Delivered, ReadOptions};
+use crate::id::{IdRange, StreamId};
+use crate::model::{
+    ConsumerInfo, Field, GroupInfo, GroupPolicy, GroupRead, GroupStart, GroupTarget, NewEntry,
+    PendingEntry, PendingSummary, ReadLimit,
+};
+use crate::stream::{PendingQuery, Stream};
+
+/// The fields a dead letter carries after its entry's own, in this order: where it came
+/// from, who had it last, how often it was delivered.
+pub const DEAD_LETTER_FIELDS: [&str; 5] = [
+    "origin-stream",
+    "origin-id",
+    "origin-group",
+    "last-consumer",
+    "delivery-count",
+];
+
+/// Entries of a dead-letter stream read at a time when recovery looks for a move's letters.
+const DEAD_LETTER_SCAN_PAGE: usize = 1024;
+
+/// One XREADGROUP call.
+#[derive(Clone, Debug)]
+pub struct ReadGroup {
+    /// The group.
+    pub group: Vec<u8>,
+    /// The consumer.
+    pub consumer: Vec<u8>,
+    /// The streams and where to read each, in order.
+    pub streams: Vec<(Vec<u8>, GroupStart)>,
+    /// COUNT (0: none), NOACK, CLAIM.
+    pub options: ReadOptions,
+    /// How much of the stream one read may return (new entries).
+    pub limit: ReadLimit,
+}
+
+/// What one XREADGROUP call returned: the streams served, in order.
+#[derive(Clone, Debug, Default)]
+pub struct ReadGroupOutcome {
+    /// The streams served, with what each delivered.
+    pub streams: Vec<(Vec<u8>, GroupRead)>,
+    /// The earliest time a pending entry of a `>` stream falls due again, if any does: a
+    /// blocked reader must look again then.
+    pub next_due: Option<u64>,
+}
+
+/// Which stream a blocked reader waits on: a stream dropped and created again under the name
+/// is another one.
+#[derive(Clone)]
+pub struct StreamIdentity(std::sync::Weak<Stream>);
+
+impl Engine {
+    fn group_stream(&self, name: &[u8], missing: impl FnOnce() -> Error) -> Result<Arc<Stream>> {
+        self.stream(name)?.ok_or_else(missing)
+    }
+
+    /// The last-generated ID of `name` (0-0 if missing): where a dead-letter move's letters
+    /// will be found after it.
+    fn last_id_or_min(&self, name: &[u8]) -> StreamId {
+        self.last_id(name).ok().flatten().unwrap_or(StreamId::MIN)
+    }
+
+    /// XGROUP CREATE, with MKSTREAM creating a missing stream (after the arguments are known
+    /// good, as Redis does).
+    pub fn create_group(
+        &self,
+        name: &[u8],
+        group: &[u8],
+        target: GroupTarget,
+        mkstream: bool,
+        entries_read: Option<u64>,
+        policy: GroupPolicy,
+    ) -> Result<()> {
+        self.check_policy_names(name, &policy)?;
+        let created = self.with_stream(name, mkstream, |stream| {
+            stream.create_group(group, target, entries_read, policy.clone())
+        })?;
+        created.ok_or(Error::GroupNeedsStream)
+    }
+
+    /// XGROUP SETID.
+    pub fn set_group_id(
+        &self,
+        name: &[u8],
+        group: &[u8],
+        target: GroupTarget,
+        entries_read: Option<u64>,
+    ) -> Result<()> {
+        self.with_stream(name, false, |stream| {
+            stream.set_group_id(group, target, entries_read)
+        })?
+        .ok_or(Error::GroupNeedsStream)
+    }
+
+    /// XGROUP DESTROY: whether the group existed. Blocked readers of the group are woken (and
+    /// told it is gone).
+    pub fn destroy_group(&self, name: &[u8], group: &[u8]) -> Result<bool> {
+        self.with_stream(name, false, |stream| stream.destroy_group(group))?
+            .ok_or(Error::GroupNeedsStream)
+    }
+
+    /// XGROUP CREATECONSUMER.
+    pub fn create_consumer(&self, name: &[u8], group: &[u8], consumer: &[u8]) -> Result<bool> {
+        self.with_stream(name, false, |stream| {
+            stream.create_consumer(group, consumer)
+        })?
+        .ok_or(Error::GroupNeedsStream)
+    }
+
+    /// XGROUP DELCONSUMER: how many entries the consumer had pending.
+    pub fn delete_consumer(&self, name: &[u8], group: &[u8], consumer: &[u8]) -> Result<u64> {
+        self.with_stream(name, false, |stream| {
+            stream.delete_consumer(group, consumer)
+        })?
+        .ok_or(Error::GroupNeedsStream)
+    }
+
+    /// Sets a group's policy (Sluice's).
+    pub fn set_group_policy(&self, name: &[u8], group: &[u8], policy: GroupPolicy) -> Result<()> {
+        self.check_policy_names(name, &policy)?;
+        self.with_stream(name, false, |stream| {
+            stream.set_group_policy(group, policy.clone())
+        })?
+        .ok_or(Error::GroupNeedsStream)
+    }
+
+    /// Refuses a policy before anything is created: its dead-letter stream must be a name
+    /// streams can have, and not the group's own stream.
+    fn check_policy_names(&self, name: &[u8], policy: &GroupPolicy) -> Result<()> {
+        let target = policy.dead_letter_stream_of(name);
+        if target == name {
+            return Err(Error::BadPolicy(
+                "the dead-letter stream must not be the group's own stream",
+            ));
+        }
+        super::table::check_name(self.config(), &target)
+    }
+
+    /// XREADGROUP over its streams: every stream and group is checked first (any missing one
+    /// fails the whole call, nothing read), then each is read in order. Dead letters are moved
+    /// before this returns.
+    pub fn read_group(&self, request: &ReadGroup) -> Result<ReadGroupOutcome> {
+        let streams = self.read_group_streams(request, None)?;
+        self.read_group_from(request, &streams)
+    }
+
+    /// The streams of an XREADGROUP, checked: each exists (and, for a blocked reader, is the
+    /// one it blocked on) and has the group.
+    pub fn read_group_streams(
+        &self,
+        request: &ReadGroup,
+        blocked_on: Option<&[StreamIdentity]>,
+    ) -> Result<Vec<Arc<Stream>>> {
+        let mut streams = Vec::with_capacity(request.streams.len());
+        for (position, (name, _)) in request.streams.iter().enumerate() {
+            let missing = || Error::NoGroupToRead {
+                key: name.clone(),
+                group: request.group.clone(),
+            };
+            let stream = match (self.stream(name)?, blocked_on) {
+                (Some(stream), Some(identities)) => {
+                    let same = identities.get(position).is_some_and(|identity| {
+                        std::ptr::eq(identity.0.as_ptr(), Arc::as_ptr(&stream))
+                    });
+                    if !same {
+                        return Err(Error::StreamGone);
+                    }
+                    stream
+                }
+                (Some(stream), None) => stream,
+                (None, Some(_)) => return Err(Error::StreamGone),
+                (None, None) => return Err(missing()),
+            };
+            if stream.group_state(&request.group).is_none() {
+                return Err(match blocked_on {
+                    Some(_) => Error::GroupGone,
+                    None => missing(),
+                });
+            }
+            streams.push(stream);
+        }
+        Ok(streams)
+    }
+
+    /// Identities of checked streams, for a reader about to block.
+    pub fn identities(streams: &[Arc<Stream>]) -> Vec<StreamIdentity> {
+        streams
+            .iter()
+            .map(|stream| StreamIdentity(Arc::downgrade(stream)))
+            .collect()
+    }
+
+    /// Reads checked streams for an XREADGROUP.
+    pub fn read_group_from(
+        &self,
+        request: &ReadGroup,
+        streams: &[Arc<Stream>],
+    ) -> Result<ReadGroupOutcome> {
+        let mut outcome = ReadGroupOutcome::default();
+        let last_id_of = |name: &[u8]| self.last_id_or_min(name);
+        for (stream, (name, start)) in streams.iter().zip(&request.streams) {
+            let delivered = match start {
+                GroupStart::New => {
+                    let read = stream.read_group_new(
+                        &request.group,
+                        &request.consumer,
+                        request.options,
+                        request.limit,
+                        &last_id_of,
+                    );
+                    if let Some(Some(due)) = stream.group_state(&request.group) {
+                        outcome.next_due = Some(outcome.next_due.map_or(due, |next| next.min(due)));
+                    }
+                    read
+                }
+                GroupStart::Pending(after) => stream.read_group_history(
+                    &request.group,
+                    &request.consumer,
+                    *after,
+                    request.options.count,
+                    &last_id_of,
+                ),
+            }?;
+            let dead_lettered =
+                self.move_dead_letters(stream, &request.group, &delivered.dead_letters)?;
+            if delivered.served || !dead_lettered.is_empty() {
+                outcome.streams.push((
+                    name.clone(),
+                    GroupRead {
+                        deliveries: delivered.deliveries,
+                        dead_lettered,
+                    },
+                ));
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// XACK: 0 for a missing stream or group.
+    pub fn ack(&self, name: &[u8], group: &[u8], ids: &[StreamId]) -> Result<u64> {
+        Ok(self
+            .with_stream(name, false, |stream| stream.ack(group, ids))?
+            .unwrap_or(0))
+    }
+
+    fn no_group(name: &[u8], group: &[u8]) -> impl FnOnce() -> Error {
+        let (key, group) = (name.to_vec(), group.to_vec());
+        move || Error::NoGroup { key, group }
+    }
+
+    /// XPENDING's summary.
+    pub fn pending_summary(&self, name: &[u8], group: &[u8]) -> Result<PendingSummary> {
+        self.group_stream(name, Self::no_group(name, group))?
+            .pending_summary(group)
+    }
+
+    /// XPENDING's extended form.
+    pub fn pending(
+        &self,
+        name: &[u8],
+        group: &[u8],
+        query: &PendingQuery,
+    ) -> Result<Vec<PendingEntry>> {
+        self.group_stream(name, Self::no_group(name, group))?
+            .pending(group, query)
+    }
+
+    /// XCLAIM; entries over the group's delivery limit go to the dead-letter stream.
+    pub fn claim(&self, name: &[u8], group: &[u8], claim: &Claim) -> Result<GroupRead> {
+        let stream = self.group_stream(name, Self::no_group(name, group))?;
+        let last_id_of = |target: &[u8]| self.last_id_or_min(target);
+        let delivered = stream.claim(group, claim, &last_id_of)?;
+        self.settle(&stream, group, delivered)
+    }
+
+    /// XAUTOCLAIM; entries over the group's delivery limit go to the dead-letter stream.
+    #[allow(clippy::too_many_arguments)]
+    pub fn autoclaim(
+        &self,
+        name: &[u8],
+        group: &[u8],
+        consumer: &[u8],
+        min_idle_ms: u64,
+        start: StreamId,
+        count: usize,
+        justid: bool,
+    ) -> Result<(AutoClaim, Vec<StreamId>)> {
+        let stream = self.group_stream(name, Self::no_group(name, group))?;
+        let last_id_of = |target: &[u8]| self.last_id_or_min(target);
+        let mut outcome = stream.autoclaim(
+            group,
+            consumer,
+            min_idle_ms,
+            start,
+            count,
+            justid,
+            &last_id_of,
+        )?;
+        let letters = std::mem::take(&mut outcome.claimed.dead_letters);
+        let moved = self.move_dead_letters(&stream, group, &letters)?;
+        Ok((outcome, moved))
+    }
+
+    /// A negative acknowledgement (Sluice's): the entries are released for redelivery after
+    /// `delay_ms`, or with `reject` moved to the dead-letter stream now. Returns the entries
+    /// dead-lettered.
+    pub fn nack(
+        &self,
+        name: &[u8],
+        group: &[u8],
+        consumer: &[u8],
+        ids: &[StreamId],
+        delay_ms: u64,
+        reject: bool,
+    ) -> Result<Vec<StreamId>> {
+        let stream = self.group_stream(name, Self::no_group(name, group))?;
+        let last_id_of = |target: &[u8]| self.last_id_or_min(target);
+        let letters = stream.nack(group, consumer, ids, delay_ms, reject, &last_id_of)?;
+        self.move_dead_letters(&stream, group, &letters)
+    }
+
+    /// Renews a consumer's lease on its entries (Sluice's).
+    pub fn renew(
+        &self,
+        name: &[u8],
+        group: &[u8],
+        consumer: &[u8],
+        ids: &[StreamId],
+    ) -> Result<u64> {
+        self.group_stream(name, Self::no_group(name, group))?
+            .renew(group, consumer, ids)
+    }
+
+    /// XINFO GROUPS.
+    pub fn groups_info(&self, name: &[u8]) -> Result<Vec<GroupInfo>> {
+        self.group_stream(name, || Error::NoSuchKey)?.groups_info()
+    }
+
+    /// XINFO CONSUMERS.
+    pub fn consumers_info(&self, name: &[u8], group: &[u8]) -> Result<Vec<ConsumerInfo>> {
+        self.group_stream(name, || Error::NoSuchKey)?
+            .consumers_info(group)
+    }
+
+    /// A claim's outcome with its dead letters moved.
+    fn settle(
+        &self,
+        stream: &Arc<Stream>,
+        group: &[u8],
+        delivered: Delivered,
+    ) -> Result<GroupRead> {
+        let dead_lettered = self.move_dead_letters(stream, group, &delivered.dead_letters)?;
+        Ok(GroupRead {
+            deliveries: delivered.deliveries,
+            dead_lettered,
+        })
+    }
+
+    /// Completes the moves of `letters` (marked in `stream`'s `group`): appends them to their
+    /// dead-letter streams, then ends the moves. A failed append abandons its move (the
+    /// entries stay pending) and fails the call. Returns the IDs moved.
+    fn move_dead_letters(
+        &self,
+        stream: &Arc<Stream>,
+        group: &[u8],
+        letters: &[DeadLetter],
+    ) -> Result<Vec<StreamId>> {
+        let mut moved = Vec::with_capacity(letters.len());
+        let targets: BTreeSet<&[u8]> = letters
+            .iter()
+            .map(|letter| letter.target.as_slice())
+            .collect();
+        for target in targets {
+            let batch: Vec<&DeadLetter> = letters
+                .iter()
+                .filter(|letter| letter.target == target)
+                .collect();
+            let ids: Vec<StreamId> = batch.iter().map(|letter| letter.id).collect();
+            let entries: Vec<NewEntry> = batch
+                .iter()
+                .map(|letter| dead_letter_entry(stream.name(), group, letter))
+                .collect();
+            if let Err(error) = self.add(target, &entries, false, None) {
+                stream.end_dead_letters(group, ids, false)?;
+                return Err(error);
+            }
+            stream.end_dead_letters(group, ids.clone(), true)?;
+            moved.extend(ids);
+        }
+        Ok(moved)
+    }
+
+    /// Settles the dead-letter moves a crash left open (see the module's doc): called once,
+    /// when the engine opens, after every stream is.
+    pub(super) fn finish_open_moves(&self) -> Result<()> {
+        for name in self.list(None) {
+            let Some(stream) = self.stream(&name)? else {
+                continue;
+            };
+            for (group, target, after, ids) in stream.open_dead_letter_moves() {
+                let found = self.find_dead_letters(&target, after, stream.name(), &group)?;
+                let (done, open): (Vec<StreamId>, Vec<StreamId>) =
+                    ids.into_iter().partition(|id| found.contains(id));
+                tracing::warn!(
+                    stream = %String::from_utf8_lossy(stream.name()),
+                    group = %String::from_utf8_lossy(&group),
+                    done = done.len(),
+                    abandoned = open.len(),
+                    "recovery: dead-letter moves cut short by a crash settled"
+                );
+                if !done.is_empty() {
+                    stream.end_dead_letters(&group, done, true)?;
+                }
+                if !open.is_empty() {
+                    stream.end_dead_letters(&group, open, false)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The origin IDs of the dead letters of `origin`'s `group` in `target` after `after`.
+    fn find_dead_letters(
+        &self,
+        target: &[u8],
+        after: StreamId,
+        origin: &[u8],
+        group: &[u8],
+    ) -> Result<BTreeSet<StreamId>> {
+        let mut found = BTreeSet::new();
+        let Some(start) = after.next() else {
+            return Ok(found);
+        };
+        let range = IdRange {
+            start,
+            end: StreamId::MAX,
+        };
+        let mut range = range;
+        loop {
+            let page = self
+                .range(
+                    target,
+                    range,
+                    false,
+                    ReadLimit::count(DEAD_LETTER_SCAN_PAGE),
+                )?
+                .unwrap_or_default();
+            for entry in &page {
+                if let Some(id) = dead_letter_origin(&entry.fields, origin, group) {
+                    found.insert(id);
+                }
+            }
+            match page.last().and_then(|last| last.id.next()) {
+                Some(next) if page.len() == DEAD_LETTER_SCAN_PAGE => range.start = next,
+                _ => return Ok(found),
+            }
+        }
+    }
+}
+
+/// The dead letter of `letter`: its fields, then where it came from.
+fn dead_letter_entry(origin: &[u8], group: &[u8], letter: &DeadLetter) -> NewEntry {
+    let mut fields: Vec<Field> = letter.fields.clone().unwrap_or_default();
+    let values = [
+        origin.to_vec(),
+        letter.id.to_string().into_bytes(),
+        group.to_vec(),
+        letter.consumer.clone(),
+        letter.delivery_count.to_string().into_bytes(),
+    ];
+    for (name, value) in DEAD_LETTER_FIELDS.iter().zip(values) {
+        fields.push((name.as_bytes().to_vec(), value));
+    }
+    NewEntry {
+        id: crate::id::AddId::Auto,
+        fields,
+    }
+}
+
+/// The origin ID of a dead letter from `origin`'s `group`, if `fields` are one's.
+fn dead_letter_origin(fields: &[Field], origin: &[u8], group: &[u8]) -> Option<StreamId> {
+    let tail = fields.get(fields.len().checked_sub(DEAD_LETTER_FIELDS.len())?..)?;
+    let names_match = tail
+        .iter()
+        .zip(DEAD_LETTER_FIELDS)
+        .all(|((name, _), expected)| name == expected.as_bytes());
+    if !names_match || tail[0].1 != origin || tail[2].1 != group {
+        return None;
+    }
+    StreamId::parse_strict(&tail[1].1).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_name_their_origin() {
+        let letter = DeadLetter {
+            id: StreamId::new(5, 1),
+            fields: Some(vec![(b"job".to_vec(), b"42".to_vec())]),
+            consumer: b"worker".to_vec(),
+            delivery_count: 3,
+            target: b"jobs:dead-letter".to_vec(),
+        };
+        let entry = dead_letter_entry(b"jobs", b"g", &letter);
+        assert_eq!(entry.fields[0], (b"job".to_vec(), b"42".to_vec()));
+        assert_eq!(entry.fields.len(), 6);
+        assert_eq!(
+            dead_letter_origin(&entry.fields, b"jobs", b"g"),
+            Some(StreamId::new(5, 1))
+        );
+        assert_eq!(dead_letter_origin(&entry.fields, b"jobs", b"other"), None);
+        assert_eq!(dead_letter_origin(&entry.fields[..5], b"jobs", b"g"), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! The stream's group journal as a transaction writes it: records appended under the writer
+//! lock (so their order is the order of the changes) and synced in the same group-commit
+//! round as the log, after it; and compaction, which starts a new generation under the lock
+//! and writes the snapshot outside it. The file format is [`crate::storage::journal`]'s.
+
+use crate::config::FsyncPolicy;
+use crate::error::Result;
+use crate::storage::handles::HandleKind;
+use crate::storage::journal::{self, HEADER_BYTES};
+use crate::storage::log::txn::Txn;
+use crate::storage::log::StreamLog;
+use crate::storage::segment::FileKind;
+
+/// Where the group journal stands, behind the writer lock.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct JournalState {
+    /// The generation appended to (0: no journal yet).
+    pub(crate) generation: u64,
+    /// The end of its frames.
+    pub(crate) end: u64,
+    /// Bytes of the newest snapshot.
+    pub(crate) snapshot_bytes: u64,
+    /// Bytes of journal since it.
+    pub(crate) journal_bytes: u64,
+}
+
+impl Txn<'_> {
+    /// Appends record bodies to the group journal, creating it first if the stream has none.
+    pub fn append_group_records(&mut self, bodies: &[Vec<u8>]) -> Result<()> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        self.touched = true;
+        if self.writer.journal.generation == 0 {
+            self.start_generation(1)?;
+        }
+        let mut bytes = Vec::new();
+        for body in bodies {
+            journal::encode_frame(&mut bytes, body);
+        }
+        let generation = self.writer.journal.generation;
+        let file = self.log.writable(generation, FileKind::Journal)?;
+        let end = self.writer.journal.end;
+        journal::reserve(file.as_ref(), end, bytes.len() as u64)?;
+        file.write_all_at(&bytes, end)?;
+        let state = &mut self.writer.journal;
+        state.end += bytes.len() as u64;
+        state.journal_bytes += bytes.len() as u64;
+        self.mark_dirty(generation, FileKind::Journal, file);
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Whether the journal has grown enough past its snapshot to be compacted: by at least
+    /// `min_bytes`, and by twice the snapshot's size, so compaction costs O(1) per record.
+    pub fn group_journal_wants_compaction(&self, min_bytes: u64) -> bool {
+        let state = &self.writer.journal;
+        state.generation > 0 && state.journal_bytes >= min_bytes.max(2 * state.snapshot_bytes)
+    }
+
+    /// Starts the next generation of the journal (durably): records from now on go there, and
+    /// a snapshot of the state as it stands now may be written as that generation's with
+    /// [`StreamLog::write_group_snapshot`]. Returns the new generation.
+    pub fn rotate_group_journal(&mut self) -> Result<u64> {
+        self.touched = true;
+        let next = self.writer.journal.generation + 1;
+        self.start_generation(next)?;
+        Ok(next)
+    }
+
+    fn start_generation(&mut self, generation: u64) -> Result<()> {
+        let log = self.log;
+        let path = log.path(generation, FileKind::Journal);
+        let durable = log.ctx.config.fsync != FsyncPolicy::No;
+        journal::start_journal(log.ctx.fs.as_ref(), &path, generation, durable)?;
+        let state = &mut self.writer.journal;
+        state.generation = generation;
+        state.end = HEADER_BYTES;
+        state.journal_bytes = 0;
+        Ok(())
+    }
+}
+
+impl StreamLog {
+    /// Writes `records` as the snapshot of journal generation `generation` (the state when it
+    /// was started), once everything written before is durable, and removes the older
+    /// generations. Outside the writer lock: writers go on meanwhile.
+    pub fn write_group_snapshot(&self, generation: u64, records: &[Vec<u8>]) -> Result<()> {
+        // The snapshot must not hold a change whose own record is not yet durable.
+        self.flush()?;
+        let durable = self.ctx.config.fsync != FsyncPolicy::No;
+        let bytes = journal::write_snapshot(
+            self.ctx.fs.as_ref(),
+            &self.dir,
+            generation,
+            records,
+            durable,
+        )?;
+        let previous = generation.saturating_sub(1);
+        self.ctx
+            .handles
+            .evict(&self.key(previous, HandleKind::JournalFile));
+        let mut writer = crate::lock::lock(&self.writer);
+        if writer.journal.generation == generation {
+            writer.journal.snapshot_bytes = bytes;
+        }
+        Ok(())
+    }
+
+    /// Forgets the journal's open handle (the stream is being dropped).
+    pub(crate) fn evict_group_journal(&self) {
+        let generation = crate::lock::lock(&self.writer).journal.generation;
+        self.ctx
+            .handles
+            .evict(&self.key(generation, HandleKind::JournalFile));
+    }
+}

@@ -1,0 +1,204 @@
+//! Consumer groups through the engine: the whole group state survives a close and reopen, the
+//! journal compacts into snapshots without changing the state, and entries over a group's
+//! delivery limit end up in the dead-letter stream — and not pending — exactly once.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sluice::engine::ReadGroup;
+use sluice::group::ReadOptions;
+use sluice::model::{GroupPolicy, GroupStart, GroupTarget};
+use sluice::stream::PendingQuery;
+use sluice::{AddId, Config, Engine, FsyncPolicy, IdRange, NewEntry, ReadLimit, StreamId};
+
+const STREAM: &[u8] = b"jobs";
+const GROUP: &[u8] = b"workers";
+
+fn config(dir: &Path) -> Config {
+    let mut config = Config::new(dir);
+    config.fsync = FsyncPolicy::Always;
+    config.segment_bytes_max = 4096;
+    config.entry_bytes_max = 1024;
+    config
+}
+
+fn add(engine: &Engine, count: u64) {
+    for n in 0..count {
+        let entry = NewEntry {
+            id: AddId::Auto,
+            fields: vec![(b"job".to_vec(), n.to_string().into_bytes())],
+        };
+        engine.add(STREAM, &[entry], false, None).expect("an add");
+    }
+}
+
+fn read(engine: &Engine, consumer: &str, start: GroupStart, count: usize) -> Vec<StreamId> {
+    let request = ReadGroup {
+        group: GROUP.to_vec(),
+        consumer: consumer.as_bytes().to_vec(),
+        streams: vec![(STREAM.to_vec(), start)],
+        options: ReadOptions {
+            count,
+            ..ReadOptions::default()
+        },
+        limit: ReadLimit::count(1000),
+    };
+    let outcome = engine.read_group(&request).expect("a group read");
+    outcome
+        .streams
+        .into_iter()
+        .flat_map(|(_, read)| read.deliveries)
+        .map(|delivery| delivery.id)
+        .collect()
+}
+
+/// Everything the groups report that does not depend on the clock.
+fn state(engine: &Engine) -> String {
+    let query = PendingQuery {
+        start: StreamId::MIN,
+        end: StreamId::MAX,
+        count: usize::MAX,
+        consumer: None,
+        min_idle_ms: 0,
+    };
+    let pending: Vec<_> = engine
+        .pending(STREAM, GROUP, &query)
+        .expect("pending")
+        .into_iter()
+        .map(|entry| (entry.id, entry.consumer, entry.delivery_count))
+        .collect();
+    let groups = engine.groups_info(STREAM).expect("groups");
+    let consumers: Vec<_> = engine
+        .consumers_info(STREAM, GROUP)
+        .expect("consumers")
+        .into_iter()
+        .map(|consumer| (consumer.name, consumer.pending))
+        .collect();
+    format!("{pending:?}\n{groups:?}\n{consumers:?}")
+}
+
+#[test]
+fn group_state_survives_reopen_and_compaction() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = config(dir.path());
+    config.group_journal_bytes_min = 512;
+    let before = {
+        let engine = Engine::open(config.clone()).expect("the engine opens");
+        add(&engine, 40);
+        engine
+            .create_group(
+                STREAM,
+                GROUP,
+                GroupTarget::Id(StreamId::MIN),
+                false,
+                None,
+                GroupPolicy::default(),
+            )
+            .expect("a group");
+        for round in 0..10 {
+            let got = read(
+                &engine,
+                if round % 2 == 0 { "alice" } else { "bob" },
+                GroupStart::New,
+                4,
+            );
+            assert_eq!(got.len(), 4);
+            engine.ack(STREAM, GROUP, &got[..2]).expect("an ack");
+            read(&engine, "alice", GroupStart::Pending(StreamId::MIN), 0);
+        }
+        // Compaction runs in the background: wait for a snapshot to appear.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !has_snapshot(dir.path()) {
+            assert!(Instant::now() < deadline, "no snapshot was written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        state(&engine)
+    };
+    let engine = Engine::open(config).expect("the engine opens again");
+    assert_eq!(state(&engine), before);
+    let names = files(dir.path());
+    let journals = names.iter().filter(|name| name.ends_with(".jnl")).count();
+    assert!(journals <= 2, "old generations were not removed: {names:?}");
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    for stream in std::fs::read_dir(dir.join("streams")).expect("streams/") {
+        let stream = stream.expect("an entry").path();
+        for file in std::fs::read_dir(stream).expect("a stream directory") {
+            names.push(
+                file.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    names
+}
+
+fn has_snapshot(dir: &Path) -> bool {
+    files(dir).iter().any(|name| name.ends_with(".snap"))
+}
+
+#[test]
+fn entries_over_the_delivery_limit_move_to_the_dead_letter_stream_once() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = Engine::open(config(dir.path())).expect("the engine opens");
+    add(&engine, 3);
+    let policy = GroupPolicy {
+        max_deliveries: 2,
+        ..GroupPolicy::default()
+    };
+    engine
+        .create_group(
+            STREAM,
+            GROUP,
+            GroupTarget::Id(StreamId::MIN),
+            false,
+            None,
+            policy,
+        )
+        .expect("a group");
+    let first = read(&engine, "alice", GroupStart::New, 0);
+    assert_eq!(first.len(), 3);
+    engine.ack(STREAM, GROUP, &first[2..]).expect("an ack");
+    assert_eq!(
+        read(&engine, "alice", GroupStart::Pending(StreamId::MIN), 0).len(),
+        2
+    );
+    // Delivered twice now: the next delivery moves them instead.
+    let request = ReadGroup {
+        group: GROUP.to_vec(),
+        consumer: b"alice".to_vec(),
+        streams: vec![(STREAM.to_vec(), GroupStart::Pending(StreamId::MIN))],
+        options: ReadOptions::default(),
+        limit: ReadLimit::count(1000),
+    };
+    let outcome = engine.read_group(&request).expect("a group read");
+    let (_, read_back) = &outcome.streams[0];
+    assert!(read_back.deliveries.is_empty());
+    assert_eq!(read_back.dead_lettered, &first[..2]);
+    let summary = engine.pending_summary(STREAM, GROUP).expect("a summary");
+    assert_eq!(summary.count, 0);
+    let dead = engine
+        .range(
+            b"jobs:dead-letter",
+            IdRange::ALL,
+            false,
+            ReadLimit::count(10),
+        )
+        .expect("a range")
+        .expect("the dead-letter stream exists");
+    assert_eq!(dead.len(), 2);
+    let fields = &dead[0].fields;
+    assert_eq!(fields[0], (b"job".to_vec(), b"0".to_vec()));
+    assert_eq!(fields[1], (b"origin-stream".to_vec(), STREAM.to_vec()));
+    assert_eq!(
+        fields[2],
+        (b"origin-id".to_vec(), first[0].to_string().into_bytes())
+    );
+    assert_eq!(fields[3], (b"origin-group".to_vec(), GROUP.to_vec()));
+    assert_eq!(fields[4], (b"last-consumer".to_vec(), b"alice".to_vec()));
+    assert_eq!(fields[5], (b"delivery-count".to_vec(), b"2".to_vec()));
+}
