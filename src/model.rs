@@ -213,6 +213,56 @@ pub struct GroupRead {
     pub dead_lettered: Vec<StreamId>,
 }
 
+/// A read's options beyond group and consumer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReadOptions {
+    /// COUNT (0: no limit).
+    pub count: usize,
+    /// NOACK: new entries are not added to the PEL.
+    pub noack: bool,
+    /// Redis 8.4's CLAIM: entries idle at least this long are delivered again first.
+    pub claim_min_idle_ms: Option<u64>,
+}
+
+/// XCLAIM's IDLE or TIME option (the last one given counts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimTime {
+    /// IDLE ms: the claimed entries' new idle time.
+    Idle(i64),
+    /// TIME ms: their new delivery time (Unix ms).
+    Time(i64),
+}
+
+/// XCLAIM's options.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClaimOptions {
+    /// IDLE or TIME: the claimed entries' new delivery time; now without either.
+    pub time: Option<ClaimTime>,
+    /// RETRYCOUNT: their new delivery count.
+    pub retry_count: Option<u64>,
+    /// FORCE: claim IDs not pending (if they exist in the stream).
+    pub force: bool,
+    /// JUSTID: return IDs only, and leave delivery counts as they are.
+    pub justid: bool,
+    /// LASTID: move the group's last-delivered ID up to this.
+    pub last_id: Option<StreamId>,
+}
+
+/// XPENDING's extended form: which entries, how many at most, whose, how idle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingQuery {
+    /// The inclusive ID range.
+    pub start: StreamId,
+    /// Its end.
+    pub end: StreamId,
+    /// At most this many entries.
+    pub count: usize,
+    /// Only this consumer's entries.
+    pub consumer: Option<Vec<u8>>,
+    /// Only entries idle at least this long (0: all).
+    pub min_idle_ms: u64,
+}
+
 /// One entry of a group's pending-entries list, as XPENDING's extended form reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingEntry {

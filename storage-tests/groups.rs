@@ -6,9 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sluice::engine::ReadGroup;
-use sluice::group::ReadOptions;
-use sluice::model::{GroupPolicy, GroupStart, GroupTarget};
-use sluice::stream::PendingQuery;
+use sluice::model::{GroupPolicy, GroupStart, GroupTarget, PendingQuery, ReadOptions};
 use sluice::{AddId, Config, Engine, FsyncPolicy, IdRange, NewEntry, ReadLimit, StreamId};
 
 const STREAM: &[u8] = b"jobs";

@@ -236,6 +236,10 @@ impl Client {
                     Ok(missing.clone())
                 }
             }
+            // The group commands go through the Groups service (in progress).
+            _ => Err(Failure::Protocol(
+                "ERR this client does not send group commands yet".to_owned(),
+            )),
         }
     }
 

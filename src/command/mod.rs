@@ -15,6 +15,7 @@
 
 mod args;
 pub mod error;
+mod group;
 mod info;
 mod keyspace;
 mod read;
@@ -22,11 +23,12 @@ pub mod tokenizer;
 mod write;
 
 pub use error::CommandError;
+pub use group::{XAutoClaim, XClaim, XGroupCreate, XNack, XPending, XReadGroup};
 pub use read::{XRange, XRead};
 pub use write::{trim_spec, XAdd, XSetId};
 
 use crate::id::StreamId;
-use crate::model::TrimSpec;
+use crate::model::{GroupPolicy, GroupTarget, TrimSpec};
 use crate::reply::Reply;
 use args::{unknown_command, unknown_subcommand};
 
@@ -74,6 +76,99 @@ pub enum Command {
     },
     /// XINFO HELP.
     XInfoHelp,
+    /// XINFO GROUPS key.
+    XInfoGroups {
+        /// The stream.
+        key: Vec<u8>,
+    },
+    /// XINFO CONSUMERS key group.
+    XInfoConsumers {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+    },
+    /// XGROUP CREATE.
+    XGroupCreate(XGroupCreate),
+    /// XGROUP SETID key group id|$ [ENTRIESREAD n].
+    XGroupSetId {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+        /// The new last-delivered ID.
+        target: GroupTarget,
+        /// ENTRIESREAD (`None`: unknown).
+        entries_read: Option<u64>,
+    },
+    /// XGROUP DESTROY key group.
+    XGroupDestroy {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+    },
+    /// XGROUP CREATECONSUMER key group consumer.
+    XGroupCreateConsumer {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+        /// The consumer.
+        consumer: Vec<u8>,
+    },
+    /// XGROUP DELCONSUMER key group consumer.
+    XGroupDelConsumer {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+        /// The consumer.
+        consumer: Vec<u8>,
+    },
+    /// Sluice's XGROUP SETPOLICY key group [MAXDELIVERIES n] [DEADLETTER stream] [LEASE ms]:
+    /// replaces the group's policy (options not given take their defaults).
+    XGroupSetPolicy {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+        /// The new policy.
+        policy: GroupPolicy,
+    },
+    /// XGROUP HELP.
+    XGroupHelp,
+    /// XREADGROUP.
+    XReadGroup(XReadGroup),
+    /// XACK key group id [id ...].
+    XAck {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+        /// The IDs.
+        ids: Vec<StreamId>,
+    },
+    /// XPENDING.
+    XPending(XPending),
+    /// XCLAIM.
+    XClaim(XClaim),
+    /// XAUTOCLAIM.
+    XAutoClaim(XAutoClaim),
+    /// Sluice's XNACK.
+    XNack(XNack),
+    /// Sluice's XRENEW key group consumer id [id ...]: renews the consumer's lease on its
+    /// entries (their delivery time becomes now; counts stay).
+    XRenew {
+        /// The stream.
+        key: Vec<u8>,
+        /// The group.
+        group: Vec<u8>,
+        /// The consumer holding the entries.
+        consumer: Vec<u8>,
+        /// The entries.
+        ids: Vec<StreamId>,
+    },
     /// DEL key [key ...].
     Del {
         /// The streams to drop.

@@ -15,13 +15,13 @@ use std::sync::Arc;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::group::{AutoClaim, Claim, DeadLetter, Delivered, ReadOptions};
+use crate::group::{AutoClaim, Claim, DeadLetter, Delivered};
 use crate::id::{IdRange, StreamId};
 use crate::model::{
     ConsumerInfo, Field, GroupInfo, GroupPolicy, GroupRead, GroupStart, GroupTarget, NewEntry,
-    PendingEntry, PendingSummary, ReadLimit,
+    PendingEntry, PendingQuery, PendingSummary, ReadLimit, ReadOptions,
 };
-use crate::stream::{PendingQuery, Stream};
+use crate::stream::Stream;
 
 /// The fields a dead letter carries after its entry's own, in this order: where it came
 /// from, who had it last, how often it was delivered.

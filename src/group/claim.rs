@@ -11,31 +11,7 @@ use crate::group::deliver::{begin_dead_letters, DeadLetter, Delivered};
 use crate::group::pel::Pending;
 use crate::group::{Group, Groups, Record, Source};
 use crate::id::StreamId;
-use crate::model::Delivery;
-
-/// XCLAIM's IDLE or TIME option (the last one given counts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClaimTime {
-    /// IDLE ms: the claimed entries' new idle time.
-    Idle(i64),
-    /// TIME ms: their new delivery time (Unix ms).
-    Time(i64),
-}
-
-/// XCLAIM's options.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClaimOptions {
-    /// IDLE or TIME: the claimed entries' new delivery time; now without either.
-    pub time: Option<ClaimTime>,
-    /// RETRYCOUNT: their new delivery count.
-    pub retry_count: Option<u64>,
-    /// FORCE: claim IDs not pending (if they exist in the stream).
-    pub force: bool,
-    /// JUSTID: return IDs only, and leave delivery counts as they are.
-    pub justid: bool,
-    /// LASTID: move the group's last-delivered ID up to this.
-    pub last_id: Option<StreamId>,
-}
+use crate::model::{ClaimOptions, ClaimTime, Delivery};
 
 /// XCLAIM's arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]

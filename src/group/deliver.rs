@@ -13,7 +13,7 @@ use crate::group::pel::Pending;
 use crate::group::report::{estimate_read_counter, has_tombstones_after};
 use crate::group::{Group, Groups, Record, Source, StreamFacts};
 use crate::id::StreamId;
-use crate::model::{Delivery, Field};
+use crate::model::{Delivery, Field, ReadOptions};
 
 /// The most entries one read examines among those due again, per entry it may return: a
 /// bound on the work of a read whatever the PEL holds (as XAUTOCLAIM's).
@@ -48,17 +48,6 @@ pub struct Delivered {
     pub dead_letters: Vec<DeadLetter>,
     /// Whether the stream is in the reply (Redis leaves out a `>` stream with nothing new).
     pub served: bool,
-}
-
-/// A read's options beyond group and consumer.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReadOptions {
-    /// COUNT (0: no limit).
-    pub count: usize,
-    /// NOACK: new entries are not added to the PEL.
-    pub noack: bool,
-    /// Redis 8.4's CLAIM: entries idle at least this long are delivered again first.
-    pub claim_min_idle_ms: Option<u64>,
 }
 
 impl Groups {

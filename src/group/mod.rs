@@ -32,9 +32,8 @@ use crate::model::{Counters, Field, GroupPolicy};
 use pel::{ConsumerId, Pel};
 pub use record::{Malformed, Record};
 
-pub use claim::{AutoClaim, Claim, ClaimOptions, ClaimTime};
-pub use deliver::{DeadLetter, Delivered, ReadOptions};
-pub use report::PendingQuery;
+pub use claim::{AutoClaim, Claim};
+pub use deliver::{DeadLetter, Delivered};
 
 /// What group rules need to know of the stream: its counters and its first live entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

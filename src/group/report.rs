@@ -5,23 +5,9 @@ use crate::error::{Error, Result};
 use crate::group::{Group, Groups, StreamFacts};
 use crate::id::StreamId;
 use crate::model::{
-    ConsumerInfo, FullConsumer, FullGroup, FullPending, GroupInfo, PendingEntry, PendingSummary,
+    ConsumerInfo, FullConsumer, FullGroup, FullPending, GroupInfo, PendingEntry, PendingQuery,
+    PendingSummary,
 };
-
-/// XPENDING's extended form: which entries, how many at most, whose, how idle.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PendingQuery {
-    /// The inclusive ID range.
-    pub start: StreamId,
-    /// Its end.
-    pub end: StreamId,
-    /// At most this many entries.
-    pub count: usize,
-    /// Only this consumer's entries.
-    pub consumer: Option<Vec<u8>>,
-    /// Only entries idle at least this long (0: all).
-    pub min_idle_ms: u64,
-}
 
 impl Groups {
     fn find(&self, key: &[u8], group: &[u8]) -> Result<&Group> {

@@ -2,9 +2,10 @@
 //! checks that the journal it produced, and a snapshot, rebuild the same state.
 
 use crate::group::test_support::{assert_replays_to, id, MemSource};
-use crate::group::{Claim, ClaimOptions, Groups, PendingQuery, ReadOptions, Record};
+use crate::group::{Claim, Groups, Record};
 use crate::id::StreamId;
 use crate::model::GroupPolicy;
+use crate::model::{ClaimOptions, PendingQuery, ReadOptions};
 
 const KEY: &[u8] = b"s";
 const GROUP: &[u8] = b"g";

@@ -10,19 +10,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::group::{
-    AutoClaim, Claim, DeadLetter, Delivered, Groups, ReadOptions, Record, Source, StreamFacts,
-};
+use crate::group::{AutoClaim, Claim, DeadLetter, Delivered, Groups, Record, Source, StreamFacts};
 use crate::id::{IdRange, StreamId};
 use crate::lock::lock;
 use crate::model::{
     ConsumerInfo, Entry, Field, FullGroup, GroupInfo, GroupPolicy, GroupTarget, PendingEntry,
-    PendingSummary, ReadLimit,
+    PendingQuery, PendingSummary, ReadLimit, ReadOptions,
 };
 use crate::storage::log::{StreamLog, Txn, View};
 use crate::stream::Stream;
-
-pub use crate::group::PendingQuery;
 
 /// The last-generated ID of another stream (a dead-letter target), as the engine knows it.
 pub type LastIdOf<'a> = &'a dyn Fn(&[u8]) -> StreamId;

@@ -7,7 +7,7 @@ mod groups;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use groups::{LastIdOf, PendingQuery};
+pub use groups::LastIdOf;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};

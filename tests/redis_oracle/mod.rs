@@ -292,6 +292,7 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
                 missing.clone()
             }
         }
+        other => Reply::error(format!("ERR no engine executor for {other:?} yet")),
     })
 }
 
