@@ -68,6 +68,18 @@ pub enum Error {
         /// The configured limit.
         max: usize,
     },
+    /// A group or consumer name longer than `stream_name_bytes_max` (which bounds every name).
+    #[error(
+        "ERR {kind} name of {len} bytes exceeds the limit of {max} bytes (stream_name_bytes_max)"
+    )]
+    GroupNameTooLong {
+        /// "group" or "consumer".
+        kind: &'static str,
+        /// Length of the refused name.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
     /// A read whose reply would exceed the caller's byte budget.
     #[error("ERR reply exceeds the limit of {max} bytes; ask for fewer entries with COUNT")]
     ReplyTooLarge {

@@ -82,6 +82,17 @@ impl StreamId {
     }
 }
 
+impl StreamId {
+    /// Parses the form XGROUP SETID takes (Redis's `streamParseIDOrReply`): the strict forms,
+    /// and `-` and `+` for the smallest and largest IDs.
+    pub fn parse_loose(text: &[u8]) -> Result<StreamId, IdError> {
+        match parse_generic(text, 0, false, false)? {
+            Parsed::Full(id) => Ok(id),
+            Parsed::AutoSeq(_) => Err(IdError::Invalid),
+        }
+    }
+}
+
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.ms, self.seq)

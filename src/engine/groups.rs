@@ -67,6 +67,21 @@ pub struct ReadGroupOutcome {
 pub struct StreamIdentity(std::sync::Weak<Stream>);
 
 impl Engine {
+    /// Refuses a group or consumer name longer than the name limit.
+    fn check_group_names(&self, group: &[u8], consumer: Option<&[u8]>) -> Result<()> {
+        let max = self.config().stream_name_bytes_max;
+        for (kind, name) in [("group", Some(group)), ("consumer", consumer)] {
+            if let Some(name) = name.filter(|name| name.len() > max) {
+                return Err(Error::GroupNameTooLong {
+                    kind,
+                    len: name.len(),
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn group_stream(&self, name: &[u8], missing: impl FnOnce() -> Error) -> Result<Arc<Stream>> {
         self.stream(name)?.ok_or_else(missing)
     }
@@ -88,6 +103,7 @@ impl Engine {
         entries_read: Option<u64>,
         policy: GroupPolicy,
     ) -> Result<()> {
+        self.check_group_names(group, None)?;
         self.check_policy_names(name, &policy)?;
         let created = self.with_stream(name, mkstream, |stream| {
             stream.create_group(group, target, entries_read, policy.clone())
@@ -118,6 +134,7 @@ impl Engine {
 
     /// XGROUP CREATECONSUMER.
     pub fn create_consumer(&self, name: &[u8], group: &[u8], consumer: &[u8]) -> Result<bool> {
+        self.check_group_names(group, Some(consumer))?;
         self.with_stream(name, false, |stream| {
             stream.create_consumer(group, consumer)
         })?
@@ -157,6 +174,7 @@ impl Engine {
     /// fails the whole call, nothing read), then each is read in order. Dead letters are moved
     /// before this returns.
     pub fn read_group(&self, request: &ReadGroup) -> Result<ReadGroupOutcome> {
+        self.check_group_names(&request.group, Some(&request.consumer))?;
         let streams = self.read_group_streams(request, None)?;
         self.read_group_from(request, &streams)
     }
@@ -284,6 +302,7 @@ impl Engine {
 
     /// XCLAIM; entries over the group's delivery limit go to the dead-letter stream.
     pub fn claim(&self, name: &[u8], group: &[u8], claim: &Claim) -> Result<GroupRead> {
+        self.check_group_names(group, Some(&claim.consumer))?;
         let stream = self.group_stream(name, Self::no_group(name, group))?;
         let last_id_of = |target: &[u8]| self.last_id_or_min(target);
         let delivered = stream.claim(group, claim, &last_id_of)?;
@@ -302,6 +321,7 @@ impl Engine {
         count: usize,
         justid: bool,
     ) -> Result<(AutoClaim, Vec<StreamId>)> {
+        self.check_group_names(group, Some(consumer))?;
         let stream = self.group_stream(name, Self::no_group(name, group))?;
         let last_id_of = |target: &[u8]| self.last_id_or_min(target);
         let mut outcome = stream.autoclaim(

@@ -11,8 +11,8 @@ use tokio::sync::Semaphore;
 
 use crate::config::{
     Config, FsyncPolicy, COMMIT_THREADS_DEFAULT, ENTRY_BYTES_MAX_DEFAULT,
-    INDEX_INTERVAL_BYTES_DEFAULT, OPEN_FILES_MAX_DEFAULT, SEGMENT_BYTES_MAX_DEFAULT,
-    STREAM_NAME_BYTES_MAX_DEFAULT,
+    GROUP_JOURNAL_BYTES_MIN_DEFAULT, INDEX_INTERVAL_BYTES_DEFAULT, OPEN_FILES_MAX_DEFAULT,
+    SEGMENT_BYTES_MAX_DEFAULT, STREAM_NAME_BYTES_MAX_DEFAULT,
 };
 use crate::error::Error;
 use crate::server::limits::{Limits, REPLY_OVERHEAD_BYTES};
@@ -34,6 +34,10 @@ pub const BLOCKED_READERS_MAX_DEFAULT: usize = 1024;
 pub const TAIL_SUBSCRIBERS_MAX_DEFAULT: usize = 1024;
 /// Default most entries in one Tail message.
 pub const TAIL_BATCH_MAX_DEFAULT: usize = 256;
+/// Default most streaming consumers at once.
+pub const CONSUMERS_MAX_DEFAULT: usize = 1024;
+/// Default most entries a streaming consumer holds unsettled.
+pub const CONSUME_WINDOW_MAX_DEFAULT: usize = 1024;
 /// Default time given to in-flight calls after a shutdown signal: 10 s.
 pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 10_000;
 
@@ -88,6 +92,16 @@ pub struct ServeArgs {
     /// Most entries in one Tail message (a request's larger batch is lowered to this).
     #[arg(long, env = "SLUICE_TAIL_BATCH_MAX", default_value_t = TAIL_BATCH_MAX_DEFAULT)]
     pub tail_batch_max: usize,
+    /// Most streaming consumers (Groups.Consume calls) open at once.
+    #[arg(long, env = "SLUICE_CONSUMERS_MAX", default_value_t = CONSUMERS_MAX_DEFAULT)]
+    pub consumers_max: usize,
+    /// Most entries a streaming consumer may hold delivered and unsettled (a larger window
+    /// asked for is lowered to this).
+    #[arg(long, env = "SLUICE_CONSUME_WINDOW_MAX", default_value_t = CONSUME_WINDOW_MAX_DEFAULT)]
+    pub consume_window_max: usize,
+    /// Bytes a stream's group journal grows past its last snapshot before it is compacted.
+    #[arg(long, env = "SLUICE_GROUP_JOURNAL_BYTES_MIN", default_value_t = GROUP_JOURNAL_BYTES_MIN_DEFAULT)]
+    pub group_journal_bytes_min: u64,
     /// After SIGINT/SIGTERM, how long in-flight calls may take to finish before the server
     /// closes the storage and exits anyway.
     #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_MS", default_value_t = SHUTDOWN_GRACE_MS_DEFAULT)]
@@ -122,6 +136,7 @@ impl ServerConfig {
         engine.stream_name_bytes_max = args.stream_name_bytes_max;
         engine.open_files_max = args.open_files_max;
         engine.commit_threads = args.commit_threads;
+        engine.group_journal_bytes_min = args.group_journal_bytes_min;
         engine.validate().map_err(|error| match error {
             Error::Config(message) => message,
             other => other.to_string(),
@@ -133,6 +148,8 @@ impl ServerConfig {
             ("blocked_readers_max", args.blocked_readers_max),
             ("tail_subscribers_max", args.tail_subscribers_max),
             ("tail_batch_max", args.tail_batch_max),
+            ("consumers_max", args.consumers_max),
+            ("consume_window_max", args.consume_window_max),
         ];
         for (name, value) in at_least_one {
             if value == 0 {
@@ -148,6 +165,7 @@ impl ServerConfig {
         for (name, value) in [
             ("blocked_readers_max", args.blocked_readers_max),
             ("tail_subscribers_max", args.tail_subscribers_max),
+            ("consumers_max", args.consumers_max),
         ] {
             if value > Semaphore::MAX_PERMITS {
                 return Err(format!(
@@ -180,6 +198,8 @@ impl ServerConfig {
                 tail_subscribers_max: args.tail_subscribers_max,
                 tail_batch_max: args.tail_batch_max,
                 stream_name_bytes_max: args.stream_name_bytes_max,
+                consumers_max: args.consumers_max,
+                consume_window_max: args.consume_window_max,
             },
             shutdown_grace_ms: args.shutdown_grace_ms,
         })

@@ -17,7 +17,7 @@ pub fn stream_name(
     key: Option<impl StreamKey>,
     name_bytes_max: usize,
 ) -> Result<Vec<u8>, RequestError> {
-    let name = key.ok_or(RequestError::MissingStream)?.into_name();
+    let name = key.ok_or(RequestError::MissingName("stream"))?.into_name();
     if name.len() > name_bytes_max {
         return Err(crate::error::Error::NameTooLong {
             len: name.len(),
@@ -108,7 +108,7 @@ mod tests {
         ));
         assert!(matches!(
             stream_name(None::<v1::len_request::Key>, 2),
-            Err(RequestError::MissingStream)
+            Err(RequestError::MissingName("stream"))
         ));
     }
 

@@ -37,6 +37,10 @@ pub struct Limits {
     pub tail_batch_max: usize,
     /// Longest stream name (the engine's limit, checked on every key the server sees).
     pub stream_name_bytes_max: usize,
+    /// Most streaming consumers (Groups.Consume calls) at once.
+    pub consumers_max: usize,
+    /// Most entries a streaming consumer may hold unsettled.
+    pub consume_window_max: usize,
 }
 
 /// How many entries one read may return, and whether more matching is an error.
@@ -116,6 +120,15 @@ impl Limits {
         }
     }
 
+    /// A streaming consumer's window for a requested one (0 = the server's maximum); a larger
+    /// one is lowered rather than refused.
+    pub fn consume_window(&self, requested: u64) -> usize {
+        match usize::try_from(requested) {
+            Ok(0) | Err(_) => self.consume_window_max,
+            Ok(window) => window.min(self.consume_window_max),
+        }
+    }
+
     /// The engine's read limit for one Tail message. Half the message size by the engine's
     /// accounting keeps the encoded message within `message_bytes_max` (protobuf framing adds
     /// at most a few bytes per field on top of what the engine counts); one entry is always
@@ -142,6 +155,8 @@ mod tests {
             tail_subscribers_max: 1,
             tail_batch_max: 4,
             stream_name_bytes_max: 64,
+            consumers_max: 1,
+            consume_window_max: 8,
         }
     }
 

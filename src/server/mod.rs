@@ -1,7 +1,8 @@
 //! The gRPC server: `sluice serve`.
 //!
 //! A thin translation layer over the [`Engine`]: it parses requests, calls the engine and
-//! renders replies, and holds no stream logic of its own. Besides `sluice.v1.Streams` it serves
+//! renders replies, and holds no stream logic of its own. Besides `sluice.v1.Streams` and
+//! `sluice.v1.Groups` it serves
 //! gRPC server reflection (v1 and v1alpha, so grpcurl needs no proto file) and the standard
 //! `grpc.health.v1.Health` service.
 //!
@@ -13,11 +14,16 @@
 //!
 //! Modules: `config` (flags and their checks), `limits` (per-request limits), `convert` (wire
 //! types ↔ engine types), `status` (failures → gRPC status, in one place), `streams` (the
-//! service and its dispatch), `write` / `query` / `read` / `tail` (the handlers), `wait` (the
-//! one wait of every blocking call), `shutdown`.
+//! service and its dispatch), `write` / `query` / `read` / `tail` (the handlers), `groups`
+//! (the Groups service, its dispatch and its non-reading handlers), `group_read` (group reads
+//! and claims), `consume` (the streaming consumer), `wait` (the one wait of every blocking
+//! call), `shutdown`.
 
 mod config;
+mod consume;
 mod convert;
+mod group_read;
+mod groups;
 mod limits;
 mod query;
 mod read;
@@ -31,19 +37,24 @@ mod write;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
 pub use config::{ServeArgs, ServerConfig};
+pub use groups::GroupsService;
 pub use limits::Limits;
 pub use status::RequestError;
 pub use streams::StreamsService;
 
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::proto::v1::groups_server::GroupsServer;
 use crate::proto::v1::streams_server::StreamsServer;
 
 /// Why `sluice serve` stopped with an error.
@@ -115,14 +126,26 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<StreamsServer<StreamsService>>().await;
+    health.set_serving::<GroupsServer<GroupsService>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
+    let limits = config.limits;
+    let blocked_readers = Arc::new(Semaphore::new(limits.blocked_readers_max));
     let streams = StreamsServer::new(StreamsService::new(
         engine.clone(),
-        config.limits,
+        limits,
+        Arc::clone(&blocked_readers),
         shutdown.clone(),
     ))
-    .max_decoding_message_size(config.limits.message_bytes_max)
-    .max_encoding_message_size(config.limits.message_bytes_max);
+    .max_decoding_message_size(limits.message_bytes_max)
+    .max_encoding_message_size(limits.message_bytes_max);
+    let groups = GroupsServer::new(GroupsService::new(
+        engine.clone(),
+        limits,
+        blocked_readers,
+        shutdown.clone(),
+    ))
+    .max_decoding_message_size(limits.message_bytes_max)
+    .max_encoding_message_size(limits.message_bytes_max);
     // Reflection v1 and v1alpha (grpcurl 1.8 asks for the latter), describing Sluice's API and
     // the health service.
     let mut reflection_v1 = tonic_reflection::server::Builder::configure();
@@ -142,6 +165,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .add_service(reflection_v1.build_v1()?)
         .add_service(reflection_v1alpha.build_v1alpha()?)
         .add_service(streams)
+        .add_service(groups)
         .serve_with_incoming_shutdown(incoming, {
             let shutdown = shutdown.clone();
             async move { shutdown.fired().await }
@@ -246,6 +270,9 @@ impl Stop {
         );
         self.health
             .set_not_serving::<StreamsServer<StreamsService>>()
+            .await;
+        self.health
+            .set_not_serving::<GroupsServer<GroupsService>>()
             .await;
         self.health
             .set_service_status("", ServingStatus::NotServing)

@@ -101,10 +101,15 @@ impl StreamsService {
             max_deleted_entry_id: info.counters.max_deleted.to_string(),
             entries_added: info.counters.entries_added,
             recorded_first_entry_id: info.recorded_first_id.to_string(),
-            groups: 0,
+            groups: info.groups,
             first_entry,
             last_entry,
             entries: convert::entries_to_proto(entries),
+            full_groups: info
+                .full_groups
+                .into_iter()
+                .map(crate::proto::groups::full_group_to_proto)
+                .collect(),
         };
         self.limits.check_reply(&response)?;
         Ok(response)

@@ -87,7 +87,7 @@ impl StreamsService {
         };
         tokio::pin!(timeout);
         loop {
-            if changes.wait(&self.shutdown, &mut timeout).await? == Woken::Stopped {
+            if changes.wait(&self.shutdown, &mut timeout, None).await? == Woken::Stopped {
                 return Ok(v1::ReadResponse::default());
             }
             let response = self.read_once(&cursors, budget).await?;

@@ -7,10 +7,11 @@
 //!
 //! | code | errors |
 //! |---|---|
-//! | INVALID_ARGUMENT | malformed IDs, XADD `0-0`, an entry without fields, option and syntax errors (the command layer's), a missing stream name |
-//! | FAILED_PRECONDITION | ID ordering rules: XADD at or below the top item, IDs exhausted, the XSETID checks |
-//! | NOT_FOUND | `ERR no such key` (XSETID, XINFO); a Tail whose stream was dropped |
-//! | RESOURCE_EXHAUSTED | every configured limit: entry, batch, name and message sizes, COUNT, blocked readers, Tail subscribers |
+//! | INVALID_ARGUMENT | malformed IDs, XADD `0-0`, an entry without fields, option and syntax errors (the command layer's), a missing stream, group or consumer name, a group policy that cannot work, a Consume call without its start |
+//! | FAILED_PRECONDITION | ID ordering rules: XADD at or below the top item, IDs exhausted, the XSETID checks; a nack or renewal of an entry the consumer does not hold |
+//! | NOT_FOUND | `ERR no such key` (XSETID, XINFO); NOGROUP; XGROUP on a missing stream; a blocked read or Tail whose stream was dropped (`UNBLOCKED …`) |
+//! | ALREADY_EXISTS | BUSYGROUP |
+//! | RESOURCE_EXHAUSTED | every configured limit: entry, batch, name and message sizes, COUNT, blocked readers, Tail subscribers, streaming consumers |
 //! | ABORTED | a stream dropped under a running operation (retry) |
 //! | UNAVAILABLE | a stream poisoned by an earlier I/O failure; the server shutting down |
 //! | INTERNAL | I/O failures, corrupt data, anything that should not happen |
@@ -32,9 +33,9 @@ pub enum RequestError {
     /// as the command layer's).
     #[error(transparent)]
     Command(#[from] CommandError),
-    /// The request names no stream.
-    #[error("ERR stream name is required: set stream or stream_bytes")]
-    MissingStream,
+    /// The request names no stream, group or consumer where it needs one.
+    #[error("ERR {0} name is required: set {0} or {0}_bytes")]
+    MissingName(&'static str),
     /// Add with both the single-entry fields and a batch.
     #[error("ERR use either id and fields (one entry) or entries (a batch), not both")]
     SingleAndBatch,
@@ -80,16 +81,21 @@ pub enum RequestError {
         /// The configured limit.
         max: usize,
     },
+    /// A streaming consumer beyond `consumers_max`.
+    #[error("ERR {max} streaming consumers are already open (consumers_max)")]
+    ConsumersFull {
+        /// The configured limit.
+        max: usize,
+    },
+    /// A Consume call whose first message is not a start.
+    #[error("ERR a Consume call begins with one start message, then sends ack, nack or renew")]
+    ConsumeWithoutStart,
     /// A Tail beyond `tail_subscribers_max`.
     #[error("ERR {max} Tail subscriptions are already open (tail_subscribers_max)")]
     TailSubscribersFull {
         /// The configured limit.
         max: usize,
     },
-    /// The stream a Tail followed was dropped (Redis's text for a blocked XREADGROUP whose key
-    /// is deleted).
-    #[error("UNBLOCKED the stream key no longer exists")]
-    StreamDropped,
     /// The server is shutting down; a blocked call is released with this.
     #[error("ERR the server is shutting down")]
     ShuttingDown,
@@ -127,17 +133,18 @@ fn code(error: &RequestError) -> Code {
         RequestError::Engine(error) => engine_code(error),
         // Every command error is an argument refused before anything ran.
         RequestError::Command(_)
-        | RequestError::MissingStream
+        | RequestError::MissingName(_)
         | RequestError::SingleAndBatch
         | RequestError::AddTrimWithoutStrategy
+        | RequestError::ConsumeWithoutStart
         | RequestError::CountWithoutFull => Code::InvalidArgument,
         RequestError::CountTooLarge { .. }
         | RequestError::TooManyEntries { .. }
         | RequestError::BatchTooLong { .. }
         | RequestError::ListTooLarge { .. }
         | RequestError::BlockedReadersFull { .. }
-        | RequestError::TailSubscribersFull { .. } => Code::ResourceExhausted,
-        RequestError::StreamDropped => Code::NotFound,
+        | RequestError::TailSubscribersFull { .. }
+        | RequestError::ConsumersFull { .. } => Code::ResourceExhausted,
         RequestError::ShuttingDown => Code::Unavailable,
         RequestError::Task(_) => Code::Internal,
     }
@@ -165,6 +172,7 @@ fn engine_code(error: &Error) -> Code {
         Error::EntryTooLarge { .. }
         | Error::BatchTooLarge { .. }
         | Error::NameTooLong { .. }
+        | Error::GroupNameTooLong { .. }
         | Error::ReplyTooLarge { .. } => Code::ResourceExhausted,
         Error::Dropped => Code::Aborted,
         Error::Poisoned(_) => Code::Unavailable,

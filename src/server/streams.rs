@@ -35,11 +35,17 @@ pub struct StreamsService {
 }
 
 impl StreamsService {
-    /// The service over `engine`, enforcing `limits`, releasing waiters on `shutdown`.
-    pub fn new(engine: Engine, limits: Limits, shutdown: Shutdown) -> StreamsService {
+    /// The service over `engine`, enforcing `limits`, releasing waiters on `shutdown`;
+    /// `blocked_readers` holds the permits of calls that wait, shared with the Groups service.
+    pub fn new(
+        engine: Engine,
+        limits: Limits,
+        blocked_readers: Arc<Semaphore>,
+        shutdown: Shutdown,
+    ) -> StreamsService {
         StreamsService {
             engine,
-            blocked_readers: Arc::new(Semaphore::new(limits.blocked_readers_max)),
+            blocked_readers,
             tail_subscribers: Arc::new(Semaphore::new(limits.tail_subscribers_max)),
             limits,
             shutdown,

@@ -159,14 +159,14 @@ async fn run(
                 slot.send(Ok(v1::TailResponse { entries }));
                 continue;
             }
-            Followed::Dropped => return Err(RequestError::StreamDropped),
+            Followed::Dropped => return Err(crate::error::Error::StreamGone.into()),
             Followed::Nothing => {
                 caught_up = true;
                 drop(slot);
             }
         }
         // Nothing more until the stream changes (or the subscriber leaves).
-        if changes.wait(shutdown, sender.closed()).await? == Woken::Stopped {
+        if changes.wait(shutdown, sender.closed(), None).await? == Woken::Stopped {
             return Ok(());
         }
     }

@@ -1,5 +1,5 @@
 //! Waiting for streams to change: the one wait of every call that blocks (Read with
-//! `block_ms`, Tail; XREADGROUP next).
+//! `block_ms`, Tail, a group Read, the streaming consumer).
 //!
 //! To never miss a wake-up, a call subscribes to the streams' change notifications *before* it
 //! first reads: anything committed after the subscription then wakes it, and it reads again.
@@ -8,6 +8,7 @@
 //! call is released the same way.
 
 use std::future::{pending, Future};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -49,12 +50,20 @@ impl Changes {
 
     /// Waits for a change of any watched stream, for `until`, or for the server's shutdown
     /// (`Err(ShuttingDown)`, also when the engine itself is gone and nothing can change any
-    /// more).
+    /// more). After `recheck`, if given, it ends as if something changed: what the caller
+    /// waits for may fall due with time alone (a lease running out).
     pub(super) async fn wait(
         &mut self,
         shutdown: &Shutdown,
         until: impl Future<Output = ()>,
+        recheck: Option<Duration>,
     ) -> Result<Woken, RequestError> {
+        let recheck = async {
+            match recheck {
+                Some(after) => tokio::time::sleep(after).await,
+                None => pending().await,
+            }
+        };
         tokio::select! {
             biased;
             () = shutdown.fired() => Err(RequestError::ShuttingDown),
@@ -62,6 +71,7 @@ impl Changes {
             changed = any_changed(&mut self.watches) => {
                 changed.map(|()| Woken::Changed).map_err(|_| RequestError::ShuttingDown)
             }
+            () = recheck => Ok(Woken::Changed),
         }
     }
 }

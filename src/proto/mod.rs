@@ -1,0 +1,16 @@
+//! The generated gRPC types and service stubs of `proto/sluice/v1/sluice.proto`, and their
+//! conversions to and from the engine's types: [`convert`] for entries and names, [`groups`]
+//! for the consumer-group messages.
+
+/// Package `sluice.v1`.
+pub mod v1 {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+
+    tonic::include_proto!("sluice.v1");
+
+    /// The encoded file descriptor set, served by gRPC reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sluice_descriptor");
+}
+
+pub mod convert;
+pub mod groups;
