@@ -1,4 +1,4 @@
-//! End-to-end tests of every Streams RPC against the real `sluice serve` binary: happy paths,
+//! End-to-end tests of every Streams and Groups RPC against the real `sluice serve` binary: happy paths,
 //! every refusal with its status code and (Redis's) exact text, binary safety, blocking reads,
 //! Tail and the configured limits. Redis texts were checked against redis-server 7.0.15.
 //!
@@ -11,6 +11,7 @@ mod helpers;
 
 mod add;
 mod delete_trim;
+mod groups;
 mod info;
 mod keyspace;
 mod limits;
