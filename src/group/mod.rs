@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::id::StreamId;
 use crate::model::{Counters, Field, GroupPolicy};
 use pel::{ConsumerId, Pel};
-pub use record::{Malformed, Record};
+pub use record::{decode_batch, encode_batch, Malformed, Record};
 
 pub use claim::{AutoClaim, Claim};
 pub use deliver::{DeadLetter, Delivered};

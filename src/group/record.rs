@@ -3,8 +3,9 @@
 //!
 //! Every change to group state is first made a [`Record`], then applied by the one function
 //! that applies records ([`super::Groups::apply`]), live or at replay, so what is replayed is
-//! exactly what happened. A record's body (framed and checksummed by the journal, see
-//! `storage::journal` and `FORMAT.md`) is a kind byte and the kind's fields, little-endian:
+//! exactly what happened. One command's records form one journal frame ([`encode_batch`]), so a
+//! torn append loses a command whole. A record's body (framed and checksummed by the journal,
+//! see `storage::journal` and `FORMAT.md`) is a kind byte and the kind's fields, little-endian:
 //!
 //! ```text
 //! bytes   = len u32, then the bytes          id   = ms u64, seq u64
@@ -134,6 +135,34 @@ pub enum Record {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("malformed group record: {0}")]
 pub struct Malformed(pub &'static str);
+
+/// Appends one command's records as one journal frame body — `count u32`, then each record as
+/// `len u32` and its body — so a torn append loses the command whole, never part of it.
+pub fn encode_batch(records: &[Record], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    let mut body = Vec::new();
+    for record in records {
+        body.clear();
+        record.encode(&mut body);
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&body);
+    }
+}
+
+/// Decodes a frame body made by [`encode_batch`].
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Record>, Malformed> {
+    let mut reader = Decoder(bytes);
+    let count = reader.count(5)?;
+    let mut records = Vec::with_capacity(count);
+    for _ in 0..count {
+        let body = reader.bytes()?;
+        records.push(Record::decode(&body)?);
+    }
+    if !reader.0.is_empty() {
+        return Err(Malformed("bytes after the batch"));
+    }
+    Ok(records)
+}
 
 impl Record {
     /// The group the record is about.
@@ -519,6 +548,18 @@ mod tests {
                 "{record:?} with a byte more"
             );
         }
+    }
+
+    #[test]
+    fn batches_round_trip_whole() {
+        let records = samples();
+        let mut bytes = Vec::new();
+        encode_batch(&records, &mut bytes);
+        assert_eq!(decode_batch(&bytes), Ok(records));
+        assert!(decode_batch(&bytes[..bytes.len() - 1]).is_err());
+        let mut empty = Vec::new();
+        encode_batch(&[], &mut empty);
+        assert_eq!(decode_batch(&empty), Ok(Vec::new()));
     }
 
     #[test]

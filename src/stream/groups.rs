@@ -10,7 +10,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::group::{AutoClaim, Claim, DeadLetter, Delivered, Groups, Record, Source, StreamFacts};
+use crate::group::{
+    decode_batch, encode_batch, AutoClaim, Claim, DeadLetter, Delivered, Groups, Record, Source,
+    StreamFacts,
+};
 use crate::id::{IdRange, StreamId};
 use crate::lock::lock;
 use crate::model::{
@@ -401,36 +404,43 @@ impl Stream {
         }
         let (generation, bodies) = self.log.write(|txn| {
             let records = lock(&self.groups).snapshot();
-            let bodies = encode(&records);
+            let bodies = records
+                .chunks(SNAPSHOT_RECORDS_PER_FRAME)
+                .map(|chunk| {
+                    let mut body = Vec::new();
+                    encode_batch(chunk, &mut body);
+                    body
+                })
+                .collect::<Vec<_>>();
             let generation = txn.rotate_group_journal()?;
             Ok((generation, bodies))
         })?;
         self.log.write_group_snapshot(generation, &bodies)
     }
 
-    /// Replays journal records into the groups (when the stream is opened).
-    pub(crate) fn replay_groups(&self, bodies: &[Vec<u8>]) -> Result<()> {
+    /// Replays journal frames into the groups (when the stream is opened).
+    pub(crate) fn replay_groups(&self, frames: &[Vec<u8>]) -> Result<()> {
         let mut groups = lock(&self.groups);
-        for body in bodies {
-            let record = Record::decode(body)
+        for frame in frames {
+            let records = decode_batch(frame)
                 .map_err(|error| Error::corrupt(self.log.dir(), error.to_string()))?;
-            groups.apply(&record);
+            for record in &records {
+                groups.apply(record);
+            }
         }
         Ok(())
     }
 }
 
-fn encode(records: &[Record]) -> Vec<Vec<u8>> {
-    records
-        .iter()
-        .map(|record| {
-            let mut body = Vec::new();
-            record.encode(&mut body);
-            body
-        })
-        .collect()
-}
+/// Records per snapshot frame: frames stay small however large the state.
+const SNAPSHOT_RECORDS_PER_FRAME: usize = 64;
 
+/// Appends one command's records to the journal as one frame.
 fn append(txn: &mut Txn<'_>, journal: &[Record]) -> Result<()> {
-    txn.append_group_records(&encode(journal))
+    if journal.is_empty() {
+        return Ok(());
+    }
+    let mut body = Vec::new();
+    encode_batch(journal, &mut body);
+    txn.append_group_records(&[body])
 }
