@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::config::SEGMENT_HEADER_BYTES;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::group::{AutoClaim, Claim, DeadLetter, Delivered};
@@ -21,6 +22,7 @@ use crate::model::{
     ConsumerInfo, Field, GroupInfo, GroupPolicy, GroupRead, GroupStart, GroupTarget, NewEntry,
     PendingEntry, PendingQuery, PendingSummary, ReadLimit, ReadOptions,
 };
+use crate::storage::record;
 use crate::stream::Stream;
 
 /// The fields a dead letter carries after its entry's own, in this order: where it came
@@ -32,6 +34,9 @@ pub const DEAD_LETTER_FIELDS: [&str; 5] = [
     "last-consumer",
     "delivery-count",
 ];
+
+/// The field a dead letter carries instead of its entry's own when those would not fit.
+pub const FIELDS_DROPPED: &[u8] = b"fields-dropped";
 
 /// Entries of a dead-letter stream read at a time when recovery looks for a move's letters.
 const DEAD_LETTER_SCAN_PAGE: usize = 1024;
@@ -394,8 +399,9 @@ impl Engine {
     }
 
     /// Completes the moves of `letters` (marked in `stream`'s `group`): appends them to their
-    /// dead-letter streams, then ends the moves. A failed append abandons its move (the
-    /// entries stay pending) and fails the call. Returns the IDs moved.
+    /// dead-letter streams, in batches that fit a segment, each batch then ending its part of
+    /// the move. A failed append abandons what is left of the move (those entries stay
+    /// pending) and fails the call. Returns the IDs moved.
     fn move_dead_letters(
         &self,
         stream: &Arc<Stream>,
@@ -408,23 +414,69 @@ impl Engine {
             .map(|letter| letter.target.as_slice())
             .collect();
         for target in targets {
-            let batch: Vec<&DeadLetter> = letters
+            let entries: Vec<(StreamId, NewEntry)> = letters
                 .iter()
                 .filter(|letter| letter.target == target)
+                .map(|letter| {
+                    (
+                        letter.id,
+                        self.fit(dead_letter_entry(stream.name(), group, letter)),
+                    )
+                })
                 .collect();
-            let ids: Vec<StreamId> = batch.iter().map(|letter| letter.id).collect();
-            let entries: Vec<NewEntry> = batch
-                .iter()
-                .map(|letter| dead_letter_entry(stream.name(), group, letter))
-                .collect();
-            if let Err(error) = self.add(target, &entries, false, None) {
-                stream.end_dead_letters(group, ids, false)?;
-                return Err(error);
+            for batch in self.batches(&entries) {
+                let ids: Vec<StreamId> = batch.iter().map(|(id, _)| *id).collect();
+                let batch: Vec<NewEntry> = batch.iter().map(|(_, entry)| entry.clone()).collect();
+                if let Err(error) = self.add(target, &batch, false, None) {
+                    let left: Vec<StreamId> = letters
+                        .iter()
+                        .map(|letter| letter.id)
+                        .filter(|id| !moved.contains(id))
+                        .collect();
+                    stream.end_dead_letters(group, left, false)?;
+                    return Err(error);
+                }
+                stream.end_dead_letters(group, ids.clone(), true)?;
+                moved.extend(ids);
             }
-            stream.end_dead_letters(group, ids.clone(), true)?;
-            moved.extend(ids);
         }
         Ok(moved)
+    }
+
+    /// A dead letter within `entry_bytes_max`: one that its origin fields would take past it
+    /// keeps only where it came from, and says so, rather than never leaving the PEL.
+    fn fit(&self, mut entry: NewEntry) -> NewEntry {
+        if record::encoded_len(&entry.fields) <= self.config().entry_bytes_max as usize {
+            return entry;
+        }
+        let origin = entry
+            .fields
+            .split_off(entry.fields.len() - DEAD_LETTER_FIELDS.len());
+        entry.fields = origin;
+        entry.fields.push((
+            FIELDS_DROPPED.to_vec(),
+            b"the entry's own fields do not fit in entry_bytes_max with these".to_vec(),
+        ));
+        entry
+    }
+
+    /// `entries` in consecutive batches that each fit one segment.
+    fn batches<'a>(&self, entries: &'a [(StreamId, NewEntry)]) -> Vec<&'a [(StreamId, NewEntry)]> {
+        let room = self.config().segment_bytes_max - SEGMENT_HEADER_BYTES as u64;
+        let mut batches = Vec::new();
+        let (mut start, mut bytes) = (0, 0u64);
+        for (at, (_, entry)) in entries.iter().enumerate() {
+            let size = record::encoded_len(&entry.fields) as u64;
+            if at > start && bytes + size > room {
+                batches.push(&entries[start..at]);
+                (start, bytes) = (at, 0);
+            }
+            bytes += size;
+        }
+        if start < entries.len() {
+            batches.push(&entries[start..]);
+        }
+        batches
     }
 
     /// Settles the dead-letter moves a crash left open (see the module's doc): called once,
