@@ -1,6 +1,8 @@
 //! Consumer groups through the engine: the whole group state survives a close and reopen, the
 //! journal compacts into snapshots without changing the state, and entries over a group's
-//! delivery limit end up in the dead-letter stream — and not pending — exactly once.
+//! delivery limit end up in the dead-letter stream — and not pending — exactly once; a damaged
+//! journal (cut or flipped at every byte of its last frame) or snapshot still opens, loses
+//! only the damaged command, and says what it repaired.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -199,4 +201,179 @@ fn entries_over_the_delivery_limit_move_to_the_dead_letter_stream_once() {
     assert_eq!(fields[3], (b"origin-group".to_vec(), GROUP.to_vec()));
     assert_eq!(fields[4], (b"last-consumer".to_vec(), b"alice".to_vec()));
     assert_eq!(fields[5], (b"delivery-count".to_vec(), b"2".to_vec()));
+}
+
+/// The newest group journal of the test stream, and where each of its frames starts and ends.
+fn journal_frames(dir: &Path) -> (std::path::PathBuf, Vec<(usize, usize)>) {
+    let stream_dir = std::fs::read_dir(dir.join("streams"))
+        .expect("streams/")
+        .map(|entry| entry.expect("an entry").path())
+        .find(|path| path.ends_with("s-jobs"))
+        .expect("the stream's directory");
+    let mut journals: Vec<_> = std::fs::read_dir(&stream_dir)
+        .expect("the stream's directory")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "jnl"))
+        .collect();
+    journals.sort();
+    let journal = journals.pop().expect("a journal");
+    let bytes = std::fs::read(&journal).expect("the journal");
+    let mut frames = Vec::new();
+    let mut at = 24;
+    loop {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        frames.push((at, at + 8 + len));
+        at += 8 + len;
+    }
+    (journal, frames)
+}
+
+/// A store with a group, whose last journal frame is an acknowledgement; returns the group
+/// state before and after that last command.
+fn store_ending_in_an_ack(dir: &Path) -> (String, String) {
+    let engine = Engine::open(config(dir)).expect("the engine opens");
+    add(&engine, 6);
+    engine
+        .create_group(
+            STREAM,
+            GROUP,
+            GroupTarget::Id(StreamId::MIN),
+            false,
+            None,
+            GroupPolicy::default(),
+        )
+        .expect("a group");
+    let got = read(&engine, "alice", GroupStart::New, 4);
+    let before = state(&engine);
+    engine.ack(STREAM, GROUP, &got[..2]).expect("an ack");
+    let after = state(&engine);
+    engine.close().expect("a clean close");
+    (before, after)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("a directory") {
+        let entry = entry.expect("an entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a type").is_dir() {
+            std::fs::create_dir_all(&target).expect("a directory");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("a copy");
+        }
+    }
+}
+
+#[test]
+fn a_torn_journal_tail_at_every_offset_loses_only_the_torn_command() {
+    let original = tempfile::tempdir().expect("a temporary directory");
+    let (before, after) = store_ending_in_an_ack(original.path());
+    let (_, frames) = journal_frames(original.path());
+    let (start, end) = *frames.last().expect("frames");
+    for cut in start..=end {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        copy_dir(original.path(), dir.path());
+        let (journal, _) = journal_frames(dir.path());
+        let mut bytes = std::fs::read(&journal).expect("the journal");
+        // Zeros where there were zeros change nothing: the frame is whole then.
+        let intact = bytes[cut..end].iter().all(|&byte| byte == 0);
+        bytes[cut..end].fill(0);
+        std::fs::write(&journal, &bytes).expect("the journal");
+        let engine = Engine::open(config(dir.path())).expect("the store opens");
+        let expected = if intact { &after } else { &before };
+        assert_eq!(&state(&engine), expected, "cut at {cut} of {start}..{end}");
+        if cut > start && !intact {
+            assert!(
+                engine
+                    .repairs()
+                    .iter()
+                    .any(|repair| repair.action.contains("group journal cut")),
+                "cut at {cut}: no repair reported: {:?}",
+                engine.repairs()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_journal_frame_is_cut_and_reported() {
+    let original = tempfile::tempdir().expect("a temporary directory");
+    let (before, _) = store_ending_in_an_ack(original.path());
+    let (_, frames) = journal_frames(original.path());
+    let (start, end) = *frames.last().expect("frames");
+    for at in start..end {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        copy_dir(original.path(), dir.path());
+        let (journal, _) = journal_frames(dir.path());
+        let mut bytes = std::fs::read(&journal).expect("the journal");
+        bytes[at] ^= 0x10;
+        std::fs::write(&journal, &bytes).expect("the journal");
+        let engine = Engine::open(config(dir.path())).expect("the store opens");
+        assert_eq!(state(&engine), before, "flip at {at}");
+        assert!(
+            engine
+                .repairs()
+                .iter()
+                .any(|repair| repair.action.contains("group journal cut")),
+            "flip at {at}: no repair reported"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_snapshot_is_reported_and_the_store_opens() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = config(dir.path());
+    config.group_journal_bytes_min = 256;
+    {
+        let engine = Engine::open(config.clone()).expect("the engine opens");
+        add(&engine, 20);
+        engine
+            .create_group(
+                STREAM,
+                GROUP,
+                GroupTarget::Id(StreamId::MIN),
+                false,
+                None,
+                GroupPolicy::default(),
+            )
+            .expect("a group");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !has_snapshot(dir.path()) {
+            assert!(Instant::now() < deadline, "no snapshot was written");
+            read(&engine, "alice", GroupStart::Pending(StreamId::MIN), 0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        engine.close().expect("a clean close");
+    }
+    let stream_dir = dir.path().join("streams").join("s-jobs");
+    let snapshot = std::fs::read_dir(&stream_dir)
+        .expect("the stream's directory")
+        .map(|entry| entry.expect("an entry").path())
+        .find(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "snap")
+        })
+        .expect("a snapshot");
+    let mut bytes = std::fs::read(&snapshot).expect("the snapshot");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&snapshot, &bytes).expect("the snapshot");
+    let engine = Engine::open(config).expect("the store opens");
+    assert!(
+        engine
+            .repairs()
+            .iter()
+            .any(|repair| repair.action.contains("damaged group snapshot")),
+        "no repair reported: {:?}",
+        engine.repairs()
+    );
+    assert_eq!(
+        engine.len(STREAM).expect("XLEN"),
+        20,
+        "the stream itself is intact"
+    );
 }
