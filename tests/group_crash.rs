@@ -29,7 +29,7 @@ const DEAD: &str = "jobs:dead-letter";
 const GROUP: &str = "workers";
 
 /// What the clients were answered, across rounds.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Answered {
     /// Entries whose acknowledgement was answered.
     acked: BTreeSet<StreamId>,
@@ -249,7 +249,8 @@ async fn sigkill_under_a_job_pipeline_keeps_every_entry_in_one_place() {
                 .await
                 .unwrap();
         } else {
-            check(&server, &answered.lock().unwrap()).await;
+            let seen = answered.lock().unwrap().clone();
+            check(&server, &seen).await;
         }
         let mut tasks = Vec::new();
         for _ in 0..2 {
@@ -273,8 +274,8 @@ async fn sigkill_under_a_job_pipeline_keeps_every_entry_in_one_place() {
         }
     }
     let server = Server::start(dir.path(), &flags).await;
-    check(&server, &answered.lock().unwrap()).await;
-    let answered = answered.lock().unwrap();
+    let answered = answered.lock().unwrap().clone();
+    check(&server, &answered).await;
     assert!(
         answered.acked.len() > 20,
         "the pipeline barely ran: {} acked",
