@@ -20,6 +20,11 @@
 //! - `tail`: `SLUICE_LOAD_SUBSCRIBERS` subscribers (default 10) follow one stream (Sluice: Tail;
 //!   Redis: XREAD BLOCK 0 loops) while one writer adds entries stamped with their send time;
 //!   entries delivered per second over all subscribers, and add-to-receive latency.
+//! - `pipeline`: a job pipeline on one stream (see `load/pipeline.rs`): `SLUICE_LOAD_PRODUCERS`
+//!   (default 8) add stamped entries one per call, `SLUICE_LOAD_CONSUMERS` (default 4) of one
+//!   consumer group read new entries (COUNT `SLUICE_LOAD_GROUP_COUNT`, 16, blocking) and
+//!   acknowledge each batch with one XACK; entries per second end to end (added, delivered and
+//!   acknowledged in the window) and the latency from add to delivery.
 //!
 //! Each row gives calls and entries per second, per-call latency percentiles from the client's
 //! side, errors (counted, never unwrapped), and the CPU the server and this load generator used
@@ -45,6 +50,8 @@
 mod measure;
 #[path = "load/payload.rs"]
 mod payload;
+#[path = "load/pipeline.rs"]
+mod pipeline;
 #[path = "load/redis_side.rs"]
 mod redis_side;
 #[path = "load/report.rs"]
@@ -334,6 +341,44 @@ async fn measure_one(
                 redis_side::Simple::xlen(connection, stream)
             })
             .await
+        }
+        (Workload::Pipeline, Target::Sluice { address, pid }) => {
+            sluice_side::create_group(address, stream).await?;
+            let (mut producers, mut consumers) = (Vec::new(), Vec::new());
+            for _ in 0..settings.producers {
+                let channel = sluice_side::channel(address).await?;
+                producers.push(sluice_side::Producer::new(channel, stream));
+            }
+            for index in 0..settings.consumers {
+                let channel = sluice_side::channel(address).await?;
+                let name = format!("consumer-{index}");
+                consumers.push(sluice_side::Consumer::new(
+                    channel,
+                    stream,
+                    name,
+                    settings.group_count,
+                ));
+            }
+            Ok(pipeline::run(producers, consumers, settings.warmup, settings.measure, pid).await)
+        }
+        (Workload::Pipeline, Target::Redis { address, pid }) => {
+            redis_side::create_group(address, stream).await?;
+            let (mut producers, mut consumers) = (Vec::new(), Vec::new());
+            for _ in 0..settings.producers {
+                let connection = redis_side::connect(address).await?;
+                producers.push(redis_side::Producer::new(connection, stream));
+            }
+            for index in 0..settings.consumers {
+                let connection = redis_side::connect(address).await?;
+                let name = format!("consumer-{index}");
+                consumers.push(redis_side::Consumer::new(
+                    connection,
+                    stream,
+                    name,
+                    settings.group_count,
+                ));
+            }
+            Ok(pipeline::run(producers, consumers, settings.warmup, settings.measure, pid).await)
         }
         (Workload::Tail, Target::Sluice { address, pid }) => {
             sluice_side::tail(

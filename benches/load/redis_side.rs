@@ -18,6 +18,7 @@ use crate::measure::{
     cpu_during, Measurement, Operation, Random, Tally, Window, PAUSE_AFTER_ERROR,
 };
 use crate::payload::{self, Stamp};
+use crate::pipeline::{self, Received};
 use crate::sluice_side::STOP_GRACE;
 
 /// How long connecting may take.
@@ -421,5 +422,113 @@ fn id_and_value(entry: &Value) -> Option<(&[u8], &[u8])> {
     match fields.as_slice() {
         [_, Value::BulkString(value), ..] => Some((id, value)),
         _ => None,
+    }
+}
+
+/// Creates the pipeline's group (and its stream) with only new entries to deliver.
+pub async fn create_group(address: SocketAddr, stream: &str) -> Result<(), String> {
+    let mut connection = connect(address).await?;
+    let mut command = redis::cmd("XGROUP");
+    command
+        .arg("CREATE")
+        .arg(stream)
+        .arg(pipeline::GROUP)
+        .arg("$")
+        .arg("MKSTREAM");
+    let _: Value = command
+        .query_async(&mut connection)
+        .await
+        .map_err(describe)?;
+    Ok(())
+}
+
+/// A pipeline producer: one stamped XADD per call.
+pub struct Producer {
+    connection: MultiplexedConnection,
+    stream: String,
+}
+
+impl Producer {
+    /// Adds to `stream` over `connection`.
+    pub fn new(connection: MultiplexedConnection, stream: &str) -> Producer {
+        Producer {
+            connection,
+            stream: stream.to_owned(),
+        }
+    }
+}
+
+impl pipeline::Producer for Producer {
+    async fn add(&mut self, value: Vec<u8>) -> Result<(), String> {
+        let reply: Value = xadd(&self.stream, "*", &value)
+            .query_async(&mut self.connection)
+            .await
+            .map_err(describe)?;
+        added(&reply).map(drop)
+    }
+}
+
+/// A pipeline consumer: `XREADGROUP GROUP load name COUNT count BLOCK … STREAMS stream >`,
+/// then one `XACK stream load id…` per batch.
+pub struct Consumer {
+    connection: MultiplexedConnection,
+    read: Cmd,
+    stream: String,
+}
+
+impl Consumer {
+    /// Consumer `name` of the pipeline's group on `stream`, reading up to `count` at a time.
+    pub fn new(
+        connection: MultiplexedConnection,
+        stream: &str,
+        name: String,
+        count: usize,
+    ) -> Consumer {
+        let mut read = redis::cmd("XREADGROUP");
+        read.arg("GROUP")
+            .arg(pipeline::GROUP)
+            .arg(name)
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(pipeline::READ_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(stream)
+            .arg(">");
+        Consumer {
+            connection,
+            read,
+            stream: stream.to_owned(),
+        }
+    }
+}
+
+impl pipeline::Consumer for Consumer {
+    async fn read(&mut self) -> Result<Vec<Received>, String> {
+        let reply: Value = self
+            .read
+            .query_async(&mut self.connection)
+            .await
+            .map_err(describe)?;
+        if reply == Value::Nil {
+            return Ok(Vec::new());
+        }
+        let mut batch = Vec::new();
+        for entry in read_entries(&reply)? {
+            let (id, value) =
+                id_and_value(entry).ok_or_else(|| format!("unexpected entry {entry:?}"))?;
+            batch.push((String::from_utf8_lossy(id).into_owned(), value.to_vec()));
+        }
+        Ok(batch)
+    }
+
+    async fn ack(&mut self, ids: Vec<String>) -> Result<u64, String> {
+        let mut command = redis::cmd("XACK");
+        command.arg(&self.stream).arg(pipeline::GROUP).arg(ids);
+        match command.query_async(&mut self.connection).await {
+            Ok(Value::Int(acknowledged)) => Ok(acknowledged.max(0) as u64),
+            Ok(other) => Err(format!("unexpected XACK reply {other:?}")),
+            Err(error) => Err(describe(error)),
+        }
     }
 }

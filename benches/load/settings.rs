@@ -21,6 +21,12 @@ pub const BATCH_ENTRIES_DEFAULT: usize = 16;
 pub const RANGE_STREAM_ENTRIES_DEFAULT: usize = 100_000;
 /// COUNT of each range.
 pub const RANGE_COUNT_DEFAULT: usize = 100;
+/// Producers of the pipeline workload.
+pub const PRODUCERS_DEFAULT: usize = 8;
+/// Consumers of the pipeline workload (one group).
+pub const CONSUMERS_DEFAULT: usize = 4;
+/// COUNT of each group read of the pipeline workload (and so IDs per XACK).
+pub const GROUP_COUNT_DEFAULT: usize = 16;
 /// Bytes of the one field value of every entry: with the 4-byte field name `data`, a
 /// 100-byte entry.
 pub const VALUE_BYTES: usize = 96;
@@ -67,6 +73,9 @@ pub enum Workload {
     Range,
     /// One writer, `subscribers` readers following the stream.
     Tail,
+    /// A job pipeline: `producers` adding, `consumers` of one group reading and acknowledging
+    /// `group_count` at a time.
+    Pipeline,
     /// Diagnostic, not run by default: the cheapest round trip each server has. Sluice: a Len
     /// naming no stream, refused (INVALID_ARGUMENT) before the engine is touched, so it costs
     /// the gRPC stack alone (as the CLI's PING does); Redis: PING.
@@ -78,21 +87,23 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::Add,
         Workload::Batch,
         Workload::Range,
         Workload::Tail,
+        Workload::Pipeline,
         Workload::Ping,
         Workload::Len,
     ];
 
     /// The workloads run when `SLUICE_LOAD_WORKLOADS` is not set.
-    pub const DEFAULT: [Workload; 4] = [
+    pub const DEFAULT: [Workload; 5] = [
         Workload::Add,
         Workload::Batch,
         Workload::Range,
         Workload::Tail,
+        Workload::Pipeline,
     ];
 
     /// The name used in `SLUICE_LOAD_WORKLOADS`, the table and the JSON report.
@@ -102,6 +113,7 @@ impl Workload {
             Workload::Batch => "add-batch",
             Workload::Range => "range",
             Workload::Tail => "tail",
+            Workload::Pipeline => "pipeline",
             Workload::Ping => "ping",
             Workload::Len => "len",
         }
@@ -142,6 +154,12 @@ pub struct Settings {
     pub warmup: Duration,
     /// `SLUICE_LOAD_SUBSCRIBERS`.
     pub subscribers: usize,
+    /// `SLUICE_LOAD_PRODUCERS`.
+    pub producers: usize,
+    /// `SLUICE_LOAD_CONSUMERS`.
+    pub consumers: usize,
+    /// `SLUICE_LOAD_GROUP_COUNT`.
+    pub group_count: usize,
     /// `SLUICE_LOAD_FSYNC`.
     pub fsync: Fsync,
     /// `SLUICE_LOAD_BATCH`.
@@ -177,6 +195,9 @@ impl Settings {
             measure: seconds("SLUICE_LOAD_SECONDS", MEASURE_SECONDS_DEFAULT)?,
             warmup: seconds("SLUICE_LOAD_WARMUP_SECONDS", WARMUP_SECONDS_DEFAULT)?,
             subscribers: count("SLUICE_LOAD_SUBSCRIBERS", SUBSCRIBERS_DEFAULT)?,
+            producers: count("SLUICE_LOAD_PRODUCERS", PRODUCERS_DEFAULT)?,
+            consumers: count("SLUICE_LOAD_CONSUMERS", CONSUMERS_DEFAULT)?,
+            group_count: count("SLUICE_LOAD_GROUP_COUNT", GROUP_COUNT_DEFAULT)?,
             fsync: fsync("SLUICE_LOAD_FSYNC")?,
             batch_entries: count("SLUICE_LOAD_BATCH", BATCH_ENTRIES_DEFAULT)?,
             range_stream_entries: count("SLUICE_LOAD_RANGE_ENTRIES", RANGE_STREAM_ENTRIES_DEFAULT)?,
@@ -214,6 +235,7 @@ impl Settings {
     pub fn clients_label(&self, workload: Workload) -> String {
         match workload {
             Workload::Tail => format!("1+{}", self.subscribers),
+            Workload::Pipeline => format!("{}+{}", self.producers, self.consumers),
             _ => self.clients.to_string(),
         }
     }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use prost::bytes::BufMut;
 use prost::Message;
 use sluice::proto::v1;
+use sluice::proto::v1::groups_client::GroupsClient;
 use sluice::proto::v1::streams_client::StreamsClient;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
@@ -31,6 +32,7 @@ use crate::measure::{
     cpu_during, Measurement, Operation, Random, Tally, Window, PAUSE_AFTER_ERROR,
 };
 use crate::payload::{self, Stamp};
+use crate::pipeline::{self, Received};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -422,17 +424,9 @@ async fn follow(
         };
         let received = Instant::now();
         for entry in &response.entries {
-            let value = entry
-                .fields
-                .first()
-                .and_then(|field| field.field_value.as_ref());
-            let bytes = match value {
-                Some(v1::field::FieldValue::Value(text)) => text.as_bytes(),
-                Some(v1::field::FieldValue::ValueBytes(bytes)) => bytes.as_slice(),
-                None => {
-                    tally.error(format!("entry {} has no value", entry.id));
-                    continue;
-                }
+            let Some(bytes) = first_value(&entry.fields) else {
+                tally.error(format!("entry {} has no value", entry.id));
+                continue;
             };
             match payload::read_stamp(origin, bytes) {
                 Stamp::Stop => return tally,
@@ -445,5 +439,113 @@ async fn follow(
                 Stamp::Unreadable => tally.error(format!("entry {} is not stamped", entry.id)),
             }
         }
+    }
+}
+
+/// The value of an entry's first field.
+fn first_value(fields: &[v1::Field]) -> Option<&[u8]> {
+    match fields.first()?.field_value.as_ref()? {
+        v1::field::FieldValue::Value(text) => Some(text.as_bytes()),
+        v1::field::FieldValue::ValueBytes(bytes) => Some(bytes),
+    }
+}
+
+/// Creates the pipeline's group (and its stream) with only new entries to deliver.
+pub async fn create_group(address: SocketAddr, stream: &str) -> Result<(), String> {
+    let mut client = GroupsClient::new(channel(address).await?);
+    let request = v1::CreateGroupRequest {
+        key: Some(v1::create_group_request::Key::Stream(stream.into())),
+        group_name: Some(v1::create_group_request::GroupName::Group(
+            pipeline::GROUP.into(),
+        )),
+        id: "$".into(),
+        mkstream: true,
+        ..v1::CreateGroupRequest::default()
+    };
+    client.create(request).await.map_err(describe)?;
+    Ok(())
+}
+
+/// A pipeline producer: one stamped entry per Add.
+pub struct Producer {
+    client: StreamsClient<Channel>,
+    stream: String,
+}
+
+impl Producer {
+    /// Adds to `stream` over `channel`.
+    pub fn new(channel: Channel, stream: &str) -> Producer {
+        Producer {
+            client: StreamsClient::new(channel),
+            stream: stream.to_owned(),
+        }
+    }
+}
+
+impl pipeline::Producer for Producer {
+    async fn add(&mut self, value: Vec<u8>) -> Result<(), String> {
+        let request = single_add(&self.stream, value);
+        self.client.add(request).await.map_err(describe)?;
+        Ok(())
+    }
+}
+
+/// A pipeline consumer: Groups.Read of new entries (COUNT, blocking), then one Ack per batch.
+pub struct Consumer {
+    client: GroupsClient<Channel>,
+    read: v1::ReadGroupRequest,
+    stream: String,
+}
+
+impl Consumer {
+    /// Consumer `name` of the pipeline's group on `stream`, reading up to `count` at a time.
+    pub fn new(channel: Channel, stream: &str, name: String, count: usize) -> Consumer {
+        let read = v1::ReadGroupRequest {
+            group_name: Some(v1::read_group_request::GroupName::Group(
+                pipeline::GROUP.into(),
+            )),
+            consumer_name: Some(v1::read_group_request::ConsumerName::Consumer(name)),
+            streams: vec![v1::GroupStreamOffset {
+                key: Some(v1::group_stream_offset::Key::Stream(stream.into())),
+                id: ">".into(),
+            }],
+            count: Some(count as u64),
+            block_ms: Some(pipeline::READ_BLOCK.as_millis() as u64),
+            ..v1::ReadGroupRequest::default()
+        };
+        Consumer {
+            client: GroupsClient::new(channel),
+            read,
+            stream: stream.to_owned(),
+        }
+    }
+}
+
+impl pipeline::Consumer for Consumer {
+    async fn read(&mut self) -> Result<Vec<Received>, String> {
+        let reply = self
+            .client
+            .read(self.read.clone())
+            .await
+            .map_err(describe)?
+            .into_inner();
+        let mut batch = Vec::new();
+        for entry in reply.streams.into_iter().flat_map(|stream| stream.entries) {
+            let value = first_value(&entry.fields)
+                .ok_or_else(|| format!("entry {} has no value", entry.id))?
+                .to_vec();
+            batch.push((entry.id, value));
+        }
+        Ok(batch)
+    }
+
+    async fn ack(&mut self, ids: Vec<String>) -> Result<u64, String> {
+        let request = v1::AckRequest {
+            key: Some(v1::ack_request::Key::Stream(self.stream.clone())),
+            group_name: Some(v1::ack_request::GroupName::Group(pipeline::GROUP.into())),
+            ids,
+        };
+        let reply = self.client.ack(request).await.map_err(describe)?;
+        Ok(reply.into_inner().acknowledged)
     }
 }
