@@ -22,6 +22,8 @@ use sluice::{Config, Engine, FsyncPolicy, NewEntry, ReadLimit};
 mod masks;
 pub mod scenarios;
 
+// Each test binary uses its own part of this module (see `dead_code` above).
+#[allow(unused_imports)]
 pub use masks::{mask_group_times, mask_radix_tree_figures};
 
 /// Attempts at starting redis-server on a free port before giving up.
