@@ -36,7 +36,8 @@ pub fn delivery(delivery: &Delivery, claim: bool) -> Reply {
 /// XREADGROUP: `[[stream, entries], ...]` for the streams served, or a nil array when none
 /// was (also what a BLOCK timeout gives). `claim`: Redis 8.4's CLAIM was given, so every entry
 /// has four elements. Entries moved to a dead-letter stream instead (Sluice's policy) are not
-/// part of Redis's reply and are not shown.
+/// part of Redis's reply and are not shown; a stream whose read only moved entries there is
+/// listed with no entries.
 pub fn xreadgroup(streams: &[(Vec<u8>, GroupRead)], claim: bool) -> Reply {
     if streams.is_empty() {
         return Reply::NilArray;
