@@ -219,6 +219,9 @@ XNACK jobs nog a IDS 1 3-0
 XNACK jobs g a DELAY 3600000 IDS 1 3-0
 XREADGROUP GROUP g c STREAMS jobs >
 XPENDING jobs g
+XADD jobs 4-0 n 4
+XREADGROUP GROUP g d CLAIM 3600000 STREAMS jobs >
+XREADGROUP GROUP g d CLAIM -1 STREAMS jobs >
 XGROUP SETPOLICY jobs g LEASE 5
 XGROUP SETPOLICY jobs nog
 XGROUP SETPOLICY missing g
@@ -276,6 +279,14 @@ OK
 3) "3-0"
 4) 1) 1) "a"
       2) "1"
+"4-0"
+1) 1) "jobs"
+   2) 1) 1) "4-0"
+         2) 1) "n"
+            2) "4"
+         3) (integer) 0
+         4) (integer) 0
+(error) ERR min-idle-time must be a positive integer
 OK
 (error) NOGROUP No such consumer group 'nog' for key name 'jobs'
 (error) ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.
