@@ -136,7 +136,8 @@ pub enum MissingGroup {
 }
 
 impl MissingGroup {
-    /// The reply for `key` (which exists when `stream_exists`, without `group`) .
+    /// The reply for `key`, which exists without `group` when `stream_exists` and does not
+    /// exist otherwise.
     pub fn reply(&self, key: &[u8], group: &[u8], stream_exists: bool) -> Reply {
         let (key, group) = (key.to_vec(), group.to_vec());
         let error = match self {

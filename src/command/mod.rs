@@ -4,9 +4,10 @@
 //! This module checks everything Redis 7.0.15 checks before it looks the key up: that the
 //! command exists, its arity, its options and numbers, and the IDs Redis parses up front, in
 //! the same order as Redis (`processCommand`, then `t_stream.c`'s parsers), so the first error
-//! reported is the one Redis would report. Two commands parse some arguments only after
-//! finding the key (XDEL's IDs, XINFO STREAM's options); for those a refused argument becomes
-//! [`Command::ErrorUnlessMissing`], which the executor resolves by looking the key up.
+//! reported is the one Redis would report. Some commands parse arguments only after finding
+//! the key (XDEL's IDs, XINFO STREAM's options, XGROUP CREATE's ID without MKSTREAM); for
+//! those a refused argument becomes [`Command::ErrorUnlessMissing`], which the executor
+//! resolves by looking the key up.
 //!
 //! The consumer-group commands check some arguments only once the key *and the group* are
 //! found (XACK's IDs, XCLAIM's options, XGROUP SETID's ID, XREADGROUP's IDs, stream by
@@ -198,7 +199,8 @@ pub enum Command {
     ErrorUnlessMissing {
         /// The stream.
         key: Vec<u8>,
-        /// The reply for a missing stream (XDEL: 0; XINFO: "ERR no such key").
+        /// The reply for a missing stream (XDEL: 0; XINFO: "ERR no such key"; XGROUP CREATE:
+        /// "requires the key to exist").
         missing: Reply,
         /// The error for an existing stream.
         error: CommandError,
