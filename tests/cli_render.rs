@@ -194,10 +194,24 @@ fn group_masks_touch_only_clock_readings() {
 }
 
 /// Sluice's own group commands and policy, on the engine executor. No Redis has them, so the
-/// transcript is fixed here; dead letters get `*` IDs, so their milliseconds are masked.
+/// transcript is fixed ([`EXTENSIONS_TRANSCRIPT`]); dead letters get `*` IDs, so their
+/// milliseconds are masked.
 #[test]
 fn sluice_group_extensions() {
-    let script = r#"XADD jobs 1-0 n 1
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = open_engine(dir.path());
+    let actual = mask_clock_ids(&run_script_on_engine(&engine, EXTENSIONS_SCRIPT));
+    assert_same_output(
+        "sluice_group_extensions",
+        EXTENSIONS_SCRIPT,
+        EXTENSIONS_TRANSCRIPT,
+        &actual,
+    );
+}
+
+/// Sluice's group extensions: policy options, XRENEW, XNACK (with DELAY and REJECT), dead
+/// letters once MAXDELIVERIES is reached, XREADGROUP's CLAIM, XGROUP SETPOLICY.
+const EXTENSIONS_SCRIPT: &str = r#"XADD jobs 1-0 n 1
 XADD jobs 2-0 n 2
 XADD jobs 3-0 n 3
 XGROUP CREATE jobs g 0 MAXDELIVERIES 2 DEADLETTER dead LEASE 3600000
@@ -228,7 +242,9 @@ XGROUP SETPOLICY missing g
 XGROUP SETPOLICY jobs g DEADLETTER jobs
 XGROUP SETPOLICY jobs g MAXDELIVERIES
 "#;
-    let expected = r#""1-0"
+
+/// What Sluice prints for [`EXTENSIONS_SCRIPT`].
+const EXTENSIONS_TRANSCRIPT: &str = r#""1-0"
 "2-0"
 "3-0"
 OK
@@ -293,11 +309,6 @@ OK
 (error) ERR invalid group policy: the dead-letter stream must not be the group's own stream
 (error) ERR unknown subcommand or wrong number of arguments for 'SETPOLICY'. Try XGROUP HELP.
 "#;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let engine = open_engine(dir.path());
-    let actual = mask_clock_ids(&run_script_on_engine(&engine, script));
-    assert_same_output("sluice_group_extensions", script, expected, &actual);
-}
 
 /// IDs whose milliseconds are a clock reading (12 digits or more) as `<time>-<seq>`.
 fn mask_clock_ids(text: &str) -> String {
