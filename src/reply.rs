@@ -5,9 +5,16 @@
 //! Building replies here, from engine types ([`StreamId`], [`Entry`], [`StreamInfo`]), keeps
 //! the shape of every reply (nesting, field order, nil versus empty array) in one module, so
 //! the front ends cannot drift apart. The shapes are Redis 7.0.15's, RESP2 flavour, checked
-//! against `redis-cli` by `tests/cli_render.rs`.
+//! against `redis-cli` by `tests/cli_render.rs`. The consumer-group replies are in `group`.
+
+mod group;
 
 use std::fmt::Write as _;
+
+pub use group::{
+    delivery, full_groups, xautoclaim, xclaim, xgroup_help, xinfo_consumers, xinfo_groups,
+    xinfo_help, xnack, xpending, xpending_summary, xreadgroup,
+};
 
 use crate::id::StreamId;
 use crate::model::{Entry, StreamInfo};
@@ -120,9 +127,9 @@ pub fn xread(streams: &[(Vec<u8>, Vec<Entry>)]) -> Reply {
 /// XINFO STREAM, plain or FULL, with Redis 7.0.15's field order.
 ///
 /// Sluice reports its own structure where Redis reports its radix tree: segment files under
-/// `radix-tree-keys` and sparse index points under `radix-tree-nodes`. `StreamInfo` has no
-/// consumer groups yet, so `groups` is 0 (plain) or an empty array (FULL). With `full`,
-/// missing `info.entries` render as no entries.
+/// `radix-tree-keys` and sparse index points under `radix-tree-nodes`. `groups` is the number
+/// of groups (plain) or [`full_groups`] (FULL). With `full`, missing `info.entries` render as
+/// no entries.
 pub fn xinfo_stream(info: &StreamInfo, full: bool) -> Reply {
     let counters = &info.counters;
     let mut fields = vec![
@@ -145,33 +152,16 @@ pub fn xinfo_stream(info: &StreamInfo, full: bool) -> Reply {
         fields.push(field("entries"));
         fields.push(entries(info.entries.as_deref().unwrap_or_default()));
         fields.push(field("groups"));
-        fields.push(Reply::Array(Vec::new()));
+        fields.push(full_groups(&info.full_groups));
     } else {
         fields.push(field("groups"));
-        fields.push(integer(0));
+        fields.push(integer(info.groups));
         fields.push(field("first-entry"));
         fields.push(info.first_entry.as_ref().map_or(Reply::Nil, entry));
         fields.push(field("last-entry"));
         fields.push(info.last_entry.as_ref().map_or(Reply::Nil, entry));
     }
     Reply::Array(fields)
-}
-
-/// XINFO HELP: Redis's help layout (status lines), listing the subcommands Sluice has.
-pub fn xinfo_help() -> Reply {
-    let lines = [
-        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "STREAM <key> [FULL [COUNT <count>]",
-        "    Show information about the stream.",
-        "HELP",
-        "    Prints this help.",
-    ];
-    Reply::Array(
-        lines
-            .iter()
-            .map(|line| Reply::Status((*line).to_owned()))
-            .collect(),
-    )
 }
 
 /// KEYS: the names, as bulk strings.
@@ -453,6 +443,7 @@ mod tests {
         assert!(
             text.starts_with("1) XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\n")
         );
-        assert!(text.ends_with("5)     Prints this help.\n"));
+        assert!(text.contains("2) CONSUMERS <key> <groupname>\n"));
+        assert!(text.ends_with("9)     Prints this help.\n"));
     }
 }

@@ -4,17 +4,27 @@
 //!
 //! This checks the reply shapes and the printing, the parser's error texts and their order,
 //! and the engine's Redis semantics all at once. Only XINFO's two radix-tree figures are
-//! masked, since Sluice reports its own structure there.
+//! masked, since Sluice reports its own structure there, and the consumer groups' clock
+//! readings (idle, seen and delivery times), which depend on when each side ran.
+//!
+//! Sluice's own group commands (XNACK, XRENEW, XGROUP SETPOLICY, the policy options) have no
+//! Redis to compare with; `sluice_group_extensions` checks them against a fixed transcript.
 //!
 //! Without redis-server the tests are skipped with a loud message, unless
 //! `SLUICE_REQUIRE_EXTERNAL=1`.
 
 mod redis_oracle;
 
-use redis_oracle::scenarios::SCENARIOS;
+use redis_oracle::scenarios::{GROUP_SCENARIOS, SCENARIOS};
 use redis_oracle::{
-    assert_same_output, mask_radix_tree_figures, open_engine, run_script_on_engine, Redis,
+    assert_same_output, mask_group_times, mask_radix_tree_figures, open_engine,
+    run_script_on_engine, Redis,
 };
+
+/// Both masks.
+fn masked(text: &str) -> String {
+    mask_group_times(&mask_radix_tree_figures(text))
+}
 
 fn check(name: &str) {
     let Some(redis) = Redis::start(name) else {
@@ -22,13 +32,14 @@ fn check(name: &str) {
     };
     let script = SCENARIOS
         .iter()
+        .chain(GROUP_SCENARIOS)
         .find(|(scenario, _)| *scenario == name)
         .map(|(_, script)| *script)
         .unwrap_or_else(|| panic!("no scenario named {name}"));
-    let expected = mask_radix_tree_figures(&redis.run_script(script));
+    let expected = masked(&redis.run_script(script));
     let dir = tempfile::tempdir().expect("a temporary directory");
     let engine = open_engine(dir.path());
-    let actual = mask_radix_tree_figures(&run_script_on_engine(&engine, script));
+    let actual = masked(&run_script_on_engine(&engine, script));
     assert_same_output(name, script, &expected, &actual);
 }
 
@@ -46,8 +57,14 @@ fn every_scenario_has_a_test() {
         "keyspace",
         "syntax_errors",
         "prompt_lines",
+        "xgroup",
+        "xreadgroup",
+        "xack_and_xpending",
+        "xclaim",
+        "xautoclaim",
+        "xinfo_groups",
     ];
-    for (name, _) in SCENARIOS {
+    for (name, _) in SCENARIOS.iter().chain(GROUP_SCENARIOS) {
         assert!(tested.contains(name), "scenario {name} has no test");
     }
 }
@@ -108,10 +125,201 @@ fn prompt_lines() {
 }
 
 #[test]
+fn xgroup() {
+    check("xgroup");
+}
+
+#[test]
+fn xreadgroup() {
+    check("xreadgroup");
+}
+
+#[test]
+fn xack_and_xpending() {
+    check("xack_and_xpending");
+}
+
+#[test]
+fn xclaim() {
+    check("xclaim");
+}
+
+#[test]
+fn xautoclaim() {
+    check("xautoclaim");
+}
+
+#[test]
+fn xinfo_groups() {
+    check("xinfo_groups");
+}
+
+#[test]
 fn masking_only_touches_radix_tree_figures() {
     let text = " 2) (integer) 3\n 3) \"radix-tree-keys\"\n 4) (integer) 1\n 5) \"radix-tree-nodes\"\n 6) (integer) 2\n 7) (integer) 9\n";
     assert_eq!(
         mask_radix_tree_figures(text),
         " 2) (integer) 3\n 3) \"radix-tree-keys\"\n 4) (integer) <masked>\n 5) \"radix-tree-nodes\"\n 6) (integer) <masked>\n 7) (integer) 9\n"
     );
+}
+
+#[test]
+fn group_masks_touch_only_clock_readings() {
+    // XPENDING's extended form: the idle time, not the delivery count.
+    let pending = "1) 1) \"1-0\"\n   2) \"c\"\n   3) (integer) 12\n   4) (integer) 3\n";
+    assert_eq!(
+        mask_group_times(pending),
+        "1) 1) \"1-0\"\n   2) \"c\"\n   3) (integer) <masked>\n   4) (integer) 3\n"
+    );
+    // XINFO STREAM FULL's consumer PEL: the delivery time; and labelled figures.
+    let consumer = "7) \"pending\"\n8) 1) 1) \"1-0\"\n      2) (integer) 1700000000000\n      3) (integer) 1\n";
+    assert_eq!(
+        mask_group_times(consumer),
+        "7) \"pending\"\n8) 1) 1) \"1-0\"\n      2) (integer) <masked>\n      3) (integer) 1\n"
+    );
+    let labelled = "5) \"idle\"\n6) (integer) 4\n3) \"seen-time\"\n4) (integer) 9\n5) \"pel-count\"\n6) (integer) 2\n";
+    assert_eq!(
+        mask_group_times(labelled),
+        "5) \"idle\"\n6) (integer) <masked>\n3) \"seen-time\"\n4) (integer) <masked>\n5) \"pel-count\"\n6) (integer) 2\n"
+    );
+    // Entries, XAUTOCLAIM's reply and XPENDING's summary are left alone.
+    for text in [
+        "1) 1) \"1-0\"\n   2) 1) \"a\"\n      2) \"1\"\n",
+        "1) \"0-0\"\n2) (empty array)\n3) (empty array)\n",
+        "1) (integer) 2\n2) \"1-0\"\n3) \"3-0\"\n4) 1) 1) \"c\"\n      2) \"2\"\n",
+        "1) \"1-0\"\n2) (integer) 5\n3) (integer) 6\n4) (integer) 7\n",
+    ] {
+        assert_eq!(mask_group_times(text), text);
+    }
+}
+
+/// Sluice's own group commands and policy, on the engine executor. No Redis has them, so the
+/// transcript is fixed ([`EXTENSIONS_TRANSCRIPT`]); dead letters get `*` IDs, so their
+/// milliseconds are masked.
+#[test]
+fn sluice_group_extensions() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = open_engine(dir.path());
+    let actual = mask_clock_ids(&run_script_on_engine(&engine, EXTENSIONS_SCRIPT));
+    assert_same_output(
+        "sluice_group_extensions",
+        EXTENSIONS_SCRIPT,
+        EXTENSIONS_TRANSCRIPT,
+        &actual,
+    );
+}
+
+/// Sluice's group extensions: policy options, XRENEW, XNACK (with DELAY and REJECT), dead
+/// letters once MAXDELIVERIES is reached, XREADGROUP's CLAIM, XGROUP SETPOLICY.
+const EXTENSIONS_SCRIPT: &str = r#"XADD jobs 1-0 n 1
+XADD jobs 2-0 n 2
+XADD jobs 3-0 n 3
+XGROUP CREATE jobs g 0 MAXDELIVERIES 2 DEADLETTER dead LEASE 3600000
+XGROUP CREATE jobs g2 0 DEADLETTER jobs
+XGROUP CREATE jobs g3 0 LEASE x
+XREADGROUP GROUP g a STREAMS jobs >
+XRENEW jobs g a 1-0 2-0
+XRENEW jobs g b 1-0
+XRENEW jobs nog a 1-0
+XNACK jobs g a IDS 2 1-0 1-0
+XREADGROUP GROUP g b COUNT 1 STREAMS jobs >
+XNACK jobs g b IDS 1 1-0
+XREADGROUP GROUP g c COUNT 1 STREAMS jobs >
+XNACK jobs g a REJECT IDS 1 2-0
+XLEN dead
+XREVRANGE dead + - COUNT 1
+XNACK jobs g a IDS 1 9-0
+XNACK jobs nog a IDS 1 3-0
+XNACK jobs g a DELAY 3600000 IDS 1 3-0
+XREADGROUP GROUP g c STREAMS jobs >
+XPENDING jobs g
+XADD jobs 4-0 n 4
+XREADGROUP GROUP g d CLAIM 3600000 STREAMS jobs >
+XREADGROUP GROUP g d CLAIM -1 STREAMS jobs >
+XGROUP SETPOLICY jobs g LEASE 5
+XGROUP SETPOLICY jobs nog
+XGROUP SETPOLICY missing g
+XGROUP SETPOLICY jobs g DEADLETTER jobs
+XGROUP SETPOLICY jobs g MAXDELIVERIES
+"#;
+
+/// What Sluice prints for [`EXTENSIONS_SCRIPT`].
+const EXTENSIONS_TRANSCRIPT: &str = r#""1-0"
+"2-0"
+"3-0"
+OK
+(error) ERR invalid group policy: the dead-letter stream must not be the group's own stream
+(error) ERR value is not an integer or out of range
+1) 1) "jobs"
+   2) 1) 1) "1-0"
+         2) 1) "n"
+            2) "1"
+      2) 1) "2-0"
+         2) 1) "n"
+            2) "2"
+      3) 1) "3-0"
+         2) 1) "n"
+            2) "3"
+(integer) 2
+(error) ERR no pending entry 1-0 for this consumer
+(error) NOGROUP No such key 'jobs' or consumer group 'nog'
+(integer) 1
+1) 1) "jobs"
+   2) 1) 1) "1-0"
+         2) 1) "n"
+            2) "1"
+(integer) 1
+1) 1) "jobs"
+   2) (empty array)
+(integer) 1
+(integer) 2
+1) 1) "<time>-1"
+   2)  1) "n"
+       2) "2"
+       3) "origin-stream"
+       4) "jobs"
+       5) "origin-id"
+       6) "2-0"
+       7) "origin-group"
+       8) "g"
+       9) "last-consumer"
+      10) "a"
+      11) "delivery-count"
+      12) "1"
+(error) ERR no pending entry 9-0 for this consumer
+(error) NOGROUP No such key 'jobs' or consumer group 'nog'
+(integer) 1
+(nil)
+1) (integer) 1
+2) "3-0"
+3) "3-0"
+4) 1) 1) "a"
+      2) "1"
+"4-0"
+1) 1) "jobs"
+   2) 1) 1) "4-0"
+         2) 1) "n"
+            2) "4"
+         3) (integer) 0
+         4) (integer) 0
+(error) ERR min-idle-time must be a positive integer
+OK
+(error) NOGROUP No such consumer group 'nog' for key name 'jobs'
+(error) ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.
+(error) ERR invalid group policy: the dead-letter stream must not be the group's own stream
+(error) ERR unknown subcommand or wrong number of arguments for 'SETPOLICY'. Try XGROUP HELP.
+"#;
+
+/// IDs whose milliseconds are a clock reading (12 digits or more) as `<time>-<seq>`.
+fn mask_clock_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let masked = line.split_once('"').and_then(|(before, rest)| {
+            let (ms, rest) = rest.split_once('-')?;
+            let clock = ms.len() >= 12 && ms.bytes().all(|byte| byte.is_ascii_digit());
+            clock.then(|| format!("{before}\"<time>-{rest}"))
+        });
+        out.push_str(masked.as_deref().unwrap_or(line));
+    }
+    out
 }

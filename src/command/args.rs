@@ -26,6 +26,12 @@ pub(super) fn is_keyword(argument: &[u8], word: &str) -> bool {
 /// Redis's error text with user bytes in it: newlines become spaces (Redis keeps the protocol
 /// line intact) and bytes that are not UTF-8 are replaced, since replies hold text.
 pub(super) fn error_text(bytes: &[u8]) -> CommandError {
+    CommandError::Echo(echoed(bytes))
+}
+
+/// User bytes as Redis puts them in an error text: newlines as spaces, and (since replies hold
+/// text) bytes that are not UTF-8 replaced.
+pub(super) fn echoed(bytes: &[u8]) -> String {
     let mapped: Vec<u8> = bytes
         .iter()
         .map(|&byte| {
@@ -36,7 +42,7 @@ pub(super) fn error_text(bytes: &[u8]) -> CommandError {
             }
         })
         .collect();
-    CommandError::Echo(String::from_utf8_lossy(&mapped).into_owned())
+    String::from_utf8_lossy(&mapped).into_owned()
 }
 
 fn truncated(bytes: &[u8], max: usize) -> &[u8] {
@@ -85,4 +91,10 @@ pub(super) fn subcommand_syntax_error(arguments: &[Vec<u8>]) -> CommandError {
 /// `getLongLongFromObjectOrReply` with its default error text.
 pub(super) fn integer(argument: &[u8]) -> Result<i64, CommandError> {
     parse_i64_strict(argument).ok_or(CommandError::NotAnInteger)
+}
+
+/// A non-negative integer option value (Sluice's group options): anything else is Redis's
+/// default integer error.
+pub(super) fn non_negative(argument: &[u8]) -> Result<u64, CommandError> {
+    u64::try_from(integer(argument)?).map_err(|_| CommandError::NotAnInteger)
 }

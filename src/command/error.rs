@@ -75,6 +75,51 @@ pub enum CommandError {
     /// XSETID ENTRIESADDED below zero.
     #[error("ERR entries_added must be positive")]
     NegativeEntriesAdded,
+    /// XREADGROUP without GROUP.
+    #[error("ERR Missing GROUP option for XREADGROUP")]
+    MissingGroupOption,
+    /// XREADGROUP with the `$` ID.
+    #[error(
+        "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."
+    )]
+    LastIdInXreadgroup,
+    /// XREADGROUP CLAIM (Redis 8.4) with a min-idle-time that is not a plain integer.
+    #[error("ERR min-idle-time is not an integer")]
+    ReadClaimNotAnInteger,
+    /// XREADGROUP CLAIM (Redis 8.4) with a negative min-idle-time.
+    #[error("ERR min-idle-time must be a positive integer")]
+    ReadClaimNegative,
+    /// XGROUP CREATE / SETID ENTRIESREAD below -1.
+    #[error("ERR value for ENTRIESREAD must be positive or -1")]
+    NegativeEntriesRead,
+    /// XCLAIM's min-idle-time is not an integer.
+    #[error("ERR Invalid min-idle-time argument for XCLAIM")]
+    ClaimMinIdle,
+    /// XCLAIM's IDLE value is not an integer.
+    #[error("ERR Invalid IDLE option argument for XCLAIM")]
+    ClaimIdle,
+    /// XCLAIM's TIME value is not an integer.
+    #[error("ERR Invalid TIME option argument for XCLAIM")]
+    ClaimTime,
+    /// XCLAIM's RETRYCOUNT value is not an integer.
+    #[error("ERR Invalid RETRYCOUNT option argument for XCLAIM")]
+    ClaimRetryCount,
+    /// An XCLAIM argument that is neither an ID (before the options) nor an option: the
+    /// argument as Redis echoes it (up to a NUL byte, line breaks as spaces).
+    #[error("ERR Unrecognized XCLAIM option '{0}'")]
+    ClaimOption(String),
+    /// XAUTOCLAIM's min-idle-time is not an integer.
+    #[error("ERR Invalid min-idle-time argument for XAUTOCLAIM")]
+    AutoClaimMinIdle,
+    /// XAUTOCLAIM's COUNT outside 1..=LONG_MAX/16.
+    #[error("ERR COUNT must be > 0")]
+    AutoClaimCount,
+    /// Sluice's XNACK with a numids that is not a positive integer (Redis 8.2's XDELEX text).
+    #[error("ERR Number of IDs must be a positive integer")]
+    NumIdsNotPositive,
+    /// Sluice's XNACK with fewer IDs than numids says (Redis 8.2's XDELEX text).
+    #[error("ERR The `numids` parameter must match the number of arguments")]
+    NumIdsMismatch,
     /// An engine error that Redis reports while parsing (XADD `0-0`, XSETID's MAXDELETEDID
     /// check): the engine's text, rendered.
     #[error("{0}")]

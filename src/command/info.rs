@@ -1,5 +1,5 @@
-//! XINFO: its subcommands (STREAM, HELP), and the options Redis reads only once it has found
-//! the key.
+//! XINFO: its subcommands (STREAM, GROUPS, CONSUMERS, HELP), and the options Redis reads only
+//! once it has found the key.
 
 use crate::command::args::{integer, is_keyword, subcommand_syntax_error};
 use crate::command::{Command, CommandError};
@@ -14,6 +14,21 @@ pub(super) fn parse_xinfo_container(_arguments: &[Vec<u8>]) -> Result<Command, C
 
 pub(super) fn parse_xinfo_help(_argv: &[Vec<u8>]) -> Result<Command, CommandError> {
     Ok(Command::XInfoHelp)
+}
+
+/// XINFO GROUPS key.
+pub(super) fn parse_xinfo_groups(arguments: &[Vec<u8>]) -> Result<Command, CommandError> {
+    Ok(Command::XInfoGroups {
+        key: arguments[2].clone(),
+    })
+}
+
+/// XINFO CONSUMERS key group.
+pub(super) fn parse_xinfo_consumers(arguments: &[Vec<u8>]) -> Result<Command, CommandError> {
+    Ok(Command::XInfoConsumers {
+        key: arguments[2].clone(),
+        group: arguments[3].clone(),
+    })
 }
 
 /// `xinfoReplyWithStreamInfo`: Redis looks the key up before reading the options, so a bad
@@ -58,9 +73,28 @@ mod tests {
             "ERR unknown subcommand 'foo'. Try XINFO HELP."
         );
         assert_eq!(
-            error("XINFO groups s"),
-            "ERR unknown subcommand 'groups'. Try XINFO HELP."
+            command("XINFO groups s"),
+            Command::XInfoGroups { key: b"s".to_vec() }
         );
+        assert_eq!(
+            command("xinfo CONSUMERS s g"),
+            Command::XInfoConsumers {
+                key: b"s".to_vec(),
+                group: b"g".to_vec()
+            }
+        );
+        for (line, name) in [
+            ("XINFO GROUPS", "xinfo|groups"),
+            ("XINFO GROUPS s g", "xinfo|groups"),
+            ("XINFO CONSUMERS s", "xinfo|consumers"),
+            ("XINFO CONSUMERS s g c", "xinfo|consumers"),
+        ] {
+            assert_eq!(
+                error(line),
+                format!("ERR wrong number of arguments for '{name}' command"),
+                "{line}"
+            );
+        }
         assert_eq!(command("XINFO HELP"), Command::XInfoHelp);
         assert_eq!(
             command("XINFO STREAM s"),

@@ -4,26 +4,36 @@
 //! This module checks everything Redis 7.0.15 checks before it looks the key up: that the
 //! command exists, its arity, its options and numbers, and the IDs Redis parses up front, in
 //! the same order as Redis (`processCommand`, then `t_stream.c`'s parsers), so the first error
-//! reported is the one Redis would report. Two commands parse some arguments only after
-//! finding the key (XDEL's IDs, XINFO STREAM's options); for those a refused argument becomes
-//! [`Command::ErrorUnlessMissing`], which the executor resolves by looking the key up.
+//! reported is the one Redis would report. Some commands parse arguments only after finding
+//! the key (XDEL's IDs, XINFO STREAM's options, XGROUP CREATE's ID without MKSTREAM); for
+//! those a refused argument becomes [`Command::ErrorUnlessMissing`], which the executor
+//! resolves by looking the key up.
+//!
+//! The consumer-group commands check some arguments only once the key *and the group* are
+//! found (XACK's IDs, XCLAIM's options, XGROUP SETID's ID, XREADGROUP's IDs, stream by
+//! stream); those become [`Command::ErrorUnlessNoGroup`].
 //!
 //! The parts: [`tokenizer`] (a typed line into arguments, as redis-cli and Redis's inline
 //! protocol split it), `args` (keywords and numbers as Redis reads them), [`error`] (the
 //! refusals), and one file per command family: `write` (XADD, XTRIM, XDEL, XSETID), `read`
-//! (XRANGE, XREVRANGE, XREAD, XLEN), `info` (XINFO), `keyspace` (PING, DEL, EXISTS, KEYS).
+//! (XRANGE, XREVRANGE, XREAD, XLEN), `info` (XINFO), `keyspace` (PING, DEL, EXISTS, KEYS),
+//! `group` (XREADGROUP, and the group commands' arguments), `pending` (XACK, XPENDING,
+//! Sluice's XNACK and XRENEW), `xgroup` (XGROUP) and `claim` (XCLAIM, XAUTOCLAIM).
 
 mod args;
+mod claim;
 pub mod error;
 mod group;
 mod info;
 mod keyspace;
+mod pending;
 mod read;
 pub mod tokenizer;
 mod write;
+mod xgroup;
 
 pub use error::CommandError;
-pub use group::{XAutoClaim, XClaim, XGroupCreate, XNack, XPending, XReadGroup};
+pub use group::{MissingGroup, XAutoClaim, XClaim, XGroupCreate, XNack, XPending, XReadGroup};
 pub use read::{XRange, XRead};
 pub use write::{trim_spec, XAdd, XSetId};
 
@@ -189,9 +199,24 @@ pub enum Command {
     ErrorUnlessMissing {
         /// The stream.
         key: Vec<u8>,
-        /// The reply for a missing stream (XDEL: 0; XINFO: "ERR no such key").
+        /// The reply for a missing stream (XDEL: 0; XINFO: "ERR no such key"; XGROUP CREATE:
+        /// "requires the key to exist").
         missing: Reply,
         /// The error for an existing stream.
+        error: CommandError,
+    },
+    /// An argument Redis checks only once it has found the streams and their group: the
+    /// executor looks the streams up in order, and the reply is `missing`'s for the first that
+    /// does not exist or lacks the group, and `error` when every one has it.
+    ErrorUnlessNoGroup {
+        /// The streams, in the order Redis looks them up (XREADGROUP: up to the stream whose
+        /// ID is refused; the others: the one key).
+        keys: Vec<Vec<u8>>,
+        /// The group each must have.
+        group: Vec<u8>,
+        /// What Redis replies for a missing stream or group.
+        missing: MissingGroup,
+        /// The error when every stream has the group.
         error: CommandError,
     },
 }
@@ -226,51 +251,108 @@ const COMMANDS: &[Definition] = &[
     define("xdel", -3, write::parse_xdel),
     define("xtrim", -4, write::parse_xtrim),
     define("xsetid", -3, write::parse_xsetid),
+    define("xreadgroup", -7, group::parse_xreadgroup),
+    define("xack", -4, pending::parse_xack),
+    define("xpending", -3, pending::parse_xpending),
+    define("xclaim", -6, claim::parse_xclaim),
+    define("xautoclaim", -6, claim::parse_xautoclaim),
+    define("xnack", -7, pending::parse_xnack),
+    define("xrenew", -5, pending::parse_xrenew),
     define("del", -2, keyspace::parse_del),
     define("exists", -2, keyspace::parse_exists),
     define("keys", 2, keyspace::parse_keys),
 ];
 
-/// XINFO is a container: with no subcommand it is checked as itself (arity -2, so it is
-/// always refused).
-const XINFO: Definition = define("xinfo", -2, info::parse_xinfo_container);
+/// A command with subcommands (XINFO, XGROUP): each subcommand has its own row, named
+/// `container|subcommand` as Redis names it in arity errors.
+struct Container {
+    /// With no subcommand the container is checked as itself (its arity, -2, refuses it).
+    definition: Definition,
+    /// The subcommands, by the word that selects them.
+    subcommands: &'static [(&'static str, Definition)],
+}
 
-const XINFO_SUBCOMMANDS: &[(&str, Definition)] = &[
-    (
-        "stream",
-        define("xinfo|stream", -3, info::parse_xinfo_stream),
-    ),
-    ("help", define("xinfo|help", 2, info::parse_xinfo_help)),
+const CONTAINERS: &[Container] = &[
+    Container {
+        definition: define("xinfo", -2, info::parse_xinfo_container),
+        subcommands: &[
+            (
+                "stream",
+                define("xinfo|stream", -3, info::parse_xinfo_stream),
+            ),
+            (
+                "groups",
+                define("xinfo|groups", 3, info::parse_xinfo_groups),
+            ),
+            (
+                "consumers",
+                define("xinfo|consumers", 4, info::parse_xinfo_consumers),
+            ),
+            ("help", define("xinfo|help", 2, info::parse_xinfo_help)),
+        ],
+    },
+    Container {
+        definition: define("xgroup", -2, xgroup::parse_xgroup_container),
+        subcommands: &[
+            ("create", define("xgroup|create", -5, xgroup::parse_create)),
+            ("setid", define("xgroup|setid", -5, xgroup::parse_setid)),
+            (
+                "destroy",
+                define("xgroup|destroy", 4, xgroup::parse_destroy),
+            ),
+            (
+                "createconsumer",
+                define("xgroup|createconsumer", 5, xgroup::parse_createconsumer),
+            ),
+            (
+                "delconsumer",
+                define("xgroup|delconsumer", 5, xgroup::parse_delconsumer),
+            ),
+            (
+                "setpolicy",
+                define("xgroup|setpolicy", -4, xgroup::parse_setpolicy),
+            ),
+            ("help", define("xgroup|help", 2, xgroup::parse_help)),
+        ],
+    },
 ];
 
 /// The names of the commands Sluice understands, for help texts.
 pub fn command_names() -> impl Iterator<Item = &'static str> {
     COMMANDS
         .iter()
+        .chain(CONTAINERS.iter().map(|container| &container.definition))
         .map(|definition| definition.name)
-        .chain(std::iter::once(XINFO.name))
+}
+
+/// The definition `arguments` select: a command, a container's subcommand, or the container
+/// itself when no subcommand is given.
+fn find(arguments: &[Vec<u8>]) -> Result<&'static Definition, CommandError> {
+    let name = &arguments[0];
+    let container = CONTAINERS
+        .iter()
+        .find(|container| name.eq_ignore_ascii_case(container.definition.name.as_bytes()));
+    match (container, arguments.get(1)) {
+        (Some(container), None) => Ok(&container.definition),
+        (Some(container), Some(subcommand)) => container
+            .subcommands
+            .iter()
+            .find(|(word, _)| subcommand.eq_ignore_ascii_case(word.as_bytes()))
+            .map(|(_, definition)| definition)
+            .ok_or_else(|| unknown_subcommand(name, subcommand)),
+        (None, _) => COMMANDS
+            .iter()
+            .find(|definition| name.eq_ignore_ascii_case(definition.name.as_bytes()))
+            .ok_or_else(|| unknown_command(arguments)),
+    }
 }
 
 /// Parses one command: `arguments[0]` is the command name.
 pub fn parse(arguments: &[Vec<u8>]) -> Result<Command, CommandError> {
-    let Some(name) = arguments.first() else {
+    if arguments.is_empty() {
         return Err(CommandError::Empty);
-    };
-    let definition = if name.eq_ignore_ascii_case(XINFO.name.as_bytes()) {
-        match arguments.get(1) {
-            None => &XINFO,
-            Some(subcommand) => XINFO_SUBCOMMANDS
-                .iter()
-                .find(|(word, _)| subcommand.eq_ignore_ascii_case(word.as_bytes()))
-                .map(|(_, definition)| definition)
-                .ok_or_else(|| unknown_subcommand(name, subcommand))?,
-        }
-    } else {
-        COMMANDS
-            .iter()
-            .find(|definition| name.eq_ignore_ascii_case(definition.name.as_bytes()))
-            .ok_or_else(|| unknown_command(arguments))?
-    };
+    }
+    let definition = find(arguments)?;
     let argument_count = arguments.len();
     let arity_ok = match usize::try_from(definition.arity) {
         Ok(exact) => argument_count == exact,
@@ -360,6 +442,23 @@ mod tests {
             ("xinfo", "xinfo"),
             ("xinfo stream", "xinfo|stream"),
             ("xinfo help x", "xinfo|help"),
+            ("xinfo groups", "xinfo|groups"),
+            ("xinfo consumers s", "xinfo|consumers"),
+            ("xgroup", "xgroup"),
+            ("xgroup create s g", "xgroup|create"),
+            ("xgroup setid s g", "xgroup|setid"),
+            ("xgroup destroy s", "xgroup|destroy"),
+            ("xgroup createconsumer s g", "xgroup|createconsumer"),
+            ("xgroup delconsumer s g c d", "xgroup|delconsumer"),
+            ("xgroup setpolicy s", "xgroup|setpolicy"),
+            ("xgroup help x", "xgroup|help"),
+            ("xreadgroup group g c streams s", "xreadgroup"),
+            ("xack s g", "xack"),
+            ("xpending s", "xpending"),
+            ("xclaim s g c 0", "xclaim"),
+            ("xautoclaim s g c 0", "xautoclaim"),
+            ("xnack s g c ids 1", "xnack"),
+            ("xrenew s g c", "xrenew"),
             ("del", "del"),
             ("exists", "exists"),
             ("keys", "keys"),
@@ -387,11 +486,17 @@ mod tests {
                         "STREAMS", "MAXLEN", "MINID", "LIMIT", "NOMKSTREAM", "~", "=", "*",
                         "$", "+", "-", "(", "(1", "0", "1-1", "5-*", "-1", "ENTRIESADDED",
                         "MAXDELETEDID", "DEL", "EXISTS", "KEYS", "PING", "GROUP", "NOACK",
+                        "XGROUP", "CREATE", "SETID", "DESTROY", "CREATECONSUMER",
+                        "DELCONSUMER", "SETPOLICY", "MKSTREAM", "ENTRIESREAD", "MAXDELIVERIES",
+                        "DEADLETTER", "LEASE", "XREADGROUP", "CLAIM", ">", "XACK", "XPENDING",
+                        "IDLE", "XCLAIM", "TIME", "RETRYCOUNT", "FORCE", "JUSTID", "LASTID",
+                        "XAUTOCLAIM", "XNACK", "DELAY", "REJECT", "IDS", "XRENEW", "GROUPS",
+                        "CONSUMERS", "g", "c", "s", "2", "-2", "9-9",
                     ])
                     .prop_map(|word| word.as_bytes().to_vec()),
                     proptest::collection::vec(proptest::num::u8::ANY, 0..6),
                 ],
-                0..10,
+                0..14,
             )
         ) {
             let _ = parse(&words);

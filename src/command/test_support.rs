@@ -1,6 +1,6 @@
 //! Helpers for the command layer's unit tests: a line in, what the parser made of it out.
 
-use crate::command::{parse, tokenizer};
+use crate::command::{parse, tokenizer, MissingGroup};
 use crate::reply::Reply;
 
 pub use crate::command::Command;
@@ -45,6 +45,26 @@ pub fn fields(pairs: &[(&str, &str)]) -> Vec<Field> {
 pub fn deferred(line: &str) -> (Reply, String) {
     match command(line) {
         Command::ErrorUnlessMissing { missing, error, .. } => (missing, error.to_string()),
+        other => panic!("{line:?} parsed as {other:?}"),
+    }
+}
+
+/// A command whose error waits for its streams and group: the keys looked up, what a missing
+/// one gets, and the error.
+pub fn deferred_group(line: &str) -> (Vec<String>, MissingGroup, String) {
+    match command(line) {
+        Command::ErrorUnlessNoGroup {
+            keys,
+            missing,
+            error,
+            ..
+        } => (
+            keys.iter()
+                .map(|key| String::from_utf8_lossy(key).into_owned())
+                .collect(),
+            missing,
+            error.to_string(),
+        ),
         other => panic!("{line:?} parsed as {other:?}"),
     }
 }

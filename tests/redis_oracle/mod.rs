@@ -1,7 +1,7 @@
 //! The Redis oracle, shared by the client's integration tests (`cli_render`, `cli_client`): a
 //! real `redis-server` whose answers are the reference, an engine executor that answers typed
-//! commands straight from a [`sluice::Engine`], and the scripted scenarios both are run
-//! through.
+//! commands straight from a [`sluice::Engine`], the scripted scenarios both are run through,
+//! and the masks for figures that legitimately differ (`masks`).
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
@@ -12,11 +12,19 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use sluice::cli::repl::{self, Line};
-use sluice::command::Command;
+use sluice::command::{Command, CommandError, MissingGroup, XRead, XReadGroup};
+use sluice::engine::ReadGroup;
+use sluice::group::Claim;
+use sluice::model::ReadOptions;
 use sluice::reply::{self, render_cli, Reply};
 use sluice::{Config, Engine, FsyncPolicy, NewEntry, ReadLimit};
 
+mod masks;
 pub mod scenarios;
+
+// Each test binary uses its own part of this module (see `dead_code` above).
+#[allow(unused_imports)]
+pub use masks::{mask_group_times, mask_radix_tree_figures};
 
 /// Attempts at starting redis-server on a free port before giving up.
 const START_ATTEMPTS_MAX: usize = 5;
@@ -235,19 +243,7 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
                 found.as_deref().unwrap_or_default(),
             )
         }
-        Command::XRead(read) => {
-            let mut cursors = Vec::new();
-            for (name, start) in &read.streams {
-                cursors.push((name.clone(), engine.resolve_start(name, *start)?));
-            }
-            let mut streams = Vec::new();
-            engine.read_after(&cursors, read_limit(read.count), |name, entries| {
-                streams.push((name.to_vec(), entries));
-                Ok::<_, sluice::Error>(0)
-            })?;
-            // Nothing else writes here, so a BLOCK would only time out: nil, as Redis says.
-            reply::xread(&streams)
-        }
+        Command::XRead(read) => xread(engine, read)?,
         Command::XLen { key } => reply::integer(engine.len(key)?),
         Command::XDel { key, ids } => reply::integer(engine.delete(key, ids)?),
         Command::XTrim { key, trim } => reply::integer(engine.trim(key, trim)?),
@@ -292,29 +288,177 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
                 missing.clone()
             }
         }
-        other => Reply::error(format!("ERR no engine executor for {other:?} yet")),
+        group_command => answer_group(engine, group_command)?,
     })
 }
 
-/// Sluice reports its own structure under XINFO's radix-tree names (segments and index
-/// points), so those two figures are masked before comparing with Redis.
-pub fn mask_radix_tree_figures(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut mask_next = false;
-    for line in text.split_inclusive('\n') {
-        if mask_next {
-            if let Some(at) = line.find("(integer) ") {
-                out.push_str(&line[..at]);
-                out.push_str("(integer) <masked>\n");
-                mask_next = false;
-                continue;
-            }
+/// The consumer-group commands (XGROUP's are in [`answer_xgroup`]).
+fn answer_group(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
+    Ok(match command {
+        Command::XReadGroup(read) => read_group(engine, read)?,
+        Command::XAck { key, group, ids } => reply::integer(engine.ack(key, group, ids)?),
+        Command::XPending(pending) => match &pending.extended {
+            None => reply::xpending_summary(&engine.pending_summary(&pending.key, &pending.group)?),
+            Some(query) => reply::xpending(&engine.pending(&pending.key, &pending.group, query)?),
+        },
+        Command::XClaim(claim) => {
+            let request = Claim {
+                consumer: claim.consumer.clone(),
+                min_idle_ms: claim.min_idle_ms,
+                ids: claim.ids.clone(),
+                options: claim.options.clone(),
+            };
+            let read = engine.claim(&claim.key, &claim.group, &request)?;
+            reply::xclaim(&read, claim.options.justid)
         }
-        mask_next =
-            line.ends_with("\"radix-tree-keys\"\n") || line.ends_with("\"radix-tree-nodes\"\n");
-        out.push_str(line);
+        Command::XAutoClaim(auto) => {
+            let (outcome, _moved) = engine.autoclaim(
+                &auto.key,
+                &auto.group,
+                &auto.consumer,
+                auto.min_idle_ms,
+                auto.start,
+                usize::try_from(auto.count).unwrap_or(usize::MAX),
+                auto.justid,
+            )?;
+            reply::xautoclaim(
+                outcome.cursor,
+                &outcome.claimed.deliveries,
+                &outcome.deleted,
+                auto.justid,
+            )
+        }
+        Command::XNack(nack) => {
+            let moved = engine.nack(
+                &nack.key,
+                &nack.group,
+                &nack.consumer,
+                &nack.ids,
+                nack.delay_ms,
+                nack.reject,
+            )?;
+            reply::xnack(&nack.ids, nack.reject, &moved)
+        }
+        Command::XRenew {
+            key,
+            group,
+            consumer,
+            ids,
+        } => reply::integer(engine.renew(key, group, consumer, ids)?),
+        Command::XInfoGroups { key } => reply::xinfo_groups(&engine.groups_info(key)?),
+        Command::XInfoConsumers { key, group } => {
+            reply::xinfo_consumers(&engine.consumers_info(key, group)?)
+        }
+        Command::ErrorUnlessNoGroup {
+            keys,
+            group,
+            missing,
+            error,
+        } => error_unless_no_group(engine, keys, group, missing, error)?,
+        xgroup => answer_xgroup(engine, xgroup)?,
+    })
+}
+
+/// XREAD. Nothing else writes here, so a BLOCK would only time out: nil, as Redis says.
+fn xread(engine: &Engine, read: &XRead) -> sluice::Result<Reply> {
+    let mut cursors = Vec::new();
+    for (name, start) in &read.streams {
+        cursors.push((name.clone(), engine.resolve_start(name, *start)?));
     }
-    out
+    let mut streams = Vec::new();
+    engine.read_after(&cursors, read_limit(read.count), |name, entries| {
+        streams.push((name.to_vec(), entries));
+        Ok::<_, sluice::Error>(0)
+    })?;
+    Ok(reply::xread(&streams))
+}
+
+/// XREADGROUP. Nothing else writes here, so a BLOCK would only time out: nil, as Redis says.
+fn read_group(engine: &Engine, read: &XReadGroup) -> sluice::Result<Reply> {
+    let request = ReadGroup {
+        group: read.group.clone(),
+        consumer: read.consumer.clone(),
+        streams: read.streams.clone(),
+        options: ReadOptions {
+            count: read
+                .count
+                .map_or(0, |count| usize::try_from(count).unwrap_or(usize::MAX)),
+            noack: read.noack,
+            claim_min_idle_ms: read.claim_min_idle_ms,
+        },
+        limit: ReadLimit::count(usize::MAX),
+    };
+    let outcome = engine.read_group(&request)?;
+    Ok(reply::xreadgroup(
+        &outcome.streams,
+        read.claim_min_idle_ms.is_some(),
+    ))
+}
+
+/// [`Command::ErrorUnlessNoGroup`]: the streams looked up in order.
+fn error_unless_no_group(
+    engine: &Engine,
+    keys: &[Vec<u8>],
+    group: &[u8],
+    missing: &MissingGroup,
+    error: &CommandError,
+) -> sluice::Result<Reply> {
+    for key in keys {
+        match engine.groups_info(key) {
+            Err(sluice::Error::NoSuchKey) => return Ok(missing.reply(key, group, false)),
+            Err(other) => return Err(other),
+            Ok(groups) if !groups.iter().any(|found| found.name == group) => {
+                return Ok(missing.reply(key, group, true))
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(error.clone().into_reply())
+}
+
+/// XGROUP's subcommands.
+fn answer_xgroup(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
+    Ok(match command {
+        Command::XGroupCreate(create) => {
+            engine.create_group(
+                &create.key,
+                &create.group,
+                create.target,
+                create.mkstream,
+                create.entries_read,
+                create.policy.clone(),
+            )?;
+            reply::ok()
+        }
+        Command::XGroupSetId {
+            key,
+            group,
+            target,
+            entries_read,
+        } => {
+            engine.set_group_id(key, group, *target, *entries_read)?;
+            reply::ok()
+        }
+        Command::XGroupDestroy { key, group } => {
+            reply::integer(u64::from(engine.destroy_group(key, group)?))
+        }
+        Command::XGroupCreateConsumer {
+            key,
+            group,
+            consumer,
+        } => reply::integer(u64::from(engine.create_consumer(key, group, consumer)?)),
+        Command::XGroupDelConsumer {
+            key,
+            group,
+            consumer,
+        } => reply::integer(engine.delete_consumer(key, group, consumer)?),
+        Command::XGroupSetPolicy { key, group, policy } => {
+            engine.set_group_policy(key, group, policy.clone())?;
+            reply::ok()
+        }
+        Command::XGroupHelp => reply::xgroup_help(),
+        other => panic!("the engine executor does not answer {other:?}"),
+    })
 }
 
 /// Asserts two outputs are the same, showing both with line numbers when not.
