@@ -300,8 +300,9 @@ pub struct GroupInfo {
     pub last_delivered: StreamId,
     /// Entries read by the group, if known.
     pub entries_read: Option<u64>,
-    /// Entries not yet read by the group, if known.
-    pub lag: Option<u64>,
+    /// Entries added less entries read by the group, if known. Negative when ENTRIESREAD was
+    /// set above the entries added, as Redis 7.0 reports it.
+    pub lag: Option<i64>,
     /// Sluice's policy.
     pub policy: GroupPolicy,
 }

@@ -273,7 +273,7 @@ OK
    2) (empty array)
 (integer) 1
 (integer) 2
-1) 1) "<time>-1"
+1) 1) "<time>-<seq>"
    2)  1) "n"
        2) "2"
        3) "origin-stream"
@@ -310,14 +310,16 @@ OK
 (error) ERR unknown subcommand or wrong number of arguments for 'SETPOLICY'. Try XGROUP HELP.
 "#;
 
-/// IDs whose milliseconds are a clock reading (12 digits or more) as `<time>-<seq>`.
+/// IDs whose milliseconds are a clock reading (12 digits or more) as `<time>-<seq>`: both
+/// parts, since two entries added in the same millisecond differ in their sequence instead.
 fn mask_clock_ids(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         let masked = line.split_once('"').and_then(|(before, rest)| {
             let (ms, rest) = rest.split_once('-')?;
             let clock = ms.len() >= 12 && ms.bytes().all(|byte| byte.is_ascii_digit());
-            clock.then(|| format!("{before}\"<time>-{rest}"))
+            let rest = rest.trim_start_matches(|character: char| character.is_ascii_digit());
+            clock.then(|| format!("{before}\"<time>-<seq>{rest}"))
         });
         out.push_str(masked.as_deref().unwrap_or(line));
     }

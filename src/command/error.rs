@@ -66,12 +66,6 @@ pub enum CommandError {
         "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
     )]
     NewIdInXread,
-    /// XREADGROUP with `$`.
-    #[error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.")]
-    DollarInXreadgroup,
-    /// XAUTOCLAIM's COUNT out of range.
-    #[error("ERR COUNT must be > 0")]
-    AutoClaimCount,
     /// XSETID ENTRIESADDED below zero.
     #[error("ERR entries_added must be positive")]
     NegativeEntriesAdded,

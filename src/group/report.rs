@@ -202,17 +202,23 @@ pub(super) fn estimate_read_counter(facts: &StreamFacts, id: StreamId) -> Option
 
 /// A group's lag: entries added and not yet read by it, when it can be known (Redis's
 /// `streamReplyWithCGLag`).
-fn lag(facts: &StreamFacts, last_delivered: StreamId, entries_read: Option<u64>) -> Option<u64> {
+fn lag(facts: &StreamFacts, last_delivered: StreamId, entries_read: Option<u64>) -> Option<i64> {
     let added = facts.counters.entries_added;
     if added == 0 {
         return Some(0);
     }
+    let difference = |read: u64| signed(added).saturating_sub(signed(read));
     if let Some(read) = entries_read {
         if !has_tombstones_after(facts, last_delivered) {
-            return Some(added.saturating_sub(read));
+            return Some(difference(read));
         }
     }
-    estimate_read_counter(facts, last_delivered).map(|read| added.saturating_sub(read))
+    estimate_read_counter(facts, last_delivered).map(difference)
+}
+
+/// A counter as Redis's `long long`.
+fn signed(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -248,5 +254,9 @@ mod tests {
         assert_eq!(lag(&facts(0, 0, 0, 0, 0), StreamId::MIN, None), Some(0));
         // A known counter with no deletion ahead.
         assert_eq!(lag(&stream, StreamId::new(1, 0), Some(1)), Some(2));
+        // ENTRIESREAD set above the entries added: negative (7.0.15: XGROUP CREATE s h 0
+        // ENTRIESREAD 100 on six entries reports -94).
+        let six = facts(6, 6, 6, 0, 1);
+        assert_eq!(lag(&six, StreamId::MIN, Some(100)), Some(-94));
     }
 }

@@ -134,9 +134,14 @@ pub fn xautoclaim(
     ])
 }
 
-/// A count that may be unknown (entries-read, lag): nil when unknown.
+/// A count that may be unknown (entries-read): nil when unknown.
 fn known(value: Option<u64>) -> Reply {
     value.map_or(Reply::Nil, integer)
+}
+
+/// A lag: nil when unknown, negative as Redis 7.0 reports it.
+fn known_lag(value: Option<i64>) -> Reply {
+    value.map_or(Reply::Nil, Reply::Integer)
 }
 
 /// XINFO GROUPS: per group `name`, `consumers`, `pending`, `last-delivered-id`,
@@ -158,7 +163,7 @@ pub fn xinfo_groups(groups: &[GroupInfo]) -> Reply {
                     field("entries-read"),
                     known(group.entries_read),
                     field("lag"),
-                    known(group.lag),
+                    known_lag(group.lag),
                 ])
             })
             .collect(),
@@ -213,7 +218,7 @@ fn full_group(group: &FullGroup) -> Reply {
         field("entries-read"),
         known(info.entries_read),
         field("lag"),
-        known(info.lag),
+        known_lag(info.lag),
         field("pel-count"),
         integer(info.pending),
         field("pending"),
@@ -410,7 +415,7 @@ mod tests {
         );
     }
 
-    fn info(entries_read: Option<u64>, lag: Option<u64>) -> GroupInfo {
+    fn info(entries_read: Option<u64>, lag: Option<i64>) -> GroupInfo {
         GroupInfo {
             name: b"g".to_vec(),
             consumers: 1,

@@ -27,7 +27,7 @@ use crate::server::wait::{Changes, Woken};
 pub(super) fn group_start(id: &str) -> Result<GroupStart, RequestError> {
     match id {
         "" | ">" => Ok(GroupStart::New),
-        "$" => Err(CommandError::DollarInXreadgroup.into()),
+        "$" => Err(CommandError::LastIdInXreadgroup.into()),
         id => Ok(GroupStart::Pending(StreamId::parse_strict(id.as_bytes())?)),
     }
 }
