@@ -15,8 +15,12 @@ use std::process::{Command as Process, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use redis_oracle::scenarios::SCENARIOS;
-use redis_oracle::{assert_same_output, free_port, mask_radix_tree_figures, pipe_through, Redis};
+use redis_oracle::extensions::{EXTENSIONS_SCRIPT, EXTENSIONS_TRANSCRIPT};
+use redis_oracle::scenarios::{GROUP_SCENARIOS, SCENARIOS};
+use redis_oracle::{
+    assert_same_output, free_port, mask_clock_ids, mask_group_times, mask_radix_tree_figures,
+    pipe_through, Redis,
+};
 use server_harness::Server;
 use sluice::proto::v1;
 
@@ -54,6 +58,13 @@ fn address(server: &Server) -> String {
     server.address.to_string()
 }
 
+/// Runs `script` through `sluice cli`'s prompt against a fresh server.
+fn through_the_prompt(script: &str) -> String {
+    let (server, _dir) = fresh_server();
+    let output = pipe_through(sluice().args(["cli", "--addr", &address(&server)]), script);
+    String::from_utf8_lossy(&output).into_owned()
+}
+
 #[test]
 fn every_scenario_prints_as_redis_cli_through_the_prompt() {
     let Some(redis) = Redis::start("every_scenario_prints_as_redis_cli_through_the_prompt") else {
@@ -61,11 +72,38 @@ fn every_scenario_prints_as_redis_cli_through_the_prompt() {
     };
     for (name, script) in SCENARIOS {
         let expected = mask_radix_tree_figures(&redis.run_script(script));
-        let (server, _dir) = fresh_server();
-        let output = pipe_through(sluice().args(["cli", "--addr", &address(&server)]), script);
-        let actual = mask_radix_tree_figures(&String::from_utf8_lossy(&output));
+        let actual = mask_radix_tree_figures(&through_the_prompt(script));
         assert_same_output(name, script, &expected, &actual);
     }
+}
+
+/// The group commands over the Groups service, with the consumer groups' clock readings
+/// masked as `cli_render` masks them.
+#[test]
+fn every_group_scenario_prints_as_redis_cli_through_the_prompt() {
+    let Some(redis) = Redis::start("every_group_scenario_prints_as_redis_cli_through_the_prompt")
+    else {
+        return;
+    };
+    let masked = |text: &str| mask_group_times(&mask_radix_tree_figures(text));
+    for (name, script) in GROUP_SCENARIOS {
+        let expected = masked(&redis.run_script(script));
+        let actual = masked(&through_the_prompt(script));
+        assert_same_output(name, script, &expected, &actual);
+    }
+}
+
+/// Sluice's own group commands (XNACK, XRENEW, XGROUP SETPOLICY, the policy options, CLAIM)
+/// print the fixed transcript the engine executor prints.
+#[test]
+fn sluice_group_extensions_print_the_transcript_through_the_prompt() {
+    let actual = mask_clock_ids(&through_the_prompt(EXTENSIONS_SCRIPT));
+    assert_same_output(
+        "sluice_group_extensions",
+        EXTENSIONS_SCRIPT,
+        EXTENSIONS_TRANSCRIPT,
+        &actual,
+    );
 }
 
 fn run(process: &mut Process) -> Output {

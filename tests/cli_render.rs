@@ -15,9 +15,10 @@
 
 mod redis_oracle;
 
+use redis_oracle::extensions::{EXTENSIONS_SCRIPT, EXTENSIONS_TRANSCRIPT};
 use redis_oracle::scenarios::{GROUP_SCENARIOS, SCENARIOS};
 use redis_oracle::{
-    assert_same_output, mask_group_times, mask_radix_tree_figures, open_engine,
+    assert_same_output, mask_clock_ids, mask_group_times, mask_radix_tree_figures, open_engine,
     run_script_on_engine, Redis,
 };
 
@@ -194,7 +195,7 @@ fn group_masks_touch_only_clock_readings() {
 }
 
 /// Sluice's own group commands and policy, on the engine executor. No Redis has them, so the
-/// transcript is fixed ([`EXTENSIONS_TRANSCRIPT`]); dead letters get `*` IDs, so their
+/// transcript is fixed (`redis_oracle::extensions`); dead letters get `*` IDs, so their
 /// milliseconds are masked.
 #[test]
 fn sluice_group_extensions() {
@@ -207,121 +208,4 @@ fn sluice_group_extensions() {
         EXTENSIONS_TRANSCRIPT,
         &actual,
     );
-}
-
-/// Sluice's group extensions: policy options, XRENEW, XNACK (with DELAY and REJECT), dead
-/// letters once MAXDELIVERIES is reached, XREADGROUP's CLAIM, XGROUP SETPOLICY.
-const EXTENSIONS_SCRIPT: &str = r#"XADD jobs 1-0 n 1
-XADD jobs 2-0 n 2
-XADD jobs 3-0 n 3
-XGROUP CREATE jobs g 0 MAXDELIVERIES 2 DEADLETTER dead LEASE 3600000
-XGROUP CREATE jobs g2 0 DEADLETTER jobs
-XGROUP CREATE jobs g3 0 LEASE x
-XREADGROUP GROUP g a STREAMS jobs >
-XRENEW jobs g a 1-0 2-0
-XRENEW jobs g b 1-0
-XRENEW jobs nog a 1-0
-XNACK jobs g a IDS 2 1-0 1-0
-XREADGROUP GROUP g b COUNT 1 STREAMS jobs >
-XNACK jobs g b IDS 1 1-0
-XREADGROUP GROUP g c COUNT 1 STREAMS jobs >
-XNACK jobs g a REJECT IDS 1 2-0
-XLEN dead
-XREVRANGE dead + - COUNT 1
-XNACK jobs g a IDS 1 9-0
-XNACK jobs nog a IDS 1 3-0
-XNACK jobs g a DELAY 3600000 IDS 1 3-0
-XREADGROUP GROUP g c STREAMS jobs >
-XPENDING jobs g
-XADD jobs 4-0 n 4
-XREADGROUP GROUP g d CLAIM 3600000 STREAMS jobs >
-XREADGROUP GROUP g d CLAIM -1 STREAMS jobs >
-XGROUP SETPOLICY jobs g LEASE 5
-XGROUP SETPOLICY jobs nog
-XGROUP SETPOLICY missing g
-XGROUP SETPOLICY jobs g DEADLETTER jobs
-XGROUP SETPOLICY jobs g MAXDELIVERIES
-"#;
-
-/// What Sluice prints for [`EXTENSIONS_SCRIPT`].
-const EXTENSIONS_TRANSCRIPT: &str = r#""1-0"
-"2-0"
-"3-0"
-OK
-(error) ERR invalid group policy: the dead-letter stream must not be the group's own stream
-(error) ERR value is not an integer or out of range
-1) 1) "jobs"
-   2) 1) 1) "1-0"
-         2) 1) "n"
-            2) "1"
-      2) 1) "2-0"
-         2) 1) "n"
-            2) "2"
-      3) 1) "3-0"
-         2) 1) "n"
-            2) "3"
-(integer) 2
-(error) ERR no pending entry 1-0 for this consumer
-(error) NOGROUP No such key 'jobs' or consumer group 'nog'
-(integer) 1
-1) 1) "jobs"
-   2) 1) 1) "1-0"
-         2) 1) "n"
-            2) "1"
-(integer) 1
-1) 1) "jobs"
-   2) (empty array)
-(integer) 1
-(integer) 2
-1) 1) "<time>-<seq>"
-   2)  1) "n"
-       2) "2"
-       3) "origin-stream"
-       4) "jobs"
-       5) "origin-id"
-       6) "2-0"
-       7) "origin-group"
-       8) "g"
-       9) "last-consumer"
-      10) "a"
-      11) "delivery-count"
-      12) "1"
-(error) ERR no pending entry 9-0 for this consumer
-(error) NOGROUP No such key 'jobs' or consumer group 'nog'
-(integer) 1
-(nil)
-1) (integer) 1
-2) "3-0"
-3) "3-0"
-4) 1) 1) "a"
-      2) "1"
-"4-0"
-1) 1) "jobs"
-   2) 1) 1) "4-0"
-         2) 1) "n"
-            2) "4"
-         3) (integer) 0
-         4) (integer) 0
-(error) ERR min-idle-time must be a positive integer
-OK
-(error) NOGROUP No such consumer group 'nog' for key name 'jobs'
-(error) ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.
-(error) ERR invalid group policy: the dead-letter stream must not be the group's own stream
-(error) ERR unknown subcommand or wrong number of arguments for 'SETPOLICY'. Try XGROUP HELP.
-"#;
-
-/// IDs whose milliseconds are a clock reading (12 digits or more) as `<time>-<seq>`: both
-/// parts, since two entries added in the same millisecond differ in their sequence instead.
-fn mask_clock_ids(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let masked = line.split_once('"').and_then(|(before, rest)| {
-            let (ms, rest) = rest.split_once('-')?;
-            let clock = ms.len() >= 12 && ms.bytes().all(|byte| byte.is_ascii_digit());
-            let rest = rest.trim_start_matches(|character: char| character.is_ascii_digit());
-            clock.then(|| format!("{before}\"<time>-<seq>{rest}"))
-        });
-        out.push_str(masked.as_deref().unwrap_or(line));
-    }
-    out
 }

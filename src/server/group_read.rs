@@ -23,6 +23,9 @@ use crate::server::status::RequestError;
 use crate::server::streams::blocking;
 use crate::server::wait::{Changes, Woken};
 
+/// XAUTOCLAIM's COUNT when none is given (Redis's).
+const AUTOCLAIM_COUNT_DEFAULT: usize = 100;
+
 /// XREADGROUP's ID for one stream: `>` (also when empty) or an ID of the consumer's history.
 pub(super) fn group_start(id: &str) -> Result<GroupStart, RequestError> {
     match id {
@@ -213,10 +216,14 @@ impl GroupsService {
             "" => StreamId::MIN,
             start => IdRange::parse(start.as_bytes(), b"+")?.start,
         };
+        // A COUNT above count_max is clamped rather than refused: XAUTOCLAIM may always
+        // claim fewer than COUNT, and its cursor carries on where this call stopped.
         let count = match request.count {
             Some(0) => return Err(CommandError::AutoClaimCount.into()),
-            Some(count) => self.limits.entries(Some(count))?.count,
-            None => 100,
+            Some(count) => usize::try_from(count).map_or(self.limits.count_max, |count| {
+                count.min(self.limits.count_max)
+            }),
+            None => AUTOCLAIM_COUNT_DEFAULT.min(self.limits.count_max),
         };
         let (min_idle, justid) = (request.min_idle_ms, request.justid);
         let engine = self.engine.clone();

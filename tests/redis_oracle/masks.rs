@@ -123,3 +123,19 @@ fn is_id(element: &str) -> bool {
 fn is_integer(element: &str) -> bool {
     element.starts_with("(integer) ")
 }
+
+/// IDs whose milliseconds are a clock reading (12 digits or more) as `<time>-<seq>`: both
+/// parts, since two entries added in the same millisecond differ in their sequence instead.
+pub fn mask_clock_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let masked = line.split_once('"').and_then(|(before, rest)| {
+            let (ms, rest) = rest.split_once('-')?;
+            let clock = ms.len() >= 12 && ms.bytes().all(|byte| byte.is_ascii_digit());
+            let rest = rest.trim_start_matches(|character: char| character.is_ascii_digit());
+            clock.then(|| format!("{before}\"<time>-<seq>{rest}"))
+        });
+        out.push_str(masked.as_deref().unwrap_or(line));
+    }
+    out
+}

@@ -19,12 +19,13 @@ use sluice::model::ReadOptions;
 use sluice::reply::{self, render_cli, Reply};
 use sluice::{Config, Engine, FsyncPolicy, NewEntry, ReadLimit};
 
+pub mod extensions;
 mod masks;
 pub mod scenarios;
 
 // Each test binary uses its own part of this module (see `dead_code` above).
 #[allow(unused_imports)]
-pub use masks::{mask_group_times, mask_radix_tree_figures};
+pub use masks::{mask_clock_ids, mask_group_times, mask_radix_tree_figures};
 
 /// Attempts at starting redis-server on a free port before giving up.
 const START_ATTEMPTS_MAX: usize = 5;

@@ -13,7 +13,11 @@
 //! - PING sends Len for the empty stream name, the cheapest call there is. Any answer from the
 //!   Streams service, even a refusal, proves the server is up, so it replies PONG; only
 //!   UNIMPLEMENTED (not a Sluice server) and transport failures do not.
-//! - XINFO HELP is answered locally.
+//! - XINFO HELP and XGROUP HELP are answered locally.
+//!
+//! The consumer-group commands go through the Groups service (`groups`).
+
+mod groups;
 
 use std::time::Duration;
 
@@ -25,7 +29,9 @@ use crate::command::{Command, XAdd, XRange, XRead, XSetId};
 use crate::id::StreamId;
 use crate::model::{Counters, Entry, StreamInfo, TrimSpec, TrimStrategy};
 use crate::proto::convert::{field_from_proto, field_to_proto, key, StreamKey};
+use crate::proto::groups::full_group_from_proto;
 use crate::proto::v1 as proto;
+use crate::proto::v1::groups_client::GroupsClient;
 use crate::proto::v1::streams_client::StreamsClient;
 use crate::reply::{self, Reply};
 
@@ -54,6 +60,7 @@ impl From<Status> for Failure {
 pub struct Client {
     address: String,
     streams: StreamsClient<Channel>,
+    groups: GroupsClient<Channel>,
 }
 
 /// `HOST:PORT` (or a full `http://` URI) as a URI tonic accepts.
@@ -119,7 +126,9 @@ impl Client {
             .map_err(|error| CliError::connection(address, &error))?;
         Ok(Client {
             address: address.to_owned(),
-            streams: StreamsClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
+            streams: StreamsClient::new(channel.clone())
+                .max_decoding_message_size(RESPONSE_BYTES_MAX),
+            groups: GroupsClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
         })
     }
 
@@ -236,10 +245,12 @@ impl Client {
                     Ok(missing.clone())
                 }
             }
-            // The group commands go through the Groups service (in progress).
-            _ => Err(Failure::Protocol(
-                "ERR this client does not send group commands yet".to_owned(),
-            )),
+            group_command => match self.run_group(group_command).await {
+                Some(outcome) => outcome,
+                None => Err(Failure::Protocol(format!(
+                    "ERR the client cannot send {group_command:?}"
+                ))),
+            },
         }
     }
 
@@ -363,7 +374,12 @@ impl Client {
                 None => None,
             },
             groups: response.groups,
-            full_groups: Vec::new(),
+            full_groups: response
+                .full_groups
+                .into_iter()
+                .map(full_group_from_proto)
+                .collect::<Result<_, _>>()
+                .map_err(Failure::Protocol)?,
         };
         Ok(reply::xinfo_stream(&info, full.is_some()))
     }
