@@ -53,6 +53,8 @@ enum Pick {
     Added(Index),
     /// An ID never added: `<ms>-1` with ms below the start of the clock.
     Absent(u64),
+    /// The n-th entry added (for the fixed scenarios).
+    Nth(usize),
 }
 
 /// XCLAIM's IDLE or TIME, TIME given relative to the step's clock.
@@ -257,6 +259,7 @@ impl Model {
                 *index.get(&self.added)
             }
             Pick::Absent(ms) => StreamId::new(*ms, 1),
+            Pick::Nth(n) => self.added[*n],
             _ => StreamId::new(7, 1),
         }
     }
@@ -1341,6 +1344,41 @@ fn long_run_with_redis_rules_only() {
         },
         2_000,
     );
+}
+
+#[test]
+fn a_read_examines_at_most_ten_due_entries_per_count() {
+    // Twelve entries due at once (the lease ran out), the first ten deleted from the stream:
+    // a `>` read with COUNT 1 examines ten candidates, finds them all gone (dropped from the
+    // PEL), takes nothing, and delivers one new entry; the next read takes the eleventh.
+    let entry = |n: u8| vec![(b"job".to_vec(), vec![n])];
+    let mut ops = vec![Op::Add((0..12).map(entry).collect())];
+    ops.push(Op::ReadNew {
+        consumer: 0,
+        count: 0,
+        noack: false,
+        claim: None,
+    });
+    ops.push(Op::Add(vec![entry(12)]));
+    ops.push(Op::Delete((0..10).map(Pick::Nth).collect()));
+    ops.push(Op::Clock(150));
+    for _ in 0..3 {
+        ops.push(Op::ReadNew {
+            consumer: 1,
+            count: 1,
+            noack: false,
+            claim: None,
+        });
+    }
+    ops.push(Op::Reopen);
+    let setup = Setup {
+        max_deliveries: 0,
+        lease_ms: 100,
+        segment_bytes: 16 << 10,
+        journal_bytes_min: 256,
+    };
+    let harness = run(&ops, setup).unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(harness.model.pel.len(), 3, "{:?}", harness.model.pel);
 }
 
 // ---------------------------------------------------------------------------------------------
