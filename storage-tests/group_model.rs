@@ -6,6 +6,13 @@
 //! stream, a lease); every reply must be equal, and after every step so must the whole PEL,
 //! the group's last-delivered ID, the stream and the dead-letter stream. A tiny journal
 //! threshold makes the group journal compact into snapshots all through a run.
+//!
+//! `SLUICE_GROUP_MODEL_CASES` sets the number of random runs (64 by default);
+//! `SLUICE_GROUP_MODEL_STRICT=1` makes the model follow the SPEC where the engine is known to
+//! differ (see [`strict`]; those runs fail); `SLUICE_GROUP_MODEL_TRACE` prints every step and
+//! the engine's answer (with `--nocapture`). Segments are 16 KiB or more: the dead letters of
+//! one command are appended as one batch, which must fit in a segment (see the ignored
+//! `a_read_whose_dead_letters_exceed_a_segment_still_answers`).
 
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Unbounded};
