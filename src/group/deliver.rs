@@ -81,6 +81,9 @@ impl Groups {
             let active = !redeliver.is_empty() || (!options.noack && !fresh.is_empty());
             records.push(self.seen(group, consumer, now, active));
         }
+        // The move begins before the delivery: an entry both dead-lettered and read again as
+        // new (SETID moved the group back) ends up pending to the reader (see `Group::apply`).
+        begin_dead_letters(group, &dead, source, &mut records);
         let mut entries = Vec::with_capacity(redeliver.len() + fresh.len());
         for (id, pending, fields) in redeliver {
             entries.push((id, now, pending.delivery_count + 1));
@@ -120,7 +123,6 @@ impl Groups {
                 entries_read,
             });
         }
-        begin_dead_letters(group, &dead, source, &mut records);
         self.commit(records, journal);
         delivered.dead_letters = dead;
         Ok(delivered)

@@ -265,6 +265,10 @@ impl Group {
                     (None, None) => return true,
                 };
                 for (id, delivery_time, delivery_count) in entries {
+                    // A delivery of an entry whose dead-letter move is under way (read as new
+                    // again after SETID moved the group back) supersedes the move's end: the
+                    // entry stays pending to its new owner.
+                    self.moving.remove(id);
                     self.pel.put(
                         *id,
                         pel::Pending {
@@ -275,10 +279,17 @@ impl Group {
                     );
                 }
             }
-            Record::Remove { ids, .. } | Record::DeadLetterEnd { ids, .. } => {
+            Record::Remove { ids, .. } => {
                 for id in ids {
                     self.pel.remove(*id);
                     self.moving.remove(id);
+                }
+            }
+            Record::DeadLetterEnd { ids, .. } => {
+                for id in ids {
+                    if self.moving.remove(id).is_some() {
+                        self.pel.remove(*id);
+                    }
                 }
             }
             Record::Release { entries, .. } => {
