@@ -16,9 +16,10 @@ use std::task::{Context as TaskContext, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::StreamId;
 use crate::lock::{lock, wait_timeout_while};
+use crate::storage::log::Ticket;
 use crate::stream::Stream;
 
 /// What a commit thread is asked to do for a stream; each kind has its own "already
@@ -123,29 +124,64 @@ fn compact(stream: &Stream) {
     }
 }
 
-/// A write accepted by [`super::Engine::add_deferred`]: resolves to its IDs once it is durable
-/// (under `always`), without blocking a thread meanwhile.
-pub struct Commit {
-    pub(super) stream: Option<Arc<Stream>>,
-    pub(super) seq: Option<u64>,
-    pub(super) ids: Vec<StreamId>,
+/// Work already done, and visible to its caller, whose acknowledgement must wait until it is
+/// durable: resolves to its value once every stream it changed has synced the change (under
+/// `always`; at once under the other policies), parking no thread meanwhile. Synchronous
+/// callers use [`Durable::wait`].
+pub struct Durable<T> {
+    waits: Vec<(Arc<Stream>, Ticket)>,
+    value: Option<T>,
 }
 
-impl Future for Commit {
-    type Output = Result<Option<Vec<StreamId>>>;
+/// An XADD accepted by [`super::Engine::add_deferred`]: its IDs once durable (`None`:
+/// NOMKSTREAM on a missing stream).
+pub type Commit = Durable<Option<Vec<StreamId>>>;
+
+impl<T> Durable<T> {
+    /// `value`, with nothing to wait for yet.
+    pub(crate) fn new(value: T) -> Durable<T> {
+        Durable {
+            waits: Vec::new(),
+            value: Some(value),
+        }
+    }
+
+    /// Also waits for `ticket` of `stream`.
+    pub(crate) fn after(&mut self, stream: &Arc<Stream>, ticket: Ticket) {
+        if !ticket.is_empty() {
+            self.waits.push((Arc::clone(stream), ticket));
+        }
+    }
+
+    /// Blocks until durable, leading sync rounds as needed.
+    pub fn wait(mut self) -> Result<T> {
+        for (stream, ticket) in self.waits.drain(..) {
+            stream.log().wait_durable(ticket)?;
+        }
+        self.take()
+    }
+
+    fn take(&mut self) -> Result<T> {
+        self.value
+            .take()
+            .ok_or_else(|| Error::Poisoned("a durable value was taken twice".into()))
+    }
+}
+
+impl<T: Unpin> Future for Durable<T> {
+    type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, context: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let Some(stream) = &self.stream else {
-            return Poll::Ready(Ok(None)); // NOMKSTREAM on a missing stream
-        };
-        if let Some(seq) = self.seq {
-            match stream.log().poll_durable(seq, context.waker()) {
-                Poll::Ready(Ok(())) => {}
+        while let Some((stream, ticket)) = self.waits.last() {
+            match stream.log().poll_durable(*ticket, context.waker()) {
+                Poll::Ready(Ok(())) => {
+                    self.waits.pop();
+                }
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Pending => return Poll::Pending,
             }
         }
-        Poll::Ready(Ok(Some(std::mem::take(&mut self.ids))))
+        Poll::Ready(self.take())
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::config::SEGMENT_HEADER_BYTES;
-use crate::engine::Engine;
+use crate::engine::{Durable, Engine};
 use crate::error::{Error, Result};
 use crate::group::{AutoClaim, Claim, DeadLetter, Delivered};
 use crate::id::{IdRange, StreamId};
@@ -64,6 +64,28 @@ pub struct ReadGroupOutcome {
     /// The earliest time a pending entry of a `>` stream falls due again, if any does: a
     /// blocked reader must look again then.
     pub next_due: Option<u64>,
+}
+
+/// An XREADGROUP between its steps (see [`Engine::begin_read_group`]).
+#[derive(Default)]
+pub struct GroupReadStep {
+    group: Vec<u8>,
+    outcome: ReadGroupOutcome,
+    /// Per stream that has them (its place in `outcome`), the entries to dead-letter.
+    moves: Vec<(usize, Arc<Stream>, Vec<DeadLetter>)>,
+}
+
+impl GroupReadStep {
+    /// Whether [`Engine::finish_read_group`] has dead letters to move (on a thread that may
+    /// block); without, [`GroupReadStep::into_outcome`] is the answer.
+    pub fn has_moves(&self) -> bool {
+        !self.moves.is_empty()
+    }
+
+    /// The answer of a step without moves.
+    pub fn into_outcome(self) -> ReadGroupOutcome {
+        self.outcome
+    }
 }
 
 /// Which stream a blocked reader waits on: a stream dropped and created again under the name
@@ -230,16 +252,34 @@ impl Engine {
             .collect()
     }
 
-    /// Reads checked streams for an XREADGROUP.
+    /// Reads checked streams for an XREADGROUP: [`Engine::begin_read_group`], its wait, and
+    /// [`Engine::finish_read_group`].
     pub fn read_group_from(
         &self,
         request: &ReadGroup,
         streams: &[Arc<Stream>],
     ) -> Result<ReadGroupOutcome> {
-        let mut outcome = ReadGroupOutcome::default();
+        let step = self.begin_read_group(request, streams)?.wait()?;
+        self.finish_read_group(step)
+    }
+
+    /// The first step of an XREADGROUP over checked streams: the groups read and changed, to
+    /// be answered once durable — and once [`Engine::finish_read_group`] has moved what went
+    /// over a delivery limit to its dead-letter stream, if anything did
+    /// ([`GroupReadStep::has_moves`]). Waits for nothing.
+    pub fn begin_read_group(
+        &self,
+        request: &ReadGroup,
+        streams: &[Arc<Stream>],
+    ) -> Result<Durable<GroupReadStep>> {
+        let mut step = GroupReadStep {
+            group: request.group.clone(),
+            ..GroupReadStep::default()
+        };
+        let mut waits = Vec::with_capacity(streams.len());
         let last_id_of = |name: &[u8]| self.last_id_or_min(name);
         for (stream, (name, start)) in streams.iter().zip(&request.streams) {
-            let delivered = match start {
+            let (delivered, ticket) = match start {
                 GroupStart::New => {
                     let read = stream.read_group_new(
                         &request.group,
@@ -247,9 +287,10 @@ impl Engine {
                         request.options,
                         request.limit,
                         &last_id_of,
-                    );
+                    )?;
                     if let Some(Some(due)) = stream.group_state(&request.group) {
-                        outcome.next_due = Some(outcome.next_due.map_or(due, |next| next.min(due)));
+                        step.outcome.next_due =
+                            Some(step.outcome.next_due.map_or(due, |next| next.min(due)));
                     }
                     read
                 }
@@ -259,18 +300,44 @@ impl Engine {
                     *after,
                     request.options.count,
                     &last_id_of,
-                ),
-            }?;
-            let dead_lettered =
-                self.move_dead_letters(stream, &request.group, &delivered.dead_letters)?;
-            if delivered.served || !dead_lettered.is_empty() {
-                outcome.streams.push((
+                )?,
+            };
+            waits.push((Arc::clone(stream), ticket));
+            let delivered = delivered?;
+            if delivered.served || !delivered.dead_letters.is_empty() {
+                if !delivered.dead_letters.is_empty() {
+                    let at = step.outcome.streams.len();
+                    step.moves
+                        .push((at, Arc::clone(stream), delivered.dead_letters));
+                }
+                step.outcome.streams.push((
                     name.clone(),
                     GroupRead {
                         deliveries: delivered.deliveries,
-                        dead_lettered,
+                        dead_lettered: Vec::new(),
                     },
                 ));
+            }
+        }
+        let mut durable = Durable::new(step);
+        for (stream, ticket) in &waits {
+            durable.after(stream, *ticket);
+        }
+        Ok(durable)
+    }
+
+    /// The last step of an XREADGROUP, once its first is durable: moves what went over a
+    /// delivery limit to the dead-letter streams (waiting for each step of each move).
+    pub fn finish_read_group(&self, step: GroupReadStep) -> Result<ReadGroupOutcome> {
+        let GroupReadStep {
+            group,
+            mut outcome,
+            moves,
+        } = step;
+        for (at, stream, letters) in moves {
+            let moved = self.move_dead_letters(&stream, &group, &letters)?;
+            if let Some((_, read)) = outcome.streams.get_mut(at) {
+                read.dead_lettered = moved;
             }
         }
         Ok(outcome)
@@ -278,9 +345,23 @@ impl Engine {
 
     /// XACK: 0 for a missing stream or group.
     pub fn ack(&self, name: &[u8], group: &[u8], ids: &[StreamId]) -> Result<u64> {
-        Ok(self
-            .with_stream(name, false, |stream| stream.ack(group, ids))?
-            .unwrap_or(0))
+        self.ack_deferred(name, group, ids)?.wait()
+    }
+
+    /// XACK, answered once durable.
+    pub fn ack_deferred(
+        &self,
+        name: &[u8],
+        group: &[u8],
+        ids: &[StreamId],
+    ) -> Result<Durable<u64>> {
+        let acked = self.with_stream(name, false, |stream| {
+            let (count, ticket) = stream.ack(group, ids)?;
+            let mut durable = Durable::new(count);
+            durable.after(stream, ticket);
+            Ok(durable)
+        })?;
+        Ok(acked.unwrap_or_else(|| Durable::new(0)))
     }
 
     fn no_group(name: &[u8], group: &[u8]) -> impl FnOnce() -> Error {

@@ -36,9 +36,9 @@ use crate::storage::fs::{FileSystem, RealFs};
 use crate::storage::log::{check_batch_size, Context};
 use crate::storage::repair::Repair;
 
-pub use commit::Commit;
+pub use commit::{Commit, Durable};
 use commit::{Committers, Syncer};
-pub use groups::{ReadGroup, ReadGroupOutcome, StreamIdentity, DEAD_LETTER_FIELDS};
+pub use groups::{GroupReadStep, ReadGroup, ReadGroupOutcome, StreamIdentity, DEAD_LETTER_FIELDS};
 pub use read::{Followed, Follower};
 use table::{check_name, Opening, Table};
 pub use watch::{Watchers, WATCHED_NAMES_SWEEP_AT};
@@ -164,18 +164,13 @@ impl Engine {
     ) -> Result<Commit> {
         self.check_add(name, entries)?;
         let accepted = self.with_stream(name, !nomkstream, |stream| {
-            let (ids, seq) = stream.add_deferred(entries, trim)?;
-            Ok(Commit {
-                stream: Some(Arc::clone(stream)),
-                seq,
-                ids,
-            })
+            let (ids, ticket) = stream.add_deferred(entries, trim)?;
+            let mut commit = Commit::new(Some(ids));
+            commit.after(stream, ticket);
+            Ok(commit)
         })?;
-        Ok(accepted.unwrap_or(Commit {
-            stream: None, // NOMKSTREAM on a missing stream
-            seq: None,
-            ids: Vec::new(),
-        }))
+        // NOMKSTREAM on a missing stream.
+        Ok(accepted.unwrap_or_else(|| Commit::new(None)))
     }
 
     /// XRANGE / XREVRANGE: `None` when the stream does not exist.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::command::CommandError;
-use crate::engine::{Engine, ReadGroup, ReadGroupOutcome};
+use crate::engine::{Durable, Engine, GroupReadStep, ReadGroup, ReadGroupOutcome};
 use crate::group::Claim;
 use crate::id::{IdRange, StreamId};
 use crate::model::{ClaimOptions, ClaimTime, GroupStart, ReadLimit, ReadOptions};
@@ -101,12 +101,13 @@ impl GroupsService {
         });
         let engine = self.engine.clone();
         let first = Arc::clone(&read);
-        let (outcome, identities) = blocking(move || {
+        let (step, identities) = blocking(move || {
             let streams = engine.read_group_streams(&first, None)?;
             let identities = Engine::identities(&streams);
-            Ok((engine.read_group_from(&first, &streams)?, identities))
+            Ok((engine.begin_read_group(&first, &streams)?, identities))
         })
         .await?;
+        let outcome = self.finish(step).await?;
         let (Some(block_ms), Some(changes)) = (request.block_ms, changes.as_mut()) else {
             return self.respond(outcome);
         };
@@ -137,16 +138,28 @@ impl GroupsService {
                 Arc::clone(&read),
                 Arc::clone(&identities),
             );
-            let outcome = blocking(move || {
+            let step = blocking(move || {
                 let streams = engine.read_group_streams(&again, Some(&identities))?;
-                Ok(engine.read_group_from(&again, &streams)?)
+                Ok(engine.begin_read_group(&again, &streams)?)
             })
             .await?;
+            let outcome = self.finish(step).await?;
             if !outcome.streams.is_empty() {
                 return self.respond(outcome);
             }
             next_due = outcome.next_due;
         }
+    }
+
+    /// The rest of a group read begun on the blocking pool: awaited until durable (no thread
+    /// parked), then its dead letters moved on the blocking pool, if it has any.
+    async fn finish(&self, step: Durable<GroupReadStep>) -> Result<ReadGroupOutcome, RequestError> {
+        let step = step.await?;
+        if !step.has_moves() {
+            return Ok(step.into_outcome());
+        }
+        let engine = self.engine.clone();
+        blocking(move || Ok(engine.finish_read_group(step)?)).await
     }
 
     fn respond(&self, outcome: ReadGroupOutcome) -> Result<v1::ReadGroupResponse, RequestError> {

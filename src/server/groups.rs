@@ -4,7 +4,8 @@
 //! streaming consumer in `consume`.
 //!
 //! Handlers translate and nothing more, as the Streams service's do: every engine call that
-//! may touch storage runs on the blocking pool.
+//! may read storage runs on the blocking pool. XACK, like Add, changes memory and appends to
+//! the page cache only, so it runs in place, and its wait for durability is an await.
 
 use std::sync::Arc;
 
@@ -165,8 +166,7 @@ impl GroupsService {
         let name = self.name(request.key)?;
         let group = required(request.group_name, "group")?;
         let ids = ids(&request.ids)?;
-        let engine = self.engine.clone();
-        let acknowledged = blocking(move || Ok(engine.ack(&name, &group, &ids)?)).await?;
+        let acknowledged = self.engine.ack_deferred(&name, &group, &ids)?.await?;
         Ok(v1::AckResponse { acknowledged })
     }
 

@@ -93,6 +93,17 @@ impl Dirty {
         }
     }
 
+    /// Whether this is the group journal (synced in its own queue under `always`).
+    pub fn is_journal(&self) -> bool {
+        matches!(
+            self,
+            Dirty::File {
+                kind: FileKind::Journal,
+                ..
+            }
+        )
+    }
+
     fn same_target(&self, other: &Dirty) -> bool {
         match (self, other) {
             (
@@ -207,6 +218,11 @@ impl<V> CommitQueue<V> {
         drop(state);
         // The superseded view is freed outside the lock.
         drop(replaced);
+    }
+
+    /// The newest sequence number enqueued: awaiting it covers every write enqueued so far.
+    pub fn enqueued(&self) -> u64 {
+        self.lock().enqueued
     }
 
     /// The failure that stopped syncing, if any.

@@ -20,7 +20,7 @@ use crate::model::{
     ConsumerInfo, Entry, Field, FullGroup, GroupInfo, GroupPolicy, GroupTarget, PendingEntry,
     PendingQuery, PendingSummary, ReadLimit, ReadOptions,
 };
-use crate::storage::log::{StreamLog, Txn, View};
+use crate::storage::log::{StreamLog, Ticket, Txn, View};
 use crate::stream::Stream;
 
 /// The last-generated ID of another stream (a dead-letter target), as the engine knows it.
@@ -67,39 +67,56 @@ impl Source for StreamSource<'_> {
     }
 }
 
-impl Stream {
-    /// What the group rules need to know of the stream, as of `view`.
-    fn facts(&self, view: &View) -> Result<StreamFacts> {
-        let first = self
-            .log
-            .range(view, IdRange::ALL, false, ReadLimit::count(1))?;
-        Ok(StreamFacts {
-            counters: view.counters,
-            first_id: first.first().map_or(StreamId::MIN, |entry| entry.id),
-        })
+impl StreamSource<'_> {
+    /// What the group rules need to know of the stream (its counters and first entry).
+    fn facts(&self) -> Result<StreamFacts> {
+        facts(self.log, &self.view)
     }
+}
 
+/// What the group rules need to know of a stream, as of `view`.
+fn facts(log: &StreamLog, view: &View) -> Result<StreamFacts> {
+    let first = log.range(view, IdRange::ALL, false, ReadLimit::count(1))?;
+    Ok(StreamFacts {
+        counters: view.counters,
+        first_id: first.first().map_or(StreamId::MIN, |entry| entry.id),
+    })
+}
+
+impl Stream {
     /// Runs one change to the groups as a transaction; `work` gets the groups, a journal to
-    /// add records to, the stream's facts and a source to read it. Whatever `work` recorded is
-    /// appended even if it then failed (it was applied).
+    /// add records to, and the stream as of its published view (its facts are read only when
+    /// asked for). Whatever `work` recorded is
+    /// appended even if it then failed (it was applied). Returns once the change is durable.
     fn change_groups<R>(
         &self,
         limit: ReadLimit,
         last_id_of: LastIdOf<'_>,
-        work: impl FnOnce(&mut Groups, &mut Vec<Record>, StreamFacts, &mut dyn Source) -> Result<R>,
+        work: impl FnOnce(&mut Groups, &mut Vec<Record>, &mut StreamSource<'_>) -> Result<R>,
     ) -> Result<R> {
-        let outcome = self.log.write(|txn| {
-            let view = self.log.view();
-            let facts = self.facts(&view)?;
+        let (outcome, ticket) = self.change_groups_deferred(limit, last_id_of, work)?;
+        self.log.wait_durable(ticket)?;
+        outcome
+    }
+
+    /// [`Stream::change_groups`] without the wait: the outcome, and the ticket to await before
+    /// acknowledging it.
+    fn change_groups_deferred<R>(
+        &self,
+        limit: ReadLimit,
+        last_id_of: LastIdOf<'_>,
+        work: impl FnOnce(&mut Groups, &mut Vec<Record>, &mut StreamSource<'_>) -> Result<R>,
+    ) -> Result<(Result<R>, Ticket)> {
+        let outcome = self.log.write_deferred(|txn| {
             let mut source = StreamSource {
                 log: &self.log,
-                view,
+                view: self.log.view(),
                 limit,
                 last_id_of,
             };
             let mut groups = lock(&self.groups);
             let mut journal = Vec::new();
-            let outcome = work(&mut groups, &mut journal, facts, &mut source);
+            let outcome = work(&mut groups, &mut journal, &mut source);
             drop(groups);
             append(txn, &journal)?;
             let min_bytes = self.log.config().group_journal_bytes_min;
@@ -115,8 +132,7 @@ impl Stream {
     /// Runs a read of the groups: under the writer lock, answered once what it saw is durable.
     fn read_groups<R>(&self, work: impl FnOnce(&Groups, StreamFacts) -> Result<R>) -> Result<R> {
         self.log.write(|_| {
-            let view = self.log.view();
-            let facts = self.facts(&view)?;
+            let facts = facts(&self.log, &self.log.view())?;
             work(&lock(&self.groups), facts)
         })
     }
@@ -132,9 +148,9 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, facts, _| {
+            |groups, journal, source| {
                 let last_id = match target {
-                    GroupTarget::LastGenerated => facts.counters.last_id,
+                    GroupTarget::LastGenerated => source.view.counters.last_id,
                     GroupTarget::Id(id) => id,
                 };
                 groups.create(&self.name, group, last_id, entries_read, policy, journal)
@@ -152,9 +168,9 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, facts, _| {
+            |groups, journal, source| {
                 let last_id = match target {
-                    GroupTarget::LastGenerated => facts.counters.last_id,
+                    GroupTarget::LastGenerated => source.view.counters.last_id,
                     GroupTarget::Id(id) => id,
                 };
                 groups.set_id(&self.name, group, last_id, entries_read, journal)
@@ -167,7 +183,7 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, _, _| Ok(groups.destroy(group, journal)),
+            |groups, journal, _| Ok(groups.destroy(group, journal)),
         )
     }
 
@@ -177,9 +193,7 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, _, _| {
-                groups.create_consumer(&self.name, group, consumer, now, journal)
-            },
+            |groups, journal, _| groups.create_consumer(&self.name, group, consumer, now, journal),
         )
     }
 
@@ -188,7 +202,7 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, _, _| groups.delete_consumer(&self.name, group, consumer, journal),
+            |groups, journal, _| groups.delete_consumer(&self.name, group, consumer, journal),
         )
     }
 
@@ -197,11 +211,12 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, _, _| groups.set_policy(&self.name, group, policy, journal),
+            |groups, journal, _| groups.set_policy(&self.name, group, policy, journal),
         )
     }
 
-    /// XREADGROUP with `>`, reading at most `limit` of new entries.
+    /// XREADGROUP with `>`, reading at most `limit` of new entries; the outcome and the ticket
+    /// to await before answering.
     pub fn read_group_new(
         &self,
         group: &[u8],
@@ -209,16 +224,18 @@ impl Stream {
         options: ReadOptions,
         limit: ReadLimit,
         last_id_of: LastIdOf<'_>,
-    ) -> Result<Delivered> {
+    ) -> Result<(Result<Delivered>, Ticket)> {
         let now = self.clock.now_ms();
-        self.change_groups(limit, last_id_of, |groups, journal, facts, source| {
+        self.change_groups_deferred(limit, last_id_of, |groups, journal, source| {
+            let facts = source.facts()?;
             groups.read_new(
                 &self.name, group, consumer, now, options, facts, source, journal,
             )
         })
     }
 
-    /// XREADGROUP with an ID: the consumer's history after it.
+    /// XREADGROUP with an ID: the consumer's history after it; the outcome and the ticket to
+    /// await before answering.
     pub fn read_group_history(
         &self,
         group: &[u8],
@@ -226,12 +243,12 @@ impl Stream {
         after: StreamId,
         count: usize,
         last_id_of: LastIdOf<'_>,
-    ) -> Result<Delivered> {
+    ) -> Result<(Result<Delivered>, Ticket)> {
         let now = self.clock.now_ms();
-        self.change_groups(
+        self.change_groups_deferred(
             ReadLimit::count(1),
             last_id_of,
-            |groups, journal, _, source| {
+            |groups, journal, source| {
                 groups.read_history(
                     &self.name, group, consumer, after, count, now, source, journal,
                 )
@@ -239,13 +256,14 @@ impl Stream {
         )
     }
 
-    /// XACK.
-    pub fn ack(&self, group: &[u8], ids: &[StreamId]) -> Result<u64> {
-        self.change_groups(
+    /// XACK: how many of `ids` were pending; and the ticket to await before answering.
+    pub fn ack(&self, group: &[u8], ids: &[StreamId]) -> Result<(u64, Ticket)> {
+        let (outcome, ticket) = self.change_groups_deferred(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, _, _| Ok(groups.ack(group, ids, journal)),
-        )
+            |groups, journal, _| Ok(groups.ack(group, ids, journal)),
+        )?;
+        Ok((outcome?, ticket))
     }
 
     /// XCLAIM.
@@ -259,9 +277,7 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             last_id_of,
-            |groups, journal, _, source| {
-                groups.claim(&self.name, group, claim, now, source, journal)
-            },
+            |groups, journal, source| groups.claim(&self.name, group, claim, now, source, journal),
         )
     }
 
@@ -281,7 +297,7 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             last_id_of,
-            |groups, journal, _, source| {
+            |groups, journal, source| {
                 groups.autoclaim(
                     &self.name,
                     group,
@@ -313,7 +329,7 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             last_id_of,
-            |groups, journal, _, source| {
+            |groups, journal, source| {
                 groups.nack(
                     &self.name, group, consumer, ids, delay_ms, reject, now, source, journal,
                 )
@@ -327,7 +343,7 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, _, _| groups.renew(&self.name, group, consumer, ids, now, journal),
+            |groups, journal, _| groups.renew(&self.name, group, consumer, ids, now, journal),
         )
     }
 
@@ -337,7 +353,7 @@ impl Stream {
         self.change_groups(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
-            |groups, journal, _, _| {
+            |groups, journal, _| {
                 let group = group.to_vec();
                 let record = if done {
                     Record::DeadLetterEnd { group, ids }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::group::Groups;
 use crate::id::{AddId, IdRange, StreamId};
 use crate::model::{Entry, Field, NewEntry, ReadLimit, StreamInfo, TrimSpec};
-use crate::storage::log::{StreamLog, Txn, View};
+use crate::storage::log::{StreamLog, Ticket, Txn, View};
 
 /// One stream: its name, its log and its consumer groups.
 pub struct Stream {
@@ -125,13 +125,13 @@ impl Stream {
             .write(|txn| Self::append(txn, &*self.clock, entries, trim))
     }
 
-    /// XADD without waiting for durability: the IDs, and under `always` the sequence number to
-    /// await with [`StreamLog::poll_durable`] before acknowledging them.
+    /// XADD without waiting for durability: the IDs, and under `always` the ticket to await
+    /// with [`StreamLog::poll_durable`] before acknowledging them.
     pub fn add_deferred(
         &self,
         entries: &[NewEntry],
         trim: Option<&TrimSpec>,
-    ) -> Result<(Vec<StreamId>, Option<u64>)> {
+    ) -> Result<(Vec<StreamId>, Ticket)> {
         if entries.iter().any(|entry| entry.fields.is_empty()) {
             return Err(Error::EmptyEntry);
         }

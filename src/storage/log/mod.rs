@@ -78,8 +78,32 @@ pub struct StreamLog {
     dropped: AtomicBool,
     writer: Mutex<Writer>,
     published: RwLock<Arc<View>>,
+    /// Group commit of the segment files (and tombstones, directories) under every policy.
     commits: CommitQueue<Arc<View>>,
+    /// Group commit of the group journal under `always`, apart from the log's, so a group
+    /// change waits for the journal's sync alone and an append for the log's alone (see
+    /// [`Ticket`]). Under the other policies the journal goes with the log.
+    journal_commits: CommitQueue<()>,
     listener: Listener,
+}
+
+/// What a write must await before it is acknowledged under `always`: its sequence number in
+/// the log's commit queue, in the group journal's, or both; empty when nothing need be.
+///
+/// The two are synced independently, which is safe because under `always` a group record can
+/// only name entries a reader saw, and readers see only durable entries: nothing written to
+/// the journal depends on log data that is not yet durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ticket {
+    log: Option<u64>,
+    journal: Option<u64>,
+}
+
+impl Ticket {
+    /// Whether there is nothing to await.
+    pub fn is_empty(&self) -> bool {
+        self.log.is_none() && self.journal.is_none()
+    }
 }
 
 impl StreamLog {
@@ -96,6 +120,7 @@ impl StreamLog {
             uid,
             dir,
             commits: CommitQueue::new(writer.seq),
+            journal_commits: CommitQueue::new(writer.seq),
             dropped: AtomicBool::new(false),
             writer: Mutex::new(writer),
             published: RwLock::new(view),
@@ -169,53 +194,94 @@ impl StreamLog {
     pub fn write<R>(&self, work: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
         // Held until the write is committed, so a clean shutdown waits for it.
         let _gate = self.ctx.write_gate()?;
-        let (outcome, pending) = self.write_deferred_locked(work)?;
-        if let Some(seq) = pending {
-            self.commits
-                .wait_durable(seq, &|batch| self.sync_round(batch))
-                .map_err(Error::Poisoned)?;
-        }
+        let (outcome, ticket) = self.write_deferred_locked(work)?;
+        self.wait_durable(ticket)?;
         outcome
     }
 
     /// Runs a write transaction like [`StreamLog::write`] but does not wait for it to be
-    /// durable: returns its outcome and, under `always`, the sequence number to await with
-    /// [`StreamLog::poll_durable`] before acknowledging it. (Under the other policies it is
-    /// already committed.) A clean shutdown syncs whatever such writes left pending.
+    /// durable: returns its outcome and, under `always`, the [`Ticket`] to await with
+    /// [`StreamLog::poll_durable`] or [`StreamLog::wait_durable`] before acknowledging it.
+    /// (Under the other policies it is already committed.) A clean shutdown syncs whatever
+    /// such writes left pending.
     pub fn write_deferred<R>(
         &self,
         work: impl FnOnce(&mut Txn<'_>) -> Result<R>,
-    ) -> Result<(Result<R>, Option<u64>)> {
+    ) -> Result<(Result<R>, Ticket)> {
         let _gate = self.ctx.write_gate()?;
         self.write_deferred_locked(work)
     }
 
-    /// Whether write `seq` is durable (see [`CommitQueue::poll_durable`]).
-    pub fn poll_durable(&self, seq: u64, waker: &std::task::Waker) -> std::task::Poll<Result<()>> {
-        self.commits
-            .poll_durable(seq, waker)
-            .map(|outcome| outcome.map_err(Error::Poisoned))
+    /// Blocks until what `ticket` names is durable, leading sync rounds as needed.
+    pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
+        if let Some(seq) = ticket.log {
+            self.commits
+                .wait_durable(seq, &|batch| self.sync_round(batch))
+                .map_err(Error::Poisoned)?;
+        }
+        if let Some(seq) = ticket.journal {
+            self.journal_commits
+                .wait_durable(seq, &|batch| self.sync_journal_round(batch))
+                .map_err(Error::Poisoned)?;
+        }
+        Ok(())
     }
 
-    /// Leads a sync round if one is needed and none is running (for committer threads).
+    /// Whether what `ticket` names is durable (see [`CommitQueue::poll_durable`]).
+    pub fn poll_durable(
+        &self,
+        ticket: Ticket,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<Result<()>> {
+        use std::task::Poll;
+        let queues = [
+            ticket.log.map(|seq| self.commits.poll_durable(seq, waker)),
+            ticket
+                .journal
+                .map(|seq| self.journal_commits.poll_durable(seq, waker)),
+        ];
+        for poll in queues.into_iter().flatten() {
+            match poll {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(failure)) => return Poll::Ready(Err(Error::Poisoned(failure))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Leads the sync rounds that are needed and not running (for committer threads).
     pub fn try_flush(&self) {
         self.commits.try_lead(&|batch| self.sync_round(batch));
+        self.journal_commits
+            .try_lead(&|batch| self.sync_journal_round(batch));
     }
 
     /// Sets what asks a committer thread for a sync round on behalf of waiting tasks.
     pub fn set_round_scheduler(&self, scheduler: Box<dyn Fn() + Send + Sync>) {
-        self.commits.set_scheduler(scheduler);
+        let scheduler: Arc<dyn Fn() + Send + Sync> = Arc::from(scheduler);
+        let again = Arc::clone(&scheduler);
+        self.commits.set_scheduler(Box::new(move || scheduler()));
+        self.journal_commits
+            .set_scheduler(Box::new(move || again()));
+    }
+
+    /// The failure that stopped either commit queue, if any.
+    fn commit_failure(&self) -> Option<String> {
+        self.commits
+            .failure()
+            .or_else(|| self.journal_commits.failure())
     }
 
     fn write_deferred_locked<R>(
         &self,
         work: impl FnOnce(&mut Txn<'_>) -> Result<R>,
-    ) -> Result<(Result<R>, Option<u64>)> {
+    ) -> Result<(Result<R>, Ticket)> {
         let mut writer = lock(&self.writer);
         if self.dropped.load(Ordering::Acquire) {
             return Err(Error::Dropped);
         }
-        if let Some(failure) = writer.failure.clone().or_else(|| self.commits.failure()) {
+        if let Some(failure) = writer.failure.clone().or_else(|| self.commit_failure()) {
             return Err(Error::Poisoned(failure));
         }
         let dirty = std::mem::take(&mut writer.dirty);
@@ -238,17 +304,41 @@ impl StreamLog {
         if !changed {
             dirty.clear();
             writer.dirty = dirty;
-            // Under always, what this call saw (say, that an ID was already deleted) may rest
-            // on writes not yet durable: it is answered only once they are.
-            return Ok((outcome, always.then_some(writer.seq)));
+            // Under always, what this call saw (say, that an ID was already deleted, or a
+            // group's pending entries) may rest on writes not yet durable: it is answered only
+            // once they are.
+            let ticket = match always {
+                true => Ticket {
+                    log: Some(self.commits.enqueued()),
+                    journal: Some(self.journal_commits.enqueued()),
+                },
+                false => Ticket::default(),
+            };
+            return Ok((outcome, ticket));
         }
         writer.seq += 1;
         let seq = writer.seq;
         let view = writer.view();
         if always {
-            self.commits.enqueue(seq, view, &mut dirty);
+            let mut ticket = Ticket::default();
+            if dirty.iter().any(Dirty::is_journal) {
+                let mut journal: Vec<Dirty> = dirty
+                    .iter()
+                    .filter(|item| item.is_journal())
+                    .cloned()
+                    .collect();
+                dirty.retain(|item| !item.is_journal());
+                self.journal_commits.enqueue(seq, (), &mut journal);
+                ticket.journal = Some(seq);
+            }
+            // A change with no file of its own (or only the journal's) still publishes its
+            // view through the log's queue when it has files or nothing else.
+            if !dirty.is_empty() || ticket.journal.is_none() {
+                self.commits.enqueue(seq, view, &mut dirty);
+                ticket.log = Some(seq);
+            }
             writer.dirty = dirty;
-            return Ok((outcome, Some(seq)));
+            return Ok((outcome, ticket));
         }
         // Visible at once; durable at the next flush (the everysec tick, a segment roll, or
         // close). Index points wait for that sync too, so a point on disk never vouches for
@@ -256,25 +346,39 @@ impl StreamLog {
         self.commits.enqueue(seq, Arc::clone(&view), &mut dirty);
         writer.dirty = dirty;
         self.publish(view);
-        Ok((outcome, None))
+        Ok((outcome, Ticket::default()))
+    }
+
+    /// One group-commit round of the group journal (under `always`): sync it.
+    fn sync_journal_round(&self, batch: &mut Batch<()>) -> std::result::Result<(), String> {
+        for item in &batch.dirty {
+            self.sync_dirty(item)
+                .map_err(|error| format!("sync failed: {error}"))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs one dirty file or directory.
+    fn sync_dirty(&self, item: &Dirty) -> std::io::Result<()> {
+        match item {
+            Dirty::File {
+                segment,
+                kind,
+                file,
+            } => match file.get() {
+                Some(file) => file.sync_data(),
+                None => self.reopen_and_sync(*segment, *kind),
+            },
+            Dirty::Dir(path) => self.ctx.fs.sync_dir(path),
+        }
     }
 
     /// One group-commit round: sync what the batch dirtied, persist the index points that are
     /// now safe, publish.
     fn sync_round(&self, batch: &mut Batch<Arc<View>>) -> std::result::Result<(), String> {
         for item in &batch.dirty {
-            let outcome = match item {
-                Dirty::File {
-                    segment,
-                    kind,
-                    file,
-                } => match file.get() {
-                    Some(file) => file.sync_data(),
-                    None => self.reopen_and_sync(*segment, *kind),
-                },
-                Dirty::Dir(path) => self.ctx.fs.sync_dir(path),
-            };
-            outcome.map_err(|error| format!("sync failed: {error}"))?;
+            self.sync_dirty(item)
+                .map_err(|error| format!("sync failed: {error}"))?;
         }
         self.persist_points(&batch.view)
             .map_err(|error| format!("index write failed: {error}"))?;
@@ -315,6 +419,9 @@ impl StreamLog {
     pub fn flush(&self) -> Result<()> {
         self.commits
             .flush(&|batch| self.sync_round(batch))
+            .map_err(Error::Poisoned)?;
+        self.journal_commits
+            .flush(&|batch| self.sync_journal_round(batch))
             .map_err(Error::Poisoned)
     }
 
@@ -373,6 +480,6 @@ impl StreamLog {
         lock(&self.writer)
             .failure
             .clone()
-            .or_else(|| self.commits.failure())
+            .or_else(|| self.commit_failure())
     }
 }
