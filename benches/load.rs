@@ -25,6 +25,9 @@
 //!   consumer group read new entries (COUNT `SLUICE_LOAD_GROUP_COUNT`, 16, blocking) and
 //!   acknowledge each batch with one XACK; entries per second end to end (added, delivered and
 //!   acknowledged in the window) and the latency from add to delivery.
+//! - `pipeline-stream`: the same, with Sluice's consumers on its streaming consumer
+//!   (Groups.Consume, a window of twice the COUNT, one ack message per batch received);
+//!   Redis's consumers are the same XREADGROUP and XACK loops as in `pipeline`.
 //!
 //! Each row gives calls and entries per second, per-call latency percentiles from the client's
 //! side, errors (counted, never unwrapped), and the CPU the server and this load generator used
@@ -343,25 +346,12 @@ async fn measure_one(
             .await
         }
         (Workload::Pipeline, Target::Sluice { address, pid }) => {
-            sluice_side::create_group(address, stream).await?;
-            let (mut producers, mut consumers) = (Vec::new(), Vec::new());
-            for _ in 0..settings.producers {
-                let channel = sluice_side::channel(address).await?;
-                producers.push(sluice_side::Producer::new(channel, stream));
-            }
-            for index in 0..settings.consumers {
-                let channel = sluice_side::channel(address).await?;
-                let name = format!("consumer-{index}");
-                consumers.push(sluice_side::Consumer::new(
-                    channel,
-                    stream,
-                    name,
-                    settings.group_count,
-                ));
-            }
-            Ok(pipeline::run(producers, consumers, settings.warmup, settings.measure, pid).await)
+            sluice_pipeline(settings, address, pid, stream, false).await
         }
-        (Workload::Pipeline, Target::Redis { address, pid }) => {
+        (Workload::PipelineStream, Target::Sluice { address, pid }) => {
+            sluice_pipeline(settings, address, pid, stream, true).await
+        }
+        (Workload::Pipeline | Workload::PipelineStream, Target::Redis { address, pid }) => {
             redis_side::create_group(address, stream).await?;
             let (mut producers, mut consumers) = (Vec::new(), Vec::new());
             for _ in 0..settings.producers {
@@ -403,4 +393,45 @@ async fn measure_one(
             .await
         }
     }
+}
+
+/// The pipeline against Sluice: consumers on unary group reads and acks, or (`streaming`) on
+/// the streaming consumer.
+async fn sluice_pipeline(
+    settings: &Settings,
+    address: SocketAddr,
+    pid: u32,
+    stream: &str,
+    streaming: bool,
+) -> Result<Measurement, String> {
+    sluice_side::create_group(address, stream).await?;
+    let mut producers = Vec::new();
+    for _ in 0..settings.producers {
+        let channel = sluice_side::channel(address).await?;
+        producers.push(sluice_side::Producer::new(channel, stream));
+    }
+    let (warmup, measure) = (settings.warmup, settings.measure);
+    if streaming {
+        let mut consumers = Vec::new();
+        for index in 0..settings.consumers {
+            let channel = sluice_side::channel(address).await?;
+            let name = format!("consumer-{index}");
+            let window = 2 * settings.group_count;
+            consumers
+                .push(sluice_side::StreamConsumer::start(channel, stream, name, window).await?);
+        }
+        return Ok(pipeline::run(producers, consumers, warmup, measure, pid).await);
+    }
+    let mut consumers = Vec::new();
+    for index in 0..settings.consumers {
+        let channel = sluice_side::channel(address).await?;
+        let name = format!("consumer-{index}");
+        consumers.push(sluice_side::Consumer::new(
+            channel,
+            stream,
+            name,
+            settings.group_count,
+        ));
+    }
+    Ok(pipeline::run(producers, consumers, warmup, measure, pid).await)
 }

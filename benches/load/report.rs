@@ -185,7 +185,7 @@ pub fn table(rows: &[Row]) -> String {
     let _ = writeln!(
         text,
         "\nops/s: calls per second (tail: the writer's adds). entries/s: entries added or \
-         returned (tail: delivered, summed over subscribers; pipeline: added, delivered and \
+         returned (tail: delivered, summed over subscribers; pipelines: added, delivered and \
          acknowledged).\np50/p99: per call as the client sees it (tail, pipeline: from the \
          producer's call to a subscriber's or consumer's receipt).\ncpu%: of one core, \
          during the measured window; other: the rest of the machine (other processes, \
@@ -221,6 +221,7 @@ pub fn targets(rows: &[Row], fsync: Fsync) -> String {
         (Workload::Add, "XADD, no pipelining"),
         (Workload::Batch, "pipelined XADD"),
         (Workload::Pipeline, "XADD, XREADGROUP, XACK"),
+        (Workload::PipelineStream, "XADD, XREADGROUP, XACK"),
     ] {
         let sluice = entries_per_second(rows, workload, ServerKind::Sluice);
         let redis = entries_per_second(rows, workload, ServerKind::Redis);

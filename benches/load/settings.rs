@@ -76,6 +76,10 @@ pub enum Workload {
     /// A job pipeline: `producers` adding, `consumers` of one group reading and acknowledging
     /// `group_count` at a time.
     Pipeline,
+    /// The same pipeline with Sluice's consumers on the streaming consumer (Groups.Consume,
+    /// a window of twice `group_count`, one ack per batch received); Redis has none, so its
+    /// consumers loop on XREADGROUP and XACK as in `pipeline`.
+    PipelineStream,
     /// Diagnostic, not run by default: the cheapest round trip each server has. Sluice: a Len
     /// naming no stream, refused (INVALID_ARGUMENT) before the engine is touched, so it costs
     /// the gRPC stack alone (as the CLI's PING does); Redis: PING.
@@ -87,23 +91,25 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Add,
         Workload::Batch,
         Workload::Range,
         Workload::Tail,
         Workload::Pipeline,
+        Workload::PipelineStream,
         Workload::Ping,
         Workload::Len,
     ];
 
     /// The workloads run when `SLUICE_LOAD_WORKLOADS` is not set.
-    pub const DEFAULT: [Workload; 5] = [
+    pub const DEFAULT: [Workload; 6] = [
         Workload::Add,
         Workload::Batch,
         Workload::Range,
         Workload::Tail,
         Workload::Pipeline,
+        Workload::PipelineStream,
     ];
 
     /// The name used in `SLUICE_LOAD_WORKLOADS`, the table and the JSON report.
@@ -114,6 +120,7 @@ impl Workload {
             Workload::Range => "range",
             Workload::Tail => "tail",
             Workload::Pipeline => "pipeline",
+            Workload::PipelineStream => "pipeline-stream",
             Workload::Ping => "ping",
             Workload::Len => "len",
         }
@@ -235,7 +242,9 @@ impl Settings {
     pub fn clients_label(&self, workload: Workload) -> String {
         match workload {
             Workload::Tail => format!("1+{}", self.subscribers),
-            Workload::Pipeline => format!("{}+{}", self.producers, self.consumers),
+            Workload::Pipeline | Workload::PipelineStream => {
+                format!("{}+{}", self.producers, self.consumers)
+            }
             _ => self.clients.to_string(),
         }
     }

@@ -549,3 +549,109 @@ impl pipeline::Consumer for Consumer {
         Ok(reply.into_inner().acknowledged)
     }
 }
+
+/// A pipeline consumer on Sluice's streaming consumer (Groups.Consume): the server pushes
+/// entries while fewer than `window` are unsettled; each batch received is acknowledged with
+/// one ack message, answered in order on the same call. Entries pushed while an ack is being
+/// answered wait for the next read.
+pub struct StreamConsumer {
+    requests: tokio::sync::mpsc::Sender<v1::ConsumeRequest>,
+    responses: Streaming<v1::ConsumeResponse>,
+    /// Entries received while waiting for an ack's answer.
+    early: std::collections::VecDeque<Received>,
+    _client: GroupsClient<Channel>,
+}
+
+impl StreamConsumer {
+    /// Starts consumer `name` of the pipeline's group on `stream` with a window of `window`.
+    pub async fn start(
+        channel: Channel,
+        stream: &str,
+        name: String,
+        window: usize,
+    ) -> Result<StreamConsumer, String> {
+        let (requests, receiver) = tokio::sync::mpsc::channel(16);
+        let start = v1::ConsumeRequest {
+            message: Some(v1::consume_request::Message::Start(v1::ConsumeStart {
+                key: Some(v1::consume_start::Key::Stream(stream.into())),
+                group_name: Some(v1::consume_start::GroupName::Group(pipeline::GROUP.into())),
+                consumer_name: Some(v1::consume_start::ConsumerName::Consumer(name)),
+                window: window as u64,
+            })),
+        };
+        requests
+            .send(start)
+            .await
+            .map_err(|_| "the consume call closed".to_owned())?;
+        let mut client = GroupsClient::new(channel);
+        let responses = client
+            .consume(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+            .map_err(describe)?
+            .into_inner();
+        Ok(StreamConsumer {
+            requests,
+            responses,
+            early: std::collections::VecDeque::new(),
+            _client: client,
+        })
+    }
+
+    /// The next message, or an error when the call ends.
+    async fn next(&mut self) -> Result<v1::consume_response::Message, String> {
+        match self.responses.message().await {
+            Ok(Some(v1::ConsumeResponse {
+                message: Some(message),
+            })) => Ok(message),
+            Ok(_) => Err("the server ended the consume call".into()),
+            Err(status) => Err(describe(status)),
+        }
+    }
+
+    fn keep(&mut self, entries: v1::GroupStreamEntries) -> Result<(), String> {
+        for entry in entries.entries {
+            let value = first_value(&entry.fields)
+                .ok_or_else(|| format!("entry {} has no value", entry.id))?
+                .to_vec();
+            self.early.push_back((entry.id, value));
+        }
+        Ok(())
+    }
+}
+
+impl pipeline::Consumer for StreamConsumer {
+    async fn read(&mut self) -> Result<Vec<Received>, String> {
+        if self.early.is_empty() {
+            let message = match tokio::time::timeout(pipeline::READ_BLOCK, self.next()).await {
+                Ok(message) => message?,
+                Err(_) => return Ok(Vec::new()),
+            };
+            match message {
+                v1::consume_response::Message::Entries(entries) => self.keep(entries)?,
+                v1::consume_response::Message::Settled(_) => {
+                    return Err("an ack answered that was not sent".into())
+                }
+            }
+        }
+        Ok(self.early.drain(..).collect())
+    }
+
+    async fn ack(&mut self, ids: Vec<String>) -> Result<u64, String> {
+        let settle = v1::ConsumeRequest {
+            message: Some(v1::consume_request::Message::Ack(v1::Settle {
+                ids,
+                ..v1::Settle::default()
+            })),
+        };
+        self.requests
+            .send(settle)
+            .await
+            .map_err(|_| "the consume call closed".to_owned())?;
+        loop {
+            match self.next().await? {
+                v1::consume_response::Message::Entries(entries) => self.keep(entries)?,
+                v1::consume_response::Message::Settled(settled) => return Ok(settled.count),
+            }
+        }
+    }
+}

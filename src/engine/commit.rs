@@ -19,14 +19,14 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::id::StreamId;
 use crate::lock::{lock, wait_timeout_while};
-use crate::storage::log::Ticket;
+use crate::storage::log::{CommitQueueKind, Ticket};
 use crate::stream::Stream;
 
 /// What a commit thread is asked to do for a stream; each kind has its own "already
 /// requested" flag, cleared when the thread takes the request.
 enum Request {
-    /// Lead a group-commit round.
-    Round(Weak<Stream>, Arc<AtomicBool>),
+    /// Lead group-commit rounds of one of the stream's queues.
+    Round(Weak<Stream>, Arc<AtomicBool>, CommitQueueKind),
     /// Compact the stream's group journal.
     Compact(Weak<Stream>, Arc<AtomicBool>),
     /// Stop.
@@ -53,11 +53,11 @@ impl Committers {
                     .spawn(move || loop {
                         let request = lock(&receiver).recv();
                         match request {
-                            Ok(Request::Round(stream, requested)) => {
+                            Ok(Request::Round(stream, requested, queue)) => {
                                 // Cleared first: a request made during the round is not lost.
                                 requested.store(false, Ordering::Release);
                                 if let Some(stream) = stream.upgrade() {
-                                    stream.log().try_flush();
+                                    stream.log().try_flush(queue);
                                 }
                             }
                             Ok(Request::Compact(stream, requested)) => {
@@ -79,8 +79,12 @@ impl Committers {
     /// Lets `stream` ask this pool for sync rounds (for its waiting tasks) and for group
     /// journal compactions.
     pub fn serve(&self, stream: &Arc<Stream>) {
-        let round = self.scheduler(stream, Request::Round);
-        stream.log().set_round_scheduler(round);
+        for queue in [CommitQueueKind::Log, CommitQueueKind::Journal] {
+            let round = self.scheduler(stream, move |stream, requested| {
+                Request::Round(stream, requested, queue)
+            });
+            stream.log().set_round_scheduler(queue, round);
+        }
         stream.set_compactor(self.scheduler(stream, Request::Compact));
     }
 
@@ -88,7 +92,7 @@ impl Committers {
     fn scheduler(
         &self,
         stream: &Arc<Stream>,
-        make: fn(Weak<Stream>, Arc<AtomicBool>) -> Request,
+        make: impl Fn(Weak<Stream>, Arc<AtomicBool>) -> Request + Send + Sync + 'static,
     ) -> Box<dyn Fn() + Send + Sync> {
         let requests = Mutex::new(self.requests.clone());
         let weak = Arc::downgrade(stream);

@@ -305,15 +305,24 @@ impl<V> CommitQueue<V> {
         Poll::Pending
     }
 
-    /// Leads one round if none is running and anything is enqueued; returns at once if a round
-    /// is already running (its end leads or schedules the next). For committer threads, which
-    /// must never wait on another leader.
-    pub fn try_lead(&self, round: &dyn Fn(&mut Batch<V>) -> Result<(), String>) {
-        let state = self.lock();
-        if state.leading || state.failure.is_some() || state.durable >= state.enqueued {
-            return;
+    /// Leads rounds for waiting tasks, one after another in this thread, for as long as tasks
+    /// wait and up to `rounds_max` rounds (then the next is scheduled, so other streams get
+    /// their turn); returns at once if a round is already running (its end leads or schedules
+    /// the next). For committer threads, which must never wait on another leader: leading the
+    /// next round here saves handing it to another thread.
+    pub fn try_lead(&self, round: &dyn Fn(&mut Batch<V>) -> Result<(), String>, rounds_max: usize) {
+        for _ in 0..rounds_max {
+            let state = self.lock();
+            if state.leading || state.failure.is_some() || state.durable >= state.enqueued {
+                return;
+            }
+            let (state, tasks_left) = self.lead_for_tasks(state, round);
+            drop(state);
+            if !tasks_left {
+                return;
+            }
         }
-        drop(self.lead(state, round));
+        self.schedule();
     }
 
     /// Syncs whatever is enqueued, if anything (the `everysec` tick, and shutdown).
@@ -322,15 +331,30 @@ impl<V> CommitQueue<V> {
         self.wait_durable(target, round)
     }
 
+    /// One round led by a thread that waits for it: tasks left waiting get a committer.
     fn lead<'a>(
+        &'a self,
+        state: MutexGuard<'a, State<V>>,
+        round: &dyn Fn(&mut Batch<V>) -> Result<(), String>,
+    ) -> MutexGuard<'a, State<V>> {
+        let (state, tasks_left) = self.lead_for_tasks(state, round);
+        if tasks_left {
+            self.schedule();
+        }
+        state
+    }
+
+    /// One round; returns whether only tasks are left waiting (a thread left waiting has been
+    /// woken to lead the next round).
+    fn lead_for_tasks<'a>(
         &'a self,
         mut state: MutexGuard<'a, State<V>>,
         round: &dyn Fn(&mut Batch<V>) -> Result<(), String>,
-    ) -> MutexGuard<'a, State<V>> {
+    ) -> (MutexGuard<'a, State<V>>, bool) {
         let Some(view) = state.view.take() else {
             // Nothing enqueued beyond what is durable (a flush with nothing to do).
             state.durable = state.enqueued;
-            return state;
+            return (state, false);
         };
         state.leading = true;
         let mut batch = Batch {
@@ -377,11 +401,12 @@ impl<V> CommitQueue<V> {
             state.waiters.push(waiter);
         }
         match next_leader {
-            Some(leader) => leader.wake(),
-            None if tasks_left => self.schedule(),
-            None => {}
+            Some(leader) => {
+                leader.wake();
+                (state, false)
+            }
+            None => (state, tasks_left),
         }
-        state
     }
 }
 

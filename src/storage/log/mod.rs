@@ -87,6 +87,18 @@ pub struct StreamLog {
     listener: Listener,
 }
 
+/// Rounds a committer thread leads for one queue before letting other streams have a turn.
+const ROUNDS_PER_TURN: usize = 16;
+
+/// The two commit queues of a stream (see [`StreamLog::try_flush`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitQueueKind {
+    /// The segment files'.
+    Log,
+    /// The group journal's.
+    Journal,
+}
+
 /// What a write must await before it is acknowledged under `always`: its sequence number in
 /// the log's commit queue, in the group journal's, or both; empty when nothing need be.
 ///
@@ -250,20 +262,30 @@ impl StreamLog {
         Poll::Ready(Ok(()))
     }
 
-    /// Leads the sync rounds that are needed and not running (for committer threads).
-    pub fn try_flush(&self) {
-        self.commits.try_lead(&|batch| self.sync_round(batch));
-        self.journal_commits
-            .try_lead(&|batch| self.sync_journal_round(batch));
+    /// Leads the sync rounds of `queue` that waiting tasks need and no one is leading (for
+    /// committer threads).
+    pub fn try_flush(&self, queue: CommitQueueKind) {
+        match queue {
+            CommitQueueKind::Log => self
+                .commits
+                .try_lead(&|batch| self.sync_round(batch), ROUNDS_PER_TURN),
+            CommitQueueKind::Journal => self
+                .journal_commits
+                .try_lead(&|batch| self.sync_journal_round(batch), ROUNDS_PER_TURN),
+        }
     }
 
-    /// Sets what asks a committer thread for a sync round on behalf of waiting tasks.
-    pub fn set_round_scheduler(&self, scheduler: Box<dyn Fn() + Send + Sync>) {
-        let scheduler: Arc<dyn Fn() + Send + Sync> = Arc::from(scheduler);
-        let again = Arc::clone(&scheduler);
-        self.commits.set_scheduler(Box::new(move || scheduler()));
-        self.journal_commits
-            .set_scheduler(Box::new(move || again()));
+    /// Sets what asks a committer thread for a sync round of `queue` on behalf of waiting
+    /// tasks.
+    pub fn set_round_scheduler(
+        &self,
+        queue: CommitQueueKind,
+        scheduler: Box<dyn Fn() + Send + Sync>,
+    ) {
+        match queue {
+            CommitQueueKind::Log => self.commits.set_scheduler(scheduler),
+            CommitQueueKind::Journal => self.journal_commits.set_scheduler(scheduler),
+        }
     }
 
     /// The failure that stopped either commit queue, if any.
