@@ -147,7 +147,7 @@ impl Groups {
         if found.is_moving(id) {
             return Ok(Step::Skip);
         }
-        let pending = found.pel.get(id).copied();
+        let pending = found.pel.get(id);
         // The entry must exist for anyone to own it; a pending one that is gone is dropped.
         let Some(fields) = source.fields(id)? else {
             return Ok(if pending.is_some() {
@@ -240,8 +240,8 @@ impl Groups {
             if min_idle_ms > 0 && now.saturating_sub(pending.delivery_time) < min_idle_ms {
                 continue;
             }
-            if !justid && found.over_limit(pending) {
-                let letter = found.dead_letter(key, id, pending, Some(fields));
+            if !justid && found.over_limit(&pending) {
+                let letter = found.dead_letter(key, id, &pending, Some(fields));
                 outcome.claimed.dead_letters.push(letter);
                 continue;
             }
@@ -387,7 +387,7 @@ impl Group {
             }
             match self.pel.get(*id) {
                 Some(pending) if Some(pending.owner) == owner && !self.is_moving(*id) => {
-                    held.push((*id, *pending));
+                    held.push((*id, pending));
                 }
                 _ => return Err(Error::NotPending(*id)),
             }

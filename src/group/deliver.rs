@@ -143,7 +143,7 @@ impl Groups {
         let mut again = Vec::new();
         let mut gone = Vec::new();
         for id in found.due_again(now, options) {
-            let Some(pending) = found.pel.get(id).copied() else {
+            let Some(pending) = found.pel.get(id) else {
                 continue;
             };
             match source.fields(id)? {
@@ -197,7 +197,7 @@ impl Groups {
         let mut again = Vec::new();
         let mut order = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(pending) = found.pel.get(id).copied() else {
+            let Some(pending) = found.pel.get(id) else {
                 continue;
             };
             match source.fields(id)? {

@@ -18,6 +18,7 @@
 //! names, as Redis's do.
 
 mod admin;
+pub mod chunked;
 mod claim;
 mod deliver;
 pub mod pel;
@@ -178,6 +179,13 @@ pub struct Groups {
 }
 
 impl Groups {
+    /// Repacks every group's pending-entries list (after a replay).
+    pub fn compact(&mut self) {
+        for group in self.groups.values_mut() {
+            group.pel.compact();
+        }
+    }
+
     /// Number of groups.
     pub fn len(&self) -> usize {
         self.groups.len()

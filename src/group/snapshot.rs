@@ -1,6 +1,9 @@
 //! The whole group state of a stream as records: a snapshot is the journal that would build
 //! the state from nothing, so one replay function reads both.
 
+use std::collections::BTreeMap;
+
+use crate::group::pel::ConsumerId;
 use crate::group::{Groups, Record};
 use crate::id::StreamId;
 
@@ -20,6 +23,15 @@ impl Groups {
                 entries_read: group.entries_read,
                 policy: group.policy.clone(),
             });
+            // One walk of the PEL, sorted out by owner (in ID order each).
+            let mut by_owner: BTreeMap<ConsumerId, Vec<(StreamId, u64, u64)>> = BTreeMap::new();
+            for (id, pending) in group.pel.range(StreamId::MIN, StreamId::MAX) {
+                by_owner.entry(pending.owner).or_default().push((
+                    id,
+                    pending.delivery_time,
+                    pending.delivery_count,
+                ));
+            }
             for (consumer_name, id) in &group.consumers.by_name {
                 let Some(consumer) = group.consumers.get(*id) else {
                     continue;
@@ -30,15 +42,9 @@ impl Groups {
                     seen_time: consumer.seen_time,
                     active_time: consumer.active_time,
                 });
-                let owned: Vec<StreamId> = group.pel.owned_after(*id, StreamId::MIN).collect();
+                let owned = by_owner.remove(id).unwrap_or_default();
                 for chunk in owned.chunks(SNAPSHOT_ENTRIES_PER_RECORD) {
-                    let entries = chunk
-                        .iter()
-                        .filter_map(|entry| {
-                            let pending = group.pel.get(*entry)?;
-                            Some((*entry, pending.delivery_time, pending.delivery_count))
-                        })
-                        .collect();
+                    let entries = chunk.to_vec();
                     records.push(Record::Deliver {
                         group: name.clone(),
                         consumer: consumer_name.clone(),

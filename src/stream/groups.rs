@@ -444,6 +444,7 @@ impl Stream {
                 groups.apply(record);
             }
         }
+        groups.compact();
         Ok(())
     }
 }
