@@ -269,35 +269,39 @@ async fn measure_one(
     target: Target,
 ) -> Result<Measurement, String> {
     let stream = format!("load:{}", workload.name());
-    let stream = stream.as_str();
+    match target {
+        Target::Sluice { address, pid } => {
+            measure_sluice(settings, workload, address, pid, &stream).await
+        }
+        Target::Redis { address, pid } => {
+            measure_redis(settings, workload, address, pid, &stream).await
+        }
+    }
+}
+
+/// One workload against Sluice.
+async fn measure_sluice(
+    settings: &Settings,
+    workload: Workload,
+    address: SocketAddr,
+    pid: u32,
+    stream: &str,
+) -> Result<Measurement, String> {
     let sluice = |address| move || sluice_side::channel(address);
-    let redis = |address| move || redis_side::connect(address);
-    match (workload, target) {
-        (Workload::Add, Target::Sluice { address, pid }) => {
+    match workload {
+        Workload::Add => {
             clients(settings, pid, sluice(address), |_, client| {
                 sluice_side::Add::new(client, stream, 1)
             })
             .await
         }
-        (Workload::Add, Target::Redis { address, pid }) => {
-            clients(settings, pid, redis(address), |_, connection| {
-                redis_side::Add::new(connection, stream)
-            })
-            .await
-        }
-        (Workload::Batch, Target::Sluice { address, pid }) => {
+        Workload::Batch => {
             clients(settings, pid, sluice(address), |_, client| {
                 sluice_side::Add::new(client, stream, settings.batch_entries)
             })
             .await
         }
-        (Workload::Batch, Target::Redis { address, pid }) => {
-            clients(settings, pid, redis(address), |_, connection| {
-                redis_side::PipelinedAdd::new(connection, stream, settings.batch_entries)
-            })
-            .await
-        }
-        (Workload::Range, Target::Sluice { address, pid }) => {
+        Workload::Range => {
             let (ids, starts) = range_ids(settings);
             sluice_side::fill(address, stream, &ids).await?;
             clients(settings, pid, sluice(address), |index, client| {
@@ -306,7 +310,57 @@ async fn measure_one(
             })
             .await
         }
-        (Workload::Range, Target::Redis { address, pid }) => {
+        Workload::Ping => {
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Ping::new(client)
+            })
+            .await
+        }
+        Workload::Len => {
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Len::new(client, stream)
+            })
+            .await
+        }
+        Workload::Pipeline => sluice_pipeline(settings, address, pid, stream, false).await,
+        Workload::PipelineStream => sluice_pipeline(settings, address, pid, stream, true).await,
+        Workload::Tail => {
+            sluice_side::tail(
+                address,
+                stream,
+                settings.subscribers,
+                settings.warmup,
+                settings.measure,
+                pid,
+            )
+            .await
+        }
+    }
+}
+
+/// One workload against Redis.
+async fn measure_redis(
+    settings: &Settings,
+    workload: Workload,
+    address: SocketAddr,
+    pid: u32,
+    stream: &str,
+) -> Result<Measurement, String> {
+    let redis = |address| move || redis_side::connect(address);
+    match workload {
+        Workload::Add => {
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::Add::new(connection, stream)
+            })
+            .await
+        }
+        Workload::Batch => {
+            clients(settings, pid, redis(address), |_, connection| {
+                redis_side::PipelinedAdd::new(connection, stream, settings.batch_entries)
+            })
+            .await
+        }
+        Workload::Range => {
             let (ids, starts) = range_ids(settings);
             redis_side::fill(address, stream, &ids).await?;
             clients(settings, pid, redis(address), |index, connection| {
@@ -321,37 +375,19 @@ async fn measure_one(
             })
             .await
         }
-        (Workload::Ping, Target::Sluice { address, pid }) => {
-            clients(settings, pid, sluice(address), |_, client| {
-                sluice_side::Ping::new(client)
-            })
-            .await
-        }
-        (Workload::Ping, Target::Redis { address, pid }) => {
+        Workload::Ping => {
             clients(settings, pid, redis(address), |_, connection| {
                 redis_side::Simple::ping(connection)
             })
             .await
         }
-        (Workload::Len, Target::Sluice { address, pid }) => {
-            clients(settings, pid, sluice(address), |_, client| {
-                sluice_side::Len::new(client, stream)
-            })
-            .await
-        }
-        (Workload::Len, Target::Redis { address, pid }) => {
+        Workload::Len => {
             clients(settings, pid, redis(address), |_, connection| {
                 redis_side::Simple::xlen(connection, stream)
             })
             .await
         }
-        (Workload::Pipeline, Target::Sluice { address, pid }) => {
-            sluice_pipeline(settings, address, pid, stream, false).await
-        }
-        (Workload::PipelineStream, Target::Sluice { address, pid }) => {
-            sluice_pipeline(settings, address, pid, stream, true).await
-        }
-        (Workload::Pipeline | Workload::PipelineStream, Target::Redis { address, pid }) => {
+        Workload::Pipeline | Workload::PipelineStream => {
             redis_side::create_group(address, stream).await?;
             let (mut producers, mut consumers) = (Vec::new(), Vec::new());
             for _ in 0..settings.producers {
@@ -370,18 +406,7 @@ async fn measure_one(
             }
             Ok(pipeline::run(producers, consumers, settings.warmup, settings.measure, pid).await)
         }
-        (Workload::Tail, Target::Sluice { address, pid }) => {
-            sluice_side::tail(
-                address,
-                stream,
-                settings.subscribers,
-                settings.warmup,
-                settings.measure,
-                pid,
-            )
-            .await
-        }
-        (Workload::Tail, Target::Redis { address, pid }) => {
+        Workload::Tail => {
             redis_side::tail(
                 address,
                 stream,

@@ -254,39 +254,10 @@ impl Group {
                     slot.active_time = *active_time;
                 }
             }
-            Record::DeleteConsumer { consumer, .. } => {
-                let Some(id) = self.consumers.remove(consumer) else {
-                    return false;
-                };
-                let owned: Vec<StreamId> = self.pel.owned_after(id, StreamId::MIN).collect();
-                self.pel.remove_owner(id);
-                for id in owned {
-                    self.moving.remove(&id);
-                }
-            }
+            Record::DeleteConsumer { consumer, .. } => return self.delete_consumer(consumer),
             Record::Deliver {
                 consumer, entries, ..
-            } => {
-                let owner = match (entries.first(), self.consumers.find(consumer)) {
-                    (_, Some(owner)) => owner,
-                    (Some((_, time, _)), None) => self.consumers.upsert(consumer, *time),
-                    (None, None) => return true,
-                };
-                for (id, delivery_time, delivery_count) in entries {
-                    // A delivery of an entry whose dead-letter move is under way (read as new
-                    // again after SETID moved the group back) supersedes the move's end: the
-                    // entry stays pending to its new owner.
-                    self.moving.remove(id);
-                    self.pel.put(
-                        *id,
-                        pel::Pending {
-                            owner,
-                            delivery_time: *delivery_time,
-                            delivery_count: *delivery_count,
-                        },
-                    );
-                }
-            }
+            } => self.deliver(consumer, entries),
             Record::Remove { ids, .. } => {
                 for id in ids {
                     self.pel.remove(*id);
@@ -326,6 +297,45 @@ impl Group {
             }
         }
         true
+    }
+}
+
+impl Group {
+    /// Applies [`Record::DeleteConsumer`]: the consumer goes with its pending entries.
+    fn delete_consumer(&mut self, consumer: &[u8]) -> bool {
+        let Some(id) = self.consumers.remove(consumer) else {
+            return false;
+        };
+        let owned: Vec<StreamId> = self.pel.owned_after(id, StreamId::MIN).collect();
+        self.pel.remove_owner(id);
+        for id in owned {
+            self.moving.remove(&id);
+        }
+        true
+    }
+
+    /// Applies [`Record::Deliver`]: the entries become (or stay) pending to `consumer`, created
+    /// if it is new.
+    fn deliver(&mut self, consumer: &[u8], entries: &[(StreamId, u64, u64)]) {
+        let owner = match (entries.first(), self.consumers.find(consumer)) {
+            (_, Some(owner)) => owner,
+            (Some((_, time, _)), None) => self.consumers.upsert(consumer, *time),
+            (None, None) => return,
+        };
+        for (id, delivery_time, delivery_count) in entries {
+            // A delivery of an entry whose dead-letter move is under way (read as new again
+            // after SETID moved the group back) supersedes the move's end: the entry stays
+            // pending to its new owner.
+            self.moving.remove(id);
+            self.pel.put(
+                *id,
+                pel::Pending {
+                    owner,
+                    delivery_time: *delivery_time,
+                    delivery_count: *delivery_count,
+                },
+            );
+        }
     }
 }
 

@@ -227,22 +227,13 @@ impl Record {
                 consumer,
                 entries,
             } => {
-                w.u8(6)
-                    .bytes(group)
-                    .bytes(consumer)
-                    .u32(entries.len() as u32);
-                for (id, time, count) in entries {
-                    w.id(*id).u64(*time).u64(*count);
-                }
+                w.u8(6).bytes(group).bytes(consumer).deliveries(entries);
             }
             Record::Remove { group, ids } => {
                 w.u8(7).bytes(group).ids(ids);
             }
             Record::Release { group, entries } => {
-                w.u8(8).bytes(group).u32(entries.len() as u32);
-                for (id, at) in entries {
-                    w.id(*id).u64(*at);
-                }
+                w.u8(8).bytes(group).releases(entries);
             }
             Record::Policy { group, policy } => {
                 w.u8(9).bytes(group).policy(policy);
@@ -381,6 +372,20 @@ impl Encoder<'_> {
         self.u32(ids.len() as u32);
         for id in ids {
             self.id(*id);
+        }
+        self
+    }
+    fn deliveries(&mut self, entries: &[(StreamId, u64, u64)]) -> &mut Self {
+        self.u32(entries.len() as u32);
+        for (id, time, count) in entries {
+            self.id(*id).u64(*time).u64(*count);
+        }
+        self
+    }
+    fn releases(&mut self, entries: &[(StreamId, u64)]) -> &mut Self {
+        self.u32(entries.len() as u32);
+        for (id, at) in entries {
+            self.id(*id).u64(*at);
         }
         self
     }

@@ -114,6 +114,24 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Reflection v1 and v1alpha (grpcurl 1.8 asks for the latter), describing Sluice's API and
+/// the health service.
+fn reflection() -> (
+    tonic_reflection::server::Builder<'static>,
+    tonic_reflection::server::Builder<'static>,
+) {
+    let mut reflection_v1 = tonic_reflection::server::Builder::configure();
+    let mut reflection_v1alpha = tonic_reflection::server::Builder::configure();
+    for descriptor in [
+        crate::proto::v1::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ] {
+        reflection_v1 = reflection_v1.register_encoded_file_descriptor_set(descriptor);
+        reflection_v1alpha = reflection_v1alpha.register_encoded_file_descriptor_set(descriptor);
+    }
+    (reflection_v1, reflection_v1alpha)
+}
+
 /// Runs `sluice serve` until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let config = ServerConfig::from_args(args).map_err(ServeError::Config)?;
@@ -146,17 +164,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     ))
     .max_decoding_message_size(limits.message_bytes_max)
     .max_encoding_message_size(limits.message_bytes_max);
-    // Reflection v1 and v1alpha (grpcurl 1.8 asks for the latter), describing Sluice's API and
-    // the health service.
-    let mut reflection_v1 = tonic_reflection::server::Builder::configure();
-    let mut reflection_v1alpha = tonic_reflection::server::Builder::configure();
-    for descriptor in [
-        crate::proto::v1::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-    ] {
-        reflection_v1 = reflection_v1.register_encoded_file_descriptor_set(descriptor);
-        reflection_v1alpha = reflection_v1alpha.register_encoded_file_descriptor_set(descriptor);
-    }
+    let (reflection_v1, reflection_v1alpha) = reflection();
     let server = Server::builder()
         .layer(tower::util::MapResponseLayer::new(
             status::oversized_request_as_resource_exhausted::<tonic::body::Body>,
