@@ -70,7 +70,7 @@ pub struct ReadLimit {
     /// At most about this many bytes of IDs, field names and values.
     pub bytes: usize,
     /// When the byte budget runs out: stop early (`true`; at least one entry is returned) or
-    /// fail with [`crate::Error::ReplyTooLarge`] (`false`).
+    /// fail with [`crate::error::Error::ReplyTooLarge`] (`false`).
     pub partial: bool,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! These are the argument errors: what Redis 7.0.15 checks before it looks a key up. Each has
 //! one home, here; the gRPC server refuses the same options with the same variants. Errors
-//! that depend on a stream's state are the engine's ([`crate::Error`]), and malformed IDs are
+//! that depend on a stream's state are the engine's ([`crate::error::Error`]), and malformed IDs are
 //! [`crate::id::IdError`]'s.
 
 use crate::id::IdError;
@@ -123,10 +123,10 @@ pub enum CommandError {
     Echo(String),
 }
 
-impl From<crate::Error> for CommandError {
-    fn from(error: crate::Error) -> CommandError {
+impl From<crate::error::Error> for CommandError {
+    fn from(error: crate::error::Error) -> CommandError {
         match error {
-            crate::Error::Id(error) => CommandError::Id(error),
+            crate::error::Error::Id(error) => CommandError::Id(error),
             other => CommandError::Engine(other.to_string()),
         }
     }

@@ -49,9 +49,13 @@ pub struct StreamFacts {
 /// of a dead-letter stream (where a move's dead letters will be found after a crash).
 pub trait Source {
     /// The fields of entry `id`, if it exists.
-    fn fields(&mut self, id: StreamId) -> crate::Result<Option<Vec<Field>>>;
+    fn fields(&mut self, id: StreamId) -> crate::error::Result<Option<Vec<Field>>>;
     /// Up to `count` live entries with IDs above `after`, in order (`count` 0: all).
-    fn after(&mut self, after: StreamId, count: usize) -> crate::Result<Vec<crate::Entry>>;
+    fn after(
+        &mut self,
+        after: StreamId,
+        count: usize,
+    ) -> crate::error::Result<Vec<crate::model::Entry>>;
     /// The last-generated ID of stream `name` (0-0 if it does not exist).
     fn last_id_of(&mut self, name: &[u8]) -> StreamId;
 }

@@ -54,11 +54,11 @@ impl MemSource {
 }
 
 impl Source for MemSource {
-    fn fields(&mut self, id: StreamId) -> crate::Result<Option<Vec<Field>>> {
+    fn fields(&mut self, id: StreamId) -> crate::error::Result<Option<Vec<Field>>> {
         Ok(self.entries.get(&id).cloned())
     }
 
-    fn after(&mut self, after: StreamId, count: usize) -> crate::Result<Vec<Entry>> {
+    fn after(&mut self, after: StreamId, count: usize) -> crate::error::Result<Vec<Entry>> {
         let take = if count == 0 { usize::MAX } else { count };
         Ok(self
             .entries

@@ -11,19 +11,6 @@ use crate::storage::log::txn::Txn;
 use crate::storage::log::StreamLog;
 use crate::storage::segment::FileKind;
 
-/// Where the group journal stands, behind the writer lock.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct JournalState {
-    /// The generation appended to (0: no journal yet).
-    pub(crate) generation: u64,
-    /// The end of its frames.
-    pub(crate) end: u64,
-    /// Bytes of the newest snapshot.
-    pub(crate) snapshot_bytes: u64,
-    /// Bytes of journal since it.
-    pub(crate) journal_bytes: u64,
-}
-
 impl Txn<'_> {
     /// Appends record bodies to the group journal, creating it first if the stream has none.
     pub fn append_group_records(&mut self, bodies: &[Vec<u8>]) -> Result<()> {

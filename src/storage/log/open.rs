@@ -27,7 +27,7 @@ use crate::storage::fs::{File, FileSystem, OpenMode};
 use crate::storage::index;
 use crate::storage::journal;
 use crate::storage::log::context::Context;
-use crate::storage::log::groups::JournalState;
+use crate::storage::log::txn::JournalState;
 use crate::storage::log::txn::{Active, Writer};
 use crate::storage::log::view::{Body, Extent, Segment};
 use crate::storage::log::{Listener, StreamLog};

@@ -17,7 +17,6 @@ use crate::lock::{lock, read, write};
 use crate::model::{Counters, Field};
 use crate::storage::fs::File;
 use crate::storage::index::{self, IndexPoint, Trailer};
-use crate::storage::log::groups::JournalState;
 use crate::storage::log::view::{ActiveShared, Extent, Segment, View};
 use crate::storage::log::StreamLog;
 use crate::storage::record;
@@ -53,6 +52,19 @@ pub fn check_batch_size<'a>(
         });
     }
     Ok(total)
+}
+
+/// Where the group journal stands, behind the writer lock.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct JournalState {
+    /// The generation appended to (0: no journal yet).
+    pub(crate) generation: u64,
+    /// The end of its frames.
+    pub(crate) end: u64,
+    /// Bytes of the newest snapshot.
+    pub(crate) snapshot_bytes: u64,
+    /// Bytes of journal since it.
+    pub(crate) journal_bytes: u64,
 }
 
 /// The active segment as the writer knows it.
