@@ -377,3 +377,215 @@ fn a_damaged_snapshot_is_reported_and_the_store_opens() {
         "the stream itself is intact"
     );
 }
+
+/// An XREADGROUP whose first step was taken (a dead-letter move begun, durably) and whose
+/// second never runs — the call cancelled while awaiting durability, or a later stream of the
+/// same call failing — abandons its moves: the entries stay pending and acknowledgeable, not
+/// stranded on their way to the dead-letter stream until a restart.
+#[test]
+fn a_read_abandoned_between_its_steps_does_not_strand_its_dead_letters() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = Engine::open(config(dir.path())).expect("the engine opens");
+    add(&engine, 1);
+    let policy = GroupPolicy {
+        max_deliveries: 1,
+        ..GroupPolicy::default()
+    };
+    engine
+        .create_group(
+            STREAM,
+            GROUP,
+            GroupTarget::Id(StreamId::MIN),
+            false,
+            None,
+            policy,
+        )
+        .expect("a group");
+    let first = read(&engine, "alice", GroupStart::New, 0);
+    assert_eq!(first.len(), 1);
+    let request = ReadGroup {
+        group: GROUP.to_vec(),
+        consumer: b"alice".to_vec(),
+        streams: vec![(STREAM.to_vec(), GroupStart::Pending(StreamId::MIN))],
+        options: ReadOptions::default(),
+        limit: ReadLimit::count(1000),
+    };
+    let streams = engine.read_group_streams(&request, None).expect("streams");
+    let step = engine
+        .begin_read_group(&request, &streams)
+        .expect("first step")
+        .wait()
+        .expect("durable");
+    assert!(step.has_moves());
+    drop(step); // the server's future dropped (client cancelled) before finish_read_group
+    let acked = engine.ack(STREAM, GROUP, &first).expect("an ack");
+    let pending = engine
+        .pending_summary(STREAM, GROUP)
+        .expect("a summary")
+        .count;
+    let dead = engine
+        .range(
+            b"jobs:dead-letter",
+            IdRange::ALL,
+            false,
+            ReadLimit::count(10),
+        )
+        .expect("a range")
+        .map_or(0, |entries| entries.len());
+    assert_eq!(
+        (acked, pending, dead),
+        (1, 0, 0),
+        "the abandoned move left the entry pending to alice, who acknowledged it"
+    );
+}
+
+/// One command's records are one journal frame, and replay takes a frame of any size written.
+/// An XCLAIM of 17,000 pending entries with 1000-byte group and consumer names (within the
+/// limits) once wrote a 70 MiB frame that replay refused as damaged: acknowledged, then lost.
+/// Now its deliveries are one record, and no frame size is refused.
+#[test]
+fn a_claim_of_many_entries_with_long_names_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut cfg = config(dir.path());
+    cfg.segment_bytes_max = 1 << 20;
+    cfg.group_journal_bytes_min = u64::MAX; // no compaction to hide it
+    let group = vec![b'g'; 1000];
+    let alice = vec![b'a'; 1000];
+    let bob = vec![b'b'; 1000];
+    const N: usize = 17_000;
+    {
+        let engine = Engine::open(cfg.clone()).expect("the engine opens");
+        let entries: Vec<NewEntry> = (0..N)
+            .map(|n| NewEntry {
+                id: AddId::Auto,
+                fields: vec![(b"n".to_vec(), n.to_string().into_bytes())],
+            })
+            .collect();
+        for chunk in entries.chunks(5000) {
+            engine.add(STREAM, chunk, false, None).expect("an add");
+        }
+        engine
+            .create_group(
+                STREAM,
+                &group,
+                GroupTarget::Id(StreamId::MIN),
+                false,
+                None,
+                GroupPolicy::default(),
+            )
+            .expect("a group");
+        let request = ReadGroup {
+            group: group.clone(),
+            consumer: alice.clone(),
+            streams: vec![(STREAM.to_vec(), GroupStart::New)],
+            options: ReadOptions {
+                count: N,
+                ..ReadOptions::default()
+            },
+            limit: ReadLimit::count(N),
+        };
+        let outcome = engine.read_group(&request).expect("a group read");
+        let ids: Vec<StreamId> = outcome.streams[0]
+            .1
+            .deliveries
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(ids.len(), N);
+        let claim = sluice::group::Claim {
+            consumer: bob.clone(),
+            min_idle_ms: 0,
+            ids,
+            options: Default::default(),
+        };
+        let claimed = engine
+            .claim(STREAM, &group, &claim)
+            .expect("an acknowledged XCLAIM");
+        assert_eq!(claimed.deliveries.len(), N);
+        engine.close().expect("a clean close");
+    }
+    let engine = Engine::open(cfg).expect("the engine opens again");
+    let consumers: Vec<(usize, u64)> = engine
+        .consumers_info(STREAM, &group)
+        .expect("consumers")
+        .into_iter()
+        .map(|consumer| (consumer.name.len(), consumer.pending))
+        .collect();
+    assert_eq!(
+        consumers,
+        [(1000, 0), (1000, N as u64)],
+        "alice 0, bob all, after a clean restart"
+    );
+}
+
+/// A compaction's snapshot written after its stream was dropped and created again under the
+/// same name lands nowhere: the new stream's groups (and their journal) are untouched, and no
+/// file of the old one is left in the directory.
+#[test]
+fn a_snapshot_of_a_dropped_stream_never_touches_its_successor() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = Engine::open(config(dir.path())).expect("the engine opens");
+    add(&engine, 3);
+    let create = |engine: &Engine| {
+        engine
+            .create_group(
+                STREAM,
+                GROUP,
+                GroupTarget::Id(StreamId::MIN),
+                false,
+                None,
+                GroupPolicy::default(),
+            )
+            .expect("a group")
+    };
+    create(&engine);
+    let old = engine
+        .stream(STREAM)
+        .expect("a lookup")
+        .expect("the stream");
+    // A compaction's first step: a new journal generation started under the writer lock.
+    let generation = old
+        .log()
+        .write(|txn| txn.rotate_group_journal())
+        .expect("a rotation");
+    assert!(engine.drop_stream(STREAM).expect("a drop"));
+    add(&engine, 2);
+    create(&engine);
+    assert_eq!(read(&engine, "alice", GroupStart::New, 0).len(), 2);
+    let before = state(&engine);
+    // Its second step, late: the snapshot of the dropped stream's groups.
+    old.log()
+        .write_group_snapshot(generation, &[])
+        .expect("a late snapshot is discarded");
+    drop(old);
+    assert_eq!(state(&engine), before);
+    let stream_dir = engine
+        .stream(STREAM)
+        .expect("a lookup")
+        .expect("the stream")
+        .log()
+        .dir()
+        .to_path_buf();
+    let names: Vec<String> = std::fs::read_dir(&stream_dir)
+        .expect("the stream's directory")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert!(
+        names.iter().all(|name| !name.ends_with(".tmp")),
+        "{names:?}"
+    );
+    engine.close().expect("a clean close");
+    drop(engine);
+    let engine = Engine::open(config(dir.path())).expect("the engine opens again");
+    assert_eq!(
+        state(&engine),
+        before,
+        "the successor's groups, after a restart"
+    );
+}

@@ -8,7 +8,9 @@
 //! an open intent, which [`Engine::finish_open_moves`] settles when the engine opens: it looks
 //! for the dead letters in the target after the ID the intent noted, ends the move for those
 //! found and abandons it for the rest (they stay pending, unchanged). So after any crash an
-//! entry is either still pending or dead-lettered and not pending — never both, never neither.
+//! entry of a move is either still pending or dead-lettered and not pending — never both,
+//! never neither. (A `>` read after XGROUP SETID moved the group back may deliver an entry
+//! whose move is under way again: that new delivery stands, and the entry stays pending.)
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -67,7 +69,6 @@ pub struct ReadGroupOutcome {
 }
 
 /// An XREADGROUP between its steps (see [`Engine::begin_read_group`]).
-#[derive(Default)]
 pub struct GroupReadStep {
     group: Vec<u8>,
     outcome: ReadGroupOutcome,
@@ -83,8 +84,26 @@ impl GroupReadStep {
     }
 
     /// The answer of a step without moves.
-    pub fn into_outcome(self) -> ReadGroupOutcome {
-        self.outcome
+    pub fn into_outcome(mut self) -> ReadGroupOutcome {
+        std::mem::take(&mut self.outcome)
+    }
+}
+
+/// A step dropped with moves left (its call cancelled, or failed on a later stream) abandons
+/// them: the entries stay pending as they were, deliverable and acknowledgeable, rather than on
+/// their way to a dead-letter stream until the next restart settles them.
+impl Drop for GroupReadStep {
+    fn drop(&mut self) {
+        for (_, stream, letters) in self.moves.drain(..) {
+            let ids = letters.iter().map(|letter| letter.id).collect();
+            if let Err(error) = stream.abandon_dead_letters(&self.group, ids) {
+                tracing::warn!(
+                    stream = %String::from_utf8_lossy(stream.name()),
+                    %error,
+                    "an abandoned group read's dead-letter move could not be abandoned"
+                );
+            }
+        }
     }
 }
 
@@ -274,7 +293,8 @@ impl Engine {
     ) -> Result<Durable<GroupReadStep>> {
         let mut step = GroupReadStep {
             group: request.group.clone(),
-            ..GroupReadStep::default()
+            outcome: ReadGroupOutcome::default(),
+            moves: Vec::new(),
         };
         let mut waits = Vec::with_capacity(streams.len());
         let last_id_of = |name: &[u8]| self.last_id_or_min(name);
@@ -328,19 +348,16 @@ impl Engine {
 
     /// The last step of an XREADGROUP, once its first is durable: moves what went over a
     /// delivery limit to the dead-letter streams (waiting for each step of each move).
-    pub fn finish_read_group(&self, step: GroupReadStep) -> Result<ReadGroupOutcome> {
-        let GroupReadStep {
-            group,
-            mut outcome,
-            moves,
-        } = step;
-        for (at, stream, letters) in moves {
-            let moved = self.move_dead_letters(&stream, &group, &letters)?;
-            if let Some((_, read)) = outcome.streams.get_mut(at) {
+    /// A failure leaves the moves not yet made to the step's drop, which abandons them.
+    pub fn finish_read_group(&self, mut step: GroupReadStep) -> Result<ReadGroupOutcome> {
+        while !step.moves.is_empty() {
+            let (at, stream, letters) = step.moves.remove(0);
+            let moved = self.move_dead_letters(&stream, &step.group, &letters)?;
+            if let Some((_, read)) = step.outcome.streams.get_mut(at) {
                 read.dead_lettered = moved;
             }
         }
-        Ok(outcome)
+        Ok(step.into_outcome())
     }
 
     /// XACK: 0 for a missing stream or group.

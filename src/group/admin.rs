@@ -8,11 +8,30 @@ use crate::id::StreamId;
 use crate::model::GroupPolicy;
 
 impl Groups {
-    /// Applies `records` in order and hands them back for the journal.
+    /// Applies `records` in order and hands them back for the journal, where a delivery to
+    /// the consumer the previous record delivered to joins that record (applying the two in
+    /// turn and applying the joined one are the same): XCLAIM of many IDs writes one record,
+    /// not one per ID.
     pub(super) fn commit(&mut self, records: Vec<Record>, journal: &mut Vec<Record>) {
         for record in records {
             self.apply(&record);
-            journal.push(record);
+            match (journal.last_mut(), record) {
+                (
+                    Some(Record::Deliver {
+                        group: last_group,
+                        consumer: last_consumer,
+                        entries: last_entries,
+                    }),
+                    Record::Deliver {
+                        group,
+                        consumer,
+                        entries,
+                    },
+                ) if *last_group == group && *last_consumer == consumer => {
+                    last_entries.extend(entries)
+                }
+                (_, record) => journal.push(record),
+            }
         }
     }
 

@@ -119,13 +119,17 @@ impl Groups {
                     delivered.dead_letters.push(letter);
                 }
                 Step::Claim(delivery, count) => {
-                    let active = self.seen(group, &claim.consumer, now, true);
-                    let record = Record::Deliver {
+                    // The consumer is seen (and active) once, at the first claim.
+                    let mut records = Vec::with_capacity(2);
+                    if delivered.deliveries.is_empty() {
+                        records.push(self.seen(group, &claim.consumer, now, true));
+                    }
+                    records.push(Record::Deliver {
                         group: group.to_vec(),
                         consumer: claim.consumer.clone(),
                         entries: vec![(*id, delivery_time, count)],
-                    };
-                    self.commit(vec![active, record], journal);
+                    });
+                    self.commit(records, journal);
                     delivered.deliveries.push(delivery);
                 }
             }
@@ -185,7 +189,7 @@ impl Groups {
         let count = match (options.retry_count, options.justid) {
             (Some(count), _) => count,
             (None, true) => pending.delivery_count,
-            (None, false) => pending.delivery_count + 1,
+            (None, false) => pending.delivery_count.saturating_add(1),
         };
         let delivery = Delivery {
             id,
@@ -245,7 +249,7 @@ impl Groups {
                 outcome.claimed.dead_letters.push(letter);
                 continue;
             }
-            let next_count = pending.delivery_count + u64::from(!justid);
+            let next_count = pending.delivery_count.saturating_add(u64::from(!justid));
             claimed.push((id, now, next_count));
             outcome.claimed.deliveries.push(Delivery {
                 id,

@@ -86,7 +86,7 @@ impl Groups {
         begin_dead_letters(group, &dead, source, &mut records);
         let mut entries = Vec::with_capacity(redeliver.len() + fresh.len());
         for (id, pending, fields) in redeliver {
-            entries.push((id, now, pending.delivery_count + 1));
+            entries.push((id, now, pending.delivery_count.saturating_add(1)));
             delivered.deliveries.push(Delivery {
                 id,
                 fields: Some(fields),
@@ -218,7 +218,7 @@ impl Groups {
                     let Some((id, pending, fields)) = redelivered.next() else {
                         continue;
                     };
-                    entries.push((id, now, pending.delivery_count + 1));
+                    entries.push((id, now, pending.delivery_count.saturating_add(1)));
                     delivered.deliveries.push(Delivery {
                         id,
                         fields: Some(fields),

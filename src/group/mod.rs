@@ -174,6 +174,12 @@ impl Group {
     pub fn is_moving(&self, id: StreamId) -> bool {
         self.moving.contains_key(&id)
     }
+
+    /// The earliest time a pending entry falls due for `>` again (a lease or a release running
+    /// out), if any does: entries on their way to the dead-letter stream never do.
+    pub fn next_due(&self) -> Option<u64> {
+        self.pel.next_due(|id| self.is_moving(id))
+    }
 }
 
 /// All consumer groups of one stream, by name.

@@ -182,9 +182,12 @@ impl Pel {
             .map(|((_, id), ())| id)
     }
 
-    /// The earliest time an entry falls due, if any does.
-    pub fn next_due(&self) -> Option<u64> {
-        self.due.first().map(|((at, _), ())| at)
+    /// The earliest time an entry other than those `skip` names falls due, if any does.
+    pub fn next_due(&self, skip: impl Fn(StreamId) -> bool) -> Option<u64> {
+        self.due
+            .iter()
+            .find(|((_, id), ())| !skip(*id))
+            .map(|((at, _), ())| at)
     }
 
     /// Sets the group's lease (0: none), re-indexing every entry.
@@ -309,7 +312,12 @@ mod tests {
         assert_eq!(pel.due(150).collect::<Vec<_>>(), [id(2)]);
         pel.set_lease(1000);
         assert_eq!(pel.due(1100).collect::<Vec<_>>(), [id(2), id(1)]);
-        assert_eq!(pel.next_due(), Some(150));
+        assert_eq!(pel.next_due(|_| false), Some(150));
+        assert_eq!(
+            pel.next_due(|id| id == StreamId::new(2, 0)),
+            Some(1100),
+            "skipped"
+        );
         // A new delivery ends the release and restarts the lease.
         pel.put(id(2), pending(1, 1100));
         assert_eq!(pel.released_at(id(2)), None);

@@ -398,3 +398,56 @@ fn a_negative_acknowledgement_releases_after_its_delay() {
     assert_eq!(fixture.read("bob", 0, 60), [1]);
     fixture.check_journal();
 }
+
+#[test]
+fn a_retry_count_at_its_maximum_does_not_overflow_a_later_delivery() {
+    let mut fixture = Fixture::new(1, GroupPolicy::default());
+    assert_eq!(fixture.read("alice", 0, 10), [1]);
+    let retry = ClaimOptions {
+        retry_count: Some(u64::MAX),
+        ..ClaimOptions::default()
+    };
+    let claim = Claim {
+        consumer: b"bob".to_vec(),
+        min_idle_ms: 0,
+        ids: vec![id(1)],
+        options: retry,
+    };
+    fixture
+        .groups
+        .claim(
+            KEY,
+            GROUP,
+            &claim,
+            20,
+            &mut fixture.source,
+            &mut fixture.journal,
+        )
+        .expect("a claim");
+    // A delivery of an entry whose count is at its maximum keeps it there (Redis's C counter
+    // would wrap to 0).
+    assert_eq!(fixture.history("bob", 30), [(1, true)]);
+    let count = |fixture: &Fixture| {
+        let group = fixture.groups.get(GROUP).expect("the group");
+        group.pel().get(id(1)).expect("pending").delivery_count
+    };
+    assert_eq!(count(&fixture), u64::MAX);
+    let again = Claim {
+        options: ClaimOptions::default(),
+        ..claim
+    };
+    let claimed = fixture
+        .groups
+        .claim(
+            KEY,
+            GROUP,
+            &again,
+            40,
+            &mut fixture.source,
+            &mut fixture.journal,
+        )
+        .expect("a claim");
+    assert_eq!(claimed.deliveries.len(), 1);
+    assert_eq!(count(&fixture), u64::MAX);
+    fixture.check_journal();
+}

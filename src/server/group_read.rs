@@ -211,7 +211,13 @@ impl GroupsService {
             ids: ids(&request.ids)?,
             options: ClaimOptions {
                 time,
-                retry_count: request.retry_count,
+                retry_count: match request.retry_count {
+                    // Redis takes a signed 64-bit count.
+                    Some(count) if i64::try_from(count).is_err() => {
+                        return Err(CommandError::ClaimRetryCount.into())
+                    }
+                    count => count,
+                },
                 force: request.force,
                 justid: request.justid,
                 last_id,

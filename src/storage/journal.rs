@@ -27,9 +27,6 @@ use crate::storage::repair::Repair;
 pub const HEADER_BYTES: u64 = 24;
 /// Bytes of a frame before its body.
 pub const FRAME_HEADER_BYTES: usize = 8;
-/// The largest record body accepted: a bound on what one group command can write (a read of
-/// 100,000 entries is about 3 MiB) that a damaged length can never exceed unnoticed.
-pub const RECORD_BYTES_MAX: usize = 64 << 20;
 /// A journal file's preallocated size; it grows by doubling when a record would not fit.
 pub const PREALLOCATED_BYTES: u64 = 1 << 20;
 const JOURNAL_MAGIC: [u8; 8] = *b"SLUICEGJ";
@@ -87,16 +84,25 @@ fn check_header(bytes: &[u8], kind: JournalFile, generation: u64) -> bool {
         && bytes[..HEADER_BYTES as usize] == header(kind, generation)
 }
 
-/// Appends the frame of one record body to `out`.
+/// Appends the frame of one record body to `out`; a body whose length does not fit the
+/// frame's 32 bits is refused (no command comes near: its records are bounded by its request).
 // Format: frame in this module's doc (FORMAT.md, "Group journal").
-pub fn encode_frame(out: &mut Vec<u8>, body: &[u8]) {
-    let len = (body.len() as u32).to_le_bytes();
+pub fn encode_frame(out: &mut Vec<u8>, body: &[u8]) -> Result<()> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("a group record of {} bytes is over 4 GiB", body.len()),
+            )
+        })?
+        .to_le_bytes();
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&len);
     hasher.update(body);
     out.extend_from_slice(&len);
     out.extend_from_slice(&hasher.finalize().to_le_bytes());
     out.extend_from_slice(body);
+    Ok(())
 }
 
 /// What one frame read found.
@@ -117,7 +123,9 @@ fn decode_frame(bytes: &[u8]) -> Frame<'_> {
     }
     let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
     let stored = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    if len > RECORD_BYTES_MAX || bytes.len() < FRAME_HEADER_BYTES + len {
+    // The length is covered by the CRC: one damaged into another value that still fits the
+    // file is caught below. (Replay takes any length a command could write.)
+    if bytes.len() - FRAME_HEADER_BYTES < len {
         return Frame::Damaged;
     }
     let body = &bytes[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len];
@@ -354,23 +362,26 @@ pub fn reserve(file: &dyn File, end: u64, len: u64) -> std::io::Result<()> {
     file.set_len(grown)
 }
 
-/// Writes snapshot `generation` holding `records` (bodies): aside, synced, renamed into place,
-/// then removes every older generation's files. `durable` as the fsync policy wants.
-pub fn write_snapshot(
+/// Writes snapshot `generation` holding `records` (bodies) aside, as `tag` names it (unique
+/// to the stream's incarnation, so that a stream dropped and created again under the same
+/// name never sees it), synced as `durable` says. Returns its path and size; nothing of the
+/// groups' state changes until [`install_snapshot`].
+pub fn write_snapshot_aside(
     fs: &dyn FileSystem,
     dir: &Path,
     generation: u64,
+    tag: u64,
     records: &[Vec<u8>],
     durable: bool,
-) -> Result<u64> {
-    let path = dir.join(file_name(generation, JournalFile::Snapshot));
-    let mut temporary = path.clone().into_os_string();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
+) -> Result<(PathBuf, u64)> {
+    let temporary = dir.join(format!(
+        "{}.{tag:016x}.tmp",
+        file_name(generation, JournalFile::Snapshot)
+    ));
     let mut bytes = header(JournalFile::Snapshot, generation).to_vec();
     bytes.extend_from_slice(&(records.len() as u64).to_le_bytes());
     for record in records {
-        encode_frame(&mut bytes, record);
+        encode_frame(&mut bytes, record)?;
     }
     let file = fs.open(&temporary, OpenMode::Create)?;
     file.set_len(0)?;
@@ -378,7 +389,22 @@ pub fn write_snapshot(
     if durable {
         file.sync_data()?;
     }
-    fs.rename(&temporary, &path)?;
+    Ok((temporary, bytes.len() as u64))
+}
+
+/// Renames a snapshot written by [`write_snapshot_aside`] into place as generation
+/// `generation`'s, then removes every older generation's files.
+pub fn install_snapshot(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    generation: u64,
+    temporary: &Path,
+    durable: bool,
+) -> Result<()> {
+    fs.rename(
+        temporary,
+        &dir.join(file_name(generation, JournalFile::Snapshot)),
+    )?;
     if durable {
         fs.sync_dir(dir)?;
     }
@@ -390,7 +416,12 @@ pub fn write_snapshot(
             remove_if_present(fs, &dir.join(name))?;
         }
     }
-    Ok(bytes.len() as u64)
+    Ok(())
+}
+
+/// Removes a snapshot written aside that will not be installed.
+pub fn discard_snapshot(fs: &dyn FileSystem, temporary: &Path) -> Result<()> {
+    remove_if_present(fs, temporary)
 }
 
 fn remove_if_present(fs: &dyn FileSystem, path: &Path) -> Result<()> {
@@ -426,7 +457,7 @@ mod tests {
     #[test]
     fn frames_catch_every_flip_and_cut() {
         let mut bytes = Vec::new();
-        encode_frame(&mut bytes, b"record body");
+        encode_frame(&mut bytes, b"record body").expect("a small body");
         assert!(matches!(decode_frame(&bytes), Frame::Body(body) if body == b"record body"));
         for cut in 4..bytes.len() {
             assert!(
@@ -443,5 +474,15 @@ mod tests {
             );
         }
         assert!(matches!(decode_frame(&[0, 0, 0, 0, 9]), Frame::End));
+    }
+
+    #[test]
+    fn a_frame_of_any_size_written_is_read_back() {
+        // One command's records can be large (a read or claim of many entries with long
+        // names): replay takes whatever length an append wrote.
+        let body = vec![7u8; 65 << 20];
+        let mut bytes = Vec::new();
+        encode_frame(&mut bytes, &body).expect("a body under 4 GiB");
+        assert!(matches!(decode_frame(&bytes), Frame::Body(read) if read.len() == body.len()));
     }
 }

@@ -16,10 +16,11 @@
 //! variable's `notify_all`) costs a context switch per waiter per round, which with dozens of
 //! writers costs more than the sync itself.
 //!
-//! Files are synced logs first, then tombstone files and the group journal, then directories:
-//! a tombstone or a group record must never be durable while the entry it names is not, and a
-//! removal must not be durable before the checkpoint that preserves what the removed files
-//! carried.
+//! Within a round, files are synced logs first, then tombstone files, then directories: a
+//! tombstone must never be durable while the entry it names is not, and a removal must not be
+//! durable before the checkpoint that preserves what the removed files carried. The group
+//! journal has a queue of its own: its records only name entries already durable (a reader saw
+//! them in a published view), so it needs no place in the log's order.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -350,7 +350,25 @@ impl Stream {
     /// Finishes a move to the dead-letter stream: done (the entries leave the PEL) or
     /// abandoned (they stay pending as they were).
     pub fn end_dead_letters(&self, group: &[u8], ids: Vec<StreamId>, done: bool) -> Result<()> {
-        self.change_groups(
+        let (outcome, ticket) = self.end_dead_letters_deferred(group, ids, done)?;
+        self.log.wait_durable(ticket)?;
+        outcome
+    }
+
+    /// Abandons a move to the dead-letter stream without waiting for that to be durable: for
+    /// a read given up between its steps. (A crash before it is durable leaves the move open,
+    /// and opening abandons it again.)
+    pub fn abandon_dead_letters(&self, group: &[u8], ids: Vec<StreamId>) -> Result<()> {
+        self.end_dead_letters_deferred(group, ids, false)?.0
+    }
+
+    fn end_dead_letters_deferred(
+        &self,
+        group: &[u8],
+        ids: Vec<StreamId>,
+        done: bool,
+    ) -> Result<(Result<()>, Ticket)> {
+        self.change_groups_deferred(
             ReadLimit::count(1),
             &|_| StreamId::MIN,
             |groups, journal, _| {
@@ -394,17 +412,15 @@ impl Stream {
         self.read_groups(|groups, facts| Ok((groups.len() as u64, groups.full(&facts, count))))
     }
 
-    /// The number of groups.
-    pub fn group_count(&self) -> u64 {
-        lock(&self.groups).len() as u64
+    /// The number of groups, answered once what it counted is durable.
+    pub fn group_count(&self) -> Result<u64> {
+        self.log.write(|_| Ok(lock(&self.groups).len() as u64))
     }
 
     /// Whether group `name` exists, and when it may next have entries due again (a lease or a
     /// release running out).
     pub fn group_state(&self, name: &[u8]) -> Option<Option<u64>> {
-        lock(&self.groups)
-            .get(name)
-            .map(|group| group.pel().next_due())
+        lock(&self.groups).get(name).map(|group| group.next_due())
     }
 
     /// The dead-letter moves a crash left open.
@@ -413,24 +429,29 @@ impl Stream {
     }
 
     /// Compacts the group journal if a change asked for it: a new generation starts under
-    /// the writer lock, and the snapshot of the state at that instant is written outside it.
+    /// the writer lock, and the snapshot of the state at that instant is built and written
+    /// outside it.
     pub fn compact_groups(&self) -> Result<()> {
         if !self.compaction_wanted.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        let (generation, bodies) = self.log.write(|txn| {
-            let records = lock(&self.groups).snapshot();
-            let bodies = records
-                .chunks(SNAPSHOT_RECORDS_PER_FRAME)
-                .map(|chunk| {
-                    let mut body = Vec::new();
-                    encode_batch(chunk, &mut body);
-                    body
-                })
-                .collect::<Vec<_>>();
+        // Under the lock only a copy of the state (a memory copy, a few milliseconds for a
+        // million pending entries); the records are built and encoded outside it.
+        let (generation, groups) = self.log.write(|txn| {
+            let groups = lock(&self.groups).clone();
             let generation = txn.rotate_group_journal()?;
-            Ok((generation, bodies))
+            Ok((generation, groups))
         })?;
+        let bodies = groups
+            .snapshot()
+            .chunks(SNAPSHOT_RECORDS_PER_FRAME)
+            .map(|chunk| {
+                let mut body = Vec::new();
+                encode_batch(chunk, &mut body);
+                body
+            })
+            .collect::<Vec<_>>();
+        drop(groups);
         self.log.write_group_snapshot(generation, &bodies)
     }
 

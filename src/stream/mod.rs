@@ -237,7 +237,7 @@ impl Stream {
     pub fn info(&self, full_count: Option<usize>, limit: ReadLimit) -> Result<StreamInfo> {
         let (groups, full_groups) = match full_count {
             Some(count) => self.full_groups(count)?,
-            None => (self.group_count(), Vec::new()),
+            None => (self.group_count()?, Vec::new()),
         };
         let view = self.log.view();
         let first_entry = self

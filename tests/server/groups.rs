@@ -253,6 +253,16 @@ async fn reads_acks_pending_and_claims() {
         justid: true,
         ..Default::default()
     };
+    let past_redis = v1::ClaimRequest {
+        retry_count: Some(1 << 63),
+        ..claim.clone()
+    };
+    let refused = groups.claim(past_redis).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        refused.message(),
+        "ERR Invalid RETRYCOUNT option argument for XCLAIM"
+    );
     let claimed = groups.claim(claim).await.unwrap().into_inner();
     let claimed: Vec<&str> = claimed
         .entries
@@ -539,5 +549,67 @@ async fn group_state_survives_a_restart() {
             .await
             .streams
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn under_always_a_destroyed_group_ends_a_blocked_group_read() {
+    let (server, _client) = start(&[("--fsync", "always")]).await;
+    let groups = groups_client(&server).await;
+    groups
+        .clone()
+        .create(create_request("s", "g", "$", true))
+        .await
+        .unwrap();
+    let mut blocking = read_request("g", "alice", &[("s", ">")]);
+    blocking.block_ms = Some(0);
+    let mut reader = groups.clone();
+    let waiting = tokio::spawn(async move { reader.read(blocking).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let destroy = v1::DestroyGroupRequest {
+        key: Some(v1::destroy_group_request::Key::Stream("s".into())),
+        group_name: Some(v1::destroy_group_request::GroupName::Group("g".into())),
+    };
+    groups.clone().destroy(destroy).await.unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(3), waiting).await;
+    assert!(
+        ended.is_ok(),
+        "a blocked XREADGROUP was not ended by DESTROY under fsync always"
+    );
+}
+
+#[tokio::test]
+async fn under_always_a_nack_wakes_a_blocked_group_read() {
+    let (server, mut client) = start(&[("--fsync", "always")]).await;
+    let mut groups = groups_client(&server).await;
+    add(&mut client, "s", "1-0", FV).await;
+    groups
+        .create(create_request("s", "g", "0", false))
+        .await
+        .unwrap();
+    assert_eq!(
+        delivered(
+            &group_read(&mut groups, read_request("g", "alice", &[("s", ">")])).await,
+            0
+        ),
+        ["1-0"]
+    );
+    let mut blocking = read_request("g", "bob", &[("s", ">")]);
+    blocking.block_ms = Some(0);
+    let mut reader = groups.clone();
+    let waiting = tokio::spawn(async move { reader.read(blocking).await });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let nack = v1::NackRequest {
+        key: Some(v1::nack_request::Key::Stream("s".into())),
+        group_name: Some(v1::nack_request::GroupName::Group("g".into())),
+        consumer_name: Some(v1::nack_request::ConsumerName::Consumer("alice".into())),
+        ids: vec!["1-0".into()],
+        ..Default::default()
+    };
+    groups.nack(nack).await.unwrap();
+    let woken = tokio::time::timeout(std::time::Duration::from_secs(3), waiting).await;
+    assert!(
+        woken.is_ok(),
+        "a blocked XREADGROUP was not woken by XNACK under fsync always"
     );
 }

@@ -1,7 +1,10 @@
 //! The stream's group journal as a transaction writes it: records appended under the writer
-//! lock (so their order is the order of the changes) and synced in the same group-commit
-//! round as the log, after it; and compaction, which starts a new generation under the lock
-//! and writes the snapshot outside it. The file format is [`crate::storage::journal`]'s.
+//! lock (so their order is the order of the changes) and group-committed by the journal's own
+//! queue; and compaction, which starts a new generation under the lock, writes the snapshot
+//! aside outside it, and installs it under the lock unless the stream was dropped meanwhile.
+//! The file format is [`crate::storage::journal`]'s.
+
+use std::sync::atomic::Ordering;
 
 use crate::config::FsyncPolicy;
 use crate::error::Result;
@@ -23,7 +26,7 @@ impl Txn<'_> {
         }
         let mut bytes = Vec::new();
         for body in bodies {
-            journal::encode_frame(&mut bytes, body);
+            journal::encode_frame(&mut bytes, body)?;
         }
         let generation = self.writer.journal.generation;
         let file = self.log.writable(generation, FileKind::Journal)?;
@@ -71,26 +74,30 @@ impl Txn<'_> {
 impl StreamLog {
     /// Writes `records` as the snapshot of journal generation `generation` (the state when it
     /// was started), once everything written before is durable, and removes the older
-    /// generations. Outside the writer lock: writers go on meanwhile.
+    /// generations. The snapshot is written aside outside the writer lock (writers go on
+    /// meanwhile); it is installed under the lock, and only if the stream was not dropped in
+    /// the meantime: a stream created again under the name has files of its own.
     pub fn write_group_snapshot(&self, generation: u64, records: &[Vec<u8>]) -> Result<()> {
         // The snapshot must not hold a change whose own record is not yet durable.
         self.flush()?;
         let durable = self.ctx.config.fsync != FsyncPolicy::No;
-        let bytes = journal::write_snapshot(
-            self.ctx.fs.as_ref(),
-            &self.dir,
-            generation,
-            records,
-            durable,
-        )?;
+        let fs = self.ctx.fs.as_ref();
+        let (temporary, bytes) =
+            journal::write_snapshot_aside(fs, &self.dir, generation, self.uid, records, durable)?;
+        let mut writer = crate::lock::lock(&self.writer);
+        if self.dropped.load(Ordering::Acquire) {
+            drop(writer);
+            return journal::discard_snapshot(fs, &temporary);
+        }
+        journal::install_snapshot(fs, &self.dir, generation, &temporary, durable)?;
+        if writer.journal.generation == generation {
+            writer.journal.snapshot_bytes = bytes;
+        }
+        drop(writer);
         let previous = generation.saturating_sub(1);
         self.ctx
             .handles
             .evict(&self.key(previous, HandleKind::JournalFile));
-        let mut writer = crate::lock::lock(&self.writer);
-        if writer.journal.generation == generation {
-            writer.journal.snapshot_bytes = bytes;
-        }
         Ok(())
     }
 

@@ -353,8 +353,10 @@ impl StreamLog {
                 self.journal_commits.enqueue(seq, (), &mut journal);
                 ticket.journal = Some(seq);
             }
-            // A change with no file of its own (or only the journal's) still publishes its
-            // view through the log's queue when it has files or nothing else.
+            // The log's queue publishes the new view: it takes every change that dirtied a
+            // log file, and a change that dirtied nothing at all. A journal-only change (a
+            // group's state, which lives in memory, not in the view) is announced by the
+            // journal's queue once it is durable.
             if !dirty.is_empty() || ticket.journal.is_none() {
                 self.commits.enqueue(seq, view, &mut dirty);
                 ticket.log = Some(seq);
@@ -371,12 +373,15 @@ impl StreamLog {
         Ok((outcome, Ticket::default()))
     }
 
-    /// One group-commit round of the group journal (under `always`): sync it.
+    /// One group-commit round of the group journal (under `always`): sync it, then wake the
+    /// stream's listeners, so that a blocked group read sees what a journal-only change (a
+    /// negative acknowledgement, a destroyed group, a moved last-delivered ID) made possible.
     fn sync_journal_round(&self, batch: &mut Batch<()>) -> std::result::Result<(), String> {
         for item in &batch.dirty {
             self.sync_dirty(item)
                 .map_err(|error| format!("sync failed: {error}"))?;
         }
+        (self.listener)();
         Ok(())
     }
 
