@@ -16,6 +16,7 @@
 //! synchronous Rust: nothing here knows about the network.
 
 mod commit;
+mod dead_letter;
 mod groups;
 mod read;
 mod table;
@@ -38,7 +39,8 @@ use crate::storage::repair::Repair;
 
 pub use commit::{Commit, Durable};
 use commit::{Committers, Syncer};
-pub use groups::{GroupReadStep, ReadGroup, ReadGroupOutcome, StreamIdentity, DEAD_LETTER_FIELDS};
+pub use dead_letter::DEAD_LETTER_FIELDS;
+pub use groups::{GroupReadStep, ReadGroup, ReadGroupOutcome, StreamIdentity};
 pub use read::{Followed, Follower};
 use table::{check_name, Opening, Table};
 pub use watch::{Watchers, WATCHED_NAMES_SWEEP_AT};
