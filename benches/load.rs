@@ -15,6 +15,10 @@
 //! its own, a warm-up and then a fixed measured window:
 //! - `add`: one 100-byte entry per call (Redis: XADD, no pipelining), `SLUICE_LOAD_CLIENTS`
 //!   clients (default 50).
+//! - `add-open`: `add` as an open loop at a fixed offered rate, the same for both servers
+//!   (`SLUICE_LOAD_OPEN_RATE` calls/s, or by default half the lower of the two servers' `add`
+//!   throughput in this run, `SLUICE_LOAD_OPEN_SHARE`): latency percentiles (p50, p99,
+//!   p99.9) without coordinated omission, from an HdrHistogram (see `load/measure.rs`).
 //! - `add-batch`: 16 entries per Add call (Redis: 16 XADDs per pipeline), entries per second.
 //! - `range`: COUNT 100 from a random ID of a stream of 100,000 entries.
 //! - `tail`: `SLUICE_LOAD_SUBSCRIBERS` subscribers (default 10) follow one stream (Sluice: Tail;
@@ -71,7 +75,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use measure::{closed_loop, Measurement, Operation};
+use measure::{closed_loop, open_loop, Measurement, Operation};
 use report::{Context, Row};
 use servers::{RedisServer, SluiceServer};
 use settings::{ServerKind, Settings, Workload};
@@ -199,13 +203,14 @@ fn run(settings: Settings) -> Result<(), String> {
 async fn run_workloads(settings: &Settings, targets: &[Target]) -> Vec<Row> {
     let mut rows = Vec::new();
     for &workload in &settings.workloads {
+        let rate = open_rate(settings, &rows);
         for &target in targets {
             eprintln!(
                 "load: {} against {} ...",
                 workload.name(),
                 target.kind().name()
             );
-            let outcome = measure_one(settings, workload, target).await;
+            let outcome = measure_one(settings, workload, target, rate).await;
             if let Ok(measurement) = &outcome {
                 eprintln!(
                     "load: {} against {}: {:.0} ops/s, {:.0} entries/s",
@@ -227,6 +232,42 @@ async fn run_workloads(settings: &Settings, targets: &[Target]) -> Vec<Row> {
     rows
 }
 
+/// The open loop's offered rate: `SLUICE_LOAD_OPEN_RATE`, or a share of the lower `add`
+/// throughput measured so far in this run.
+fn open_rate(settings: &Settings, rows: &[Row]) -> Option<f64> {
+    settings.open_rate.or_else(|| {
+        rows.iter()
+            .filter(|row| row.workload == Workload::Add)
+            .filter_map(|row| row.outcome.as_ref().ok())
+            .map(Measurement::operations_per_second)
+            .filter(|rate| *rate > 0.0)
+            .reduce(f64::min)
+            .map(|peak| peak * settings.open_share)
+    })
+}
+
+/// [`clients`] at an offered rate, in an open loop.
+async fn clients_at<C, O, Connect, Connecting, Build>(
+    settings: &Settings,
+    pid: u32,
+    connect: Connect,
+    build: Build,
+    rate: Option<f64>,
+) -> Result<Measurement, String>
+where
+    C: Clone,
+    O: Operation,
+    Connect: Fn() -> Connecting,
+    Connecting: std::future::Future<Output = Result<C, String>>,
+    Build: FnMut(usize, C) -> O,
+{
+    let rate = rate.ok_or(
+        "add-open needs SLUICE_LOAD_OPEN_RATE, or the add workload earlier in the same run",
+    )?;
+    let operations = operations(settings, connect, build).await?;
+    Ok(open_loop(operations, rate, settings.warmup, settings.measure, pid).await)
+}
+
 /// Opens the connections the clients share (by default one per client) with `connect`,
 /// builds each client's operation with `build` (given its index and its connection) and runs
 /// them all.
@@ -234,8 +275,25 @@ async fn clients<C, O, Connect, Connecting, Build>(
     settings: &Settings,
     pid: u32,
     connect: Connect,
-    mut build: Build,
+    build: Build,
 ) -> Result<Measurement, String>
+where
+    C: Clone,
+    O: Operation,
+    Connect: Fn() -> Connecting,
+    Connecting: std::future::Future<Output = Result<C, String>>,
+    Build: FnMut(usize, C) -> O,
+{
+    let operations = operations(settings, connect, build).await?;
+    Ok(closed_loop(operations, settings.warmup, settings.measure, pid).await)
+}
+
+/// The clients' operations, on connections they share (by default one each).
+async fn operations<C, O, Connect, Connecting, Build>(
+    settings: &Settings,
+    connect: Connect,
+    mut build: Build,
+) -> Result<Vec<O>, String>
 where
     C: Clone,
     O: Operation,
@@ -247,10 +305,9 @@ where
     for _ in 0..settings.connections {
         connections.push(connect().await?);
     }
-    let operations = (0..settings.clients)
+    Ok((0..settings.clients)
         .map(|index| build(index, connections[index % connections.len()].clone()))
-        .collect();
-    Ok(closed_loop(operations, settings.warmup, settings.measure, pid).await)
+        .collect())
 }
 
 /// The IDs the range workload's stream holds (`1-1`, `1-2`, …) and the ones a range may start
@@ -267,14 +324,15 @@ async fn measure_one(
     settings: &Settings,
     workload: Workload,
     target: Target,
+    rate: Option<f64>,
 ) -> Result<Measurement, String> {
     let stream = format!("load:{}", workload.name());
     match target {
         Target::Sluice { address, pid } => {
-            measure_sluice(settings, workload, address, pid, &stream).await
+            measure_sluice(settings, workload, address, pid, &stream, rate).await
         }
         Target::Redis { address, pid } => {
-            measure_redis(settings, workload, address, pid, &stream).await
+            measure_redis(settings, workload, address, pid, &stream, rate).await
         }
     }
 }
@@ -286,15 +344,13 @@ async fn measure_sluice(
     address: SocketAddr,
     pid: u32,
     stream: &str,
+    rate: Option<f64>,
 ) -> Result<Measurement, String> {
     let sluice = |address| move || sluice_side::channel(address);
+    let add = |_, client| sluice_side::Add::new(client, stream, 1);
     match workload {
-        Workload::Add => {
-            clients(settings, pid, sluice(address), |_, client| {
-                sluice_side::Add::new(client, stream, 1)
-            })
-            .await
-        }
+        Workload::Add => clients(settings, pid, sluice(address), add).await,
+        Workload::AddOpen => clients_at(settings, pid, sluice(address), add, rate).await,
         Workload::Batch => {
             clients(settings, pid, sluice(address), |_, client| {
                 sluice_side::Add::new(client, stream, settings.batch_entries)
@@ -345,15 +401,13 @@ async fn measure_redis(
     address: SocketAddr,
     pid: u32,
     stream: &str,
+    rate: Option<f64>,
 ) -> Result<Measurement, String> {
     let redis = |address| move || redis_side::connect(address);
+    let add = |_, connection| redis_side::Add::new(connection, stream);
     match workload {
-        Workload::Add => {
-            clients(settings, pid, redis(address), |_, connection| {
-                redis_side::Add::new(connection, stream)
-            })
-            .await
-        }
+        Workload::Add => clients(settings, pid, redis(address), add).await,
+        Workload::AddOpen => clients_at(settings, pid, redis(address), add, rate).await,
         Workload::Batch => {
             clients(settings, pid, redis(address), |_, connection| {
                 redis_side::PipelinedAdd::new(connection, stream, settings.batch_entries)

@@ -9,9 +9,19 @@
 //! Latencies are kept whole (one `u64` of nanoseconds per call, in a vector reserved up front)
 //! and sorted once at the end: exact percentiles, no histogram buckets, and no allocation in
 //! the loop until a client has made more calls than reserved for.
+//!
+//! A closed loop measures throughput, but its latencies hide what a slow server does to the
+//! calls that would have been made meanwhile (coordinated omission). The open loop
+//! ([`open_loop`]) offers a fixed rate instead: every client has a schedule of intended start
+//! times, and a call that starts late because the previous one was still waiting on the server
+//! counts its latency from when it should have started. (A start late only by the timer's
+//! granularity counts from the actual start: that delay is the load generator's, not the
+//! server's.) Its latencies go into an HdrHistogram (three significant digits).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
 
 use crate::servers::{cpu_seconds, machine_busy_seconds};
 
@@ -63,6 +73,8 @@ pub struct Tally {
     pub first_error: Option<String>,
     /// One latency per call (per delivered entry, for subscribers), in nanoseconds.
     pub latencies_ns: Vec<u64>,
+    /// The open loop's latencies, in nanoseconds.
+    pub histogram: Option<Histogram<u64>>,
 }
 
 impl Tally {
@@ -97,7 +109,20 @@ impl Tally {
             self.first_error = other.first_error;
         }
         self.latencies_ns.extend(other.latencies_ns);
+        match (&mut self.histogram, other.histogram) {
+            (Some(mine), Some(theirs)) => {
+                // Same bounds on both sides: adding cannot fail.
+                let _ = mine.add(theirs);
+            }
+            (mine @ None, theirs) => *mine = theirs,
+            (Some(_), None) => {}
+        }
     }
+}
+
+/// An empty latency histogram: 1 ns to a minute, three significant digits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
 /// CPU time used during the window, as a percentage of one core (so up to 100 × cores): by
@@ -166,9 +191,25 @@ impl Measurement {
         self.tally.entries as f64 / self.seconds
     }
 
+    /// The server's CPU time per call counted, in microseconds.
+    pub fn server_micros_per_call(&self) -> Option<f64> {
+        let calls = self.operations_per_second();
+        Some(self.cpu.server_percent? * 1e4 / calls).filter(|_| calls > 0.0)
+    }
+
+    /// The server's CPU time per entry counted, in microseconds.
+    pub fn server_micros_per_entry(&self) -> Option<f64> {
+        let entries = self.entries_per_second();
+        Some(self.cpu.server_percent? * 1e4 / entries).filter(|_| entries > 0.0)
+    }
+
     /// The latency at quantile `quantile` (0..=1) in milliseconds, by nearest rank; the
     /// latencies must be sorted.
     pub fn latency_ms(&self, quantile: f64) -> Option<f64> {
+        if let Some(histogram) = &self.tally.histogram {
+            return (!histogram.is_empty())
+                .then(|| histogram.value_at_quantile(quantile) as f64 / 1e6);
+        }
         let sorted = &self.tally.latencies_ns;
         if sorted.is_empty() {
             return None;
@@ -229,6 +270,55 @@ pub async fn drive<O: Operation>(mut operation: O, window: Window) -> Tally {
     tally
 }
 
+/// Runs `operation` on its open-loop schedule: a call every `interval` from `first`, each
+/// intended inside the window counted (also when it finishes after the window's end).
+pub async fn drive_open<O: Operation>(
+    mut operation: O,
+    window: Window,
+    first: Instant,
+    interval: Duration,
+) -> Tally {
+    let mut tally = Tally {
+        histogram: Some(histogram()),
+        ..Tally::default()
+    };
+    let mut intended = first;
+    let mut free_since = Instant::now();
+    while intended < window.end {
+        tokio::time::sleep_until(intended.into()).await;
+        let sent = Instant::now();
+        // Late because the previous call was still out: the server's delay, counted from the
+        // intended start. Late only by the timer: counted from the actual start.
+        let from = if free_since > intended {
+            intended
+        } else {
+            sent
+        };
+        let outcome = operation.call().await;
+        let finished = Instant::now();
+        free_since = finished;
+        let counted = intended >= window.start;
+        match outcome {
+            Ok(entries) if counted => {
+                tally.operations += 1;
+                tally.entries += entries;
+                let nanos = u64::try_from((finished - from).as_nanos()).unwrap_or(u64::MAX);
+                if let Some(histogram) = &mut tally.histogram {
+                    histogram.saturating_record(nanos.max(1));
+                }
+            }
+            Ok(_) => {}
+            Err(description) => {
+                if counted {
+                    tally.error(description);
+                }
+            }
+        }
+        intended += interval;
+    }
+    tally
+}
+
 /// Runs every operation as its own task, all sharing one window that opens after the
 /// warm-up, and measures the server's and the clients' CPU use meanwhile.
 pub async fn closed_loop<O: Operation>(
@@ -242,6 +332,39 @@ pub async fn closed_loop<O: Operation>(
         .into_iter()
         .map(|operation| tokio::spawn(drive(operation, window)))
         .collect();
+    gather(tasks, window, server_pid).await
+}
+
+/// Runs every operation as its own task at `rate` calls per second in all (each client a
+/// share, their schedules staggered), sharing one window that opens after the warm-up.
+pub async fn open_loop<O: Operation>(
+    operations: Vec<O>,
+    rate: f64,
+    warmup: Duration,
+    measure: Duration,
+    server_pid: u32,
+) -> Measurement {
+    let window = Window::after(warmup, measure);
+    let clients = operations.len().max(1) as f64;
+    let interval = Duration::from_secs_f64(clients / rate);
+    let begin = Instant::now();
+    let tasks: Vec<_> = operations
+        .into_iter()
+        .enumerate()
+        .map(|(index, operation)| {
+            let first = begin + Duration::from_secs_f64(index as f64 / rate);
+            tokio::spawn(drive_open(operation, window, first, interval))
+        })
+        .collect();
+    gather(tasks, window, server_pid).await
+}
+
+/// Measures CPU use over the window and collects the clients' tallies.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<Tally>>,
+    window: Window,
+    server_pid: u32,
+) -> Measurement {
     let cpu = cpu_during(window, server_pid).await;
     let mut tallies = Vec::with_capacity(tasks.len());
     for task in tasks {

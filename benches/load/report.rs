@@ -114,7 +114,10 @@ pub fn table(rows: &[Row]) -> String {
         "entries/s",
         "p50 ms",
         "p99 ms",
+        "p99.9 ms",
         "errors",
+        "srv µs/call",
+        "srv µs/entry",
         "server cpu%",
         "client cpu%",
         "other cpu%",
@@ -134,7 +137,10 @@ pub fn table(rows: &[Row]) -> String {
                     format!("{:.0}", measurement.entries_per_second()),
                     optional(measurement.latency_ms(0.50), 3),
                     optional(measurement.latency_ms(0.99), 3),
+                    optional(measurement.latency_ms(0.999), 3),
                     measurement.tally.errors.to_string(),
+                    optional(measurement.server_micros_per_call(), 1),
+                    optional(measurement.server_micros_per_entry(), 2),
                     optional(measurement.cpu.server_percent, 0),
                     optional(measurement.cpu.client_percent, 0),
                     optional(measurement.cpu.other_percent, 0),
@@ -187,8 +193,10 @@ pub fn table(rows: &[Row]) -> String {
         "\nops/s: calls per second (tail: the writer's adds). entries/s: entries added or \
          returned (tail: delivered, summed over subscribers; pipelines: added, delivered and \
          acknowledged).\np50/p99: per call as the client sees it (tail, pipeline: from the \
-         producer's call to a subscriber's or consumer's receipt).\ncpu%: of one core, \
-         during the measured window; other: the rest of the machine (other processes, \
+         producer's call to a subscriber's or consumer's receipt; add-open: from the call's \
+         intended start, see load/measure.rs).\nsrv µs/call, µs/entry: the server's CPU time \
+         (user and system) in the window over the calls or entries counted in it.\ncpu%: of \
+         one core, during the measured window; other: the rest of the machine (other processes, \
          kernel), high when the measurement was disturbed."
     );
     for note in notes {
@@ -347,8 +355,20 @@ pub fn json(context: &Context, rows: &[Row]) -> String {
                     json_number(measurement.latency_ms(0.99), 4)
                 ),
                 format!(
+                    "\"latency_p999_ms\": {}",
+                    json_number(measurement.latency_ms(0.999), 4)
+                ),
+                format!(
                     "\"latency_max_ms\": {}",
                     json_number(measurement.latency_ms(1.0), 4)
+                ),
+                format!(
+                    "\"server_us_per_call\": {}",
+                    json_number(measurement.server_micros_per_call(), 2)
+                ),
+                format!(
+                    "\"server_us_per_entry\": {}",
+                    json_number(measurement.server_micros_per_entry(), 3)
                 ),
                 format!("\"errors\": {}", measurement.tally.errors),
                 format!(

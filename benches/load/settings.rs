@@ -27,6 +27,8 @@ pub const PRODUCERS_DEFAULT: usize = 8;
 pub const CONSUMERS_DEFAULT: usize = 4;
 /// COUNT of each group read of the pipeline workload (and so IDs per XACK).
 pub const GROUP_COUNT_DEFAULT: usize = 16;
+/// The share of the measured peak the open loop offers by default.
+pub const OPEN_SHARE_DEFAULT: f64 = 0.5;
 /// Bytes of the one field value of every entry: with the 4-byte field name `data`, a
 /// 100-byte entry.
 pub const VALUE_BYTES: usize = 96;
@@ -67,6 +69,9 @@ impl Fsync {
 pub enum Workload {
     /// One entry per call.
     Add,
+    /// One entry per call at a fixed offered rate (an open loop): latency without coordinated
+    /// omission, both servers at the same rate.
+    AddOpen,
     /// `batch_entries` entries per call (Redis: per pipeline).
     Batch,
     /// XRANGE of `range_count` entries from a random position.
@@ -91,8 +96,9 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Add,
+        Workload::AddOpen,
         Workload::Batch,
         Workload::Range,
         Workload::Tail,
@@ -103,8 +109,9 @@ impl Workload {
     ];
 
     /// The workloads run when `SLUICE_LOAD_WORKLOADS` is not set.
-    pub const DEFAULT: [Workload; 6] = [
+    pub const DEFAULT: [Workload; 7] = [
         Workload::Add,
+        Workload::AddOpen,
         Workload::Batch,
         Workload::Range,
         Workload::Tail,
@@ -116,6 +123,7 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Add => "add",
+            Workload::AddOpen => "add-open",
             Workload::Batch => "add-batch",
             Workload::Range => "range",
             Workload::Tail => "tail",
@@ -177,6 +185,11 @@ pub struct Settings {
     pub range_count: usize,
     /// `SLUICE_LOAD_CLIENT_THREADS`: tokio worker threads of the load generator.
     pub client_threads: usize,
+    /// `SLUICE_LOAD_OPEN_RATE`: add-open's offered rate in calls per second; unset, a share
+    /// of the lower of the two servers' `add` throughput in the same run.
+    pub open_rate: Option<f64>,
+    /// `SLUICE_LOAD_OPEN_SHARE`: that share (default 0.5).
+    pub open_share: f64,
     /// `SLUICE_LOAD_WORKLOADS`: a comma-separated subset of the workloads.
     pub workloads: Vec<Workload>,
     /// `SLUICE_LOAD_SERVERS`: `sluice`, `redis` or both.
@@ -210,6 +223,8 @@ impl Settings {
             range_stream_entries: count("SLUICE_LOAD_RANGE_ENTRIES", RANGE_STREAM_ENTRIES_DEFAULT)?,
             range_count: count("SLUICE_LOAD_RANGE_COUNT", RANGE_COUNT_DEFAULT)?,
             client_threads: count("SLUICE_LOAD_CLIENT_THREADS", processors)?,
+            open_rate: positive("SLUICE_LOAD_OPEN_RATE")?,
+            open_share: positive("SLUICE_LOAD_OPEN_SHARE")?.unwrap_or(OPEN_SHARE_DEFAULT),
             workloads: list(
                 "SLUICE_LOAD_WORKLOADS",
                 &Workload::ALL,
@@ -269,6 +284,17 @@ fn count(name: &str, default: usize) -> Result<usize, String> {
         _ => Err(format!(
             "{name} must be a whole number of at least 1, got {text:?}"
         )),
+    }
+}
+
+/// A number above 0, if set.
+fn positive(name: &str) -> Result<Option<f64>, String> {
+    let Some(text) = variable(name)? else {
+        return Ok(None);
+    };
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value.is_finite() => Ok(Some(value)),
+        _ => Err(format!("{name} must be a number above 0, got {text:?}")),
     }
 }
 
