@@ -93,9 +93,32 @@ impl StreamId {
     }
 }
 
+/// Bytes of the longest ID's text: two 20-digit numbers and the dash.
+const TEXT_BYTES_MAX: usize = 41;
+
+/// Writes `value`'s decimal digits to the end of `out[..end]`; returns where they start.
+fn digits_before(out: &mut [u8; TEXT_BYTES_MAX], end: usize, mut value: u64) -> usize {
+    let mut at = end;
+    loop {
+        at -= 1;
+        out[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return at;
+        }
+    }
+}
+
 impl fmt::Display for StreamId {
+    /// `ms-seq`, formatted by hand: every reply formats its IDs, and this is several times
+    /// cheaper than going through `write!` twice.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
+        let mut text = [0u8; TEXT_BYTES_MAX];
+        let seq_start = digits_before(&mut text, TEXT_BYTES_MAX, self.seq);
+        text[seq_start - 1] = b'-';
+        let start = digits_before(&mut text, seq_start - 1, self.ms);
+        // Only ASCII digits and a dash were written.
+        f.write_str(std::str::from_utf8(&text[start..]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -335,6 +358,23 @@ mod tests {
 
     fn id(ms: u64, seq: u64) -> StreamId {
         StreamId::new(ms, seq)
+    }
+
+    #[test]
+    fn ids_print_as_redis_prints_them() {
+        for (ms, seq) in [
+            (0, 0),
+            (1659114481311, 0),
+            (10, 10),
+            (9, 1_000_000),
+            (u64::MAX, u64::MAX),
+        ] {
+            assert_eq!(id(ms, seq).to_string(), format!("{ms}-{seq}"));
+            assert_eq!(
+                StreamId::parse_strict(id(ms, seq).to_string().as_bytes()),
+                Ok(id(ms, seq))
+            );
+        }
     }
 
     #[test]
