@@ -28,6 +28,7 @@ use crate::id::StreamId;
 use crate::model::{GroupStart, ReadLimit, ReadOptions};
 use crate::proto::groups as wire;
 use crate::proto::v1;
+use crate::server::group_read::finish_group_read;
 use crate::server::groups::{ids, required, GroupsService};
 use crate::server::limits::TAIL_QUEUE_MESSAGES;
 use crate::server::shutdown::Shutdown;
@@ -81,14 +82,8 @@ impl GroupsService {
                 max: self.limits.consumers_max,
             })?;
         let changes = Changes::subscribe(&self.engine, [name.as_slice()]);
-        let engine = self.engine.clone();
+        let identity = Engine::identities(&self.engine.read_group_streams(&read, None)?);
         let read = Arc::new(read);
-        let checked = Arc::clone(&read);
-        let identity = blocking(move || {
-            let streams = engine.read_group_streams(&checked, None)?;
-            Ok(Engine::identities(&streams))
-        })
-        .await?;
         let consumer = Consumer {
             engine: self.engine.clone(),
             read,
@@ -147,13 +142,7 @@ impl Handle {
                     },
                 };
                 changes.mark_seen();
-                let (next, delivered) = blocking(move || {
-                    let delivered = consumer.deliver(room)?;
-                    Ok((consumer, delivered))
-                })
-                .await?;
-                consumer = next;
-                if let Some(entries) = delivered {
+                if let Some(entries) = consumer.deliver(room).await? {
                     slot.send(Ok(v1::ConsumeResponse {
                         message: Some(v1::consume_response::Message::Entries(entries)),
                     }));
@@ -167,12 +156,7 @@ impl Handle {
                 biased;
                 message = inbound.message() => match message {
                     Ok(Some(request)) => {
-                        let (next, settled) = blocking(move || {
-                            let settled = consumer.settle(request)?;
-                            Ok((consumer, settled))
-                        })
-                        .await?;
-                        consumer = next;
+                        let settled = consumer.settle(request).await?;
                         let reply = v1::ConsumeResponse {
                             message: Some(v1::consume_response::Message::Settled(settled)),
                         };
@@ -195,15 +179,21 @@ impl Handle {
 }
 
 impl Consumer {
-    /// Reads `>` for up to `room` entries; `None` if nothing was there.
-    fn deliver(&mut self, room: usize) -> Result<Option<v1::GroupStreamEntries>, RequestError> {
+    /// Reads `>` for up to `room` entries; `None` if nothing was there. Its first step runs
+    /// on this task (as a unary group read's does), the wait for durability is an await.
+    async fn deliver(
+        &mut self,
+        room: usize,
+    ) -> Result<Option<v1::GroupStreamEntries>, RequestError> {
         let mut read = (*self.read).clone();
         read.options.count = room;
         read.limit.count = room;
         let streams = self
             .engine
             .read_group_streams(&read, Some(&self.identity))?;
-        let mut outcome = self.engine.read_group_from(&read, &streams)?;
+        let step = self.engine.begin_read_group(&read, &streams)?;
+        drop(streams);
+        let mut outcome = finish_group_read(&self.engine, step).await?;
         self.next_due = outcome.next_due;
         let Some((name, delivered)) = outcome.streams.pop() else {
             return Ok(None);
@@ -213,51 +203,46 @@ impl Consumer {
         Ok(Some(wire::group_read_to_proto(name, delivered)))
     }
 
-    /// Carries out one settle message.
-    fn settle(&mut self, request: v1::ConsumeRequest) -> Result<v1::Settled, RequestError> {
+    /// Carries out one settle message: an ack on this task (awaiting durability), a nack or
+    /// renewal (which wait for syncs, and a nack may move dead letters) on the blocking pool.
+    async fn settle(&mut self, request: v1::ConsumeRequest) -> Result<v1::Settled, RequestError> {
         use v1::consume_request::Message;
-        let (stream, group, consumer) = (
-            &self.read.streams[0].0,
-            &self.read.group,
-            &self.read.consumer,
-        );
-        let settled = match request.message {
+        let (stream, group) = (&self.read.streams[0].0, &self.read.group);
+        let read = Arc::clone(&self.read);
+        let engine = self.engine.clone();
+        let (count, settled, dead) = match request.message {
             Some(Message::Ack(settle)) => {
                 let ids = ids(&settle.ids)?;
-                let count = self.engine.ack(stream, group, &ids)?;
-                self.forget(&ids);
-                v1::Settled {
-                    count,
-                    dead_lettered: Vec::new(),
-                }
+                let count = self.engine.ack_deferred(stream, group, &ids)?.await?;
+                (count, ids, Vec::new())
             }
             Some(Message::Nack(settle)) => {
                 let ids = ids(&settle.ids)?;
-                let dead = self.engine.nack(
-                    stream,
-                    group,
-                    consumer,
-                    &ids,
-                    settle.delay_ms,
-                    settle.reject,
-                )?;
-                self.forget(&ids);
-                v1::Settled {
-                    count: ids.len() as u64,
-                    dead_lettered: dead.iter().map(StreamId::to_string).collect(),
-                }
+                let nacked = ids.clone();
+                let dead = blocking(move || {
+                    let (stream, group) = (&read.streams[0].0, &read.group);
+                    let (delay, reject) = (settle.delay_ms, settle.reject);
+                    Ok(engine.nack(stream, group, &read.consumer, &nacked, delay, reject)?)
+                })
+                .await?;
+                (ids.len() as u64, ids, dead)
             }
             Some(Message::Renew(settle)) => {
                 let ids = ids(&settle.ids)?;
-                let count = self.engine.renew(stream, group, consumer, &ids)?;
-                v1::Settled {
-                    count,
-                    dead_lettered: Vec::new(),
-                }
+                let count = blocking(move || {
+                    let (stream, group) = (&read.streams[0].0, &read.group);
+                    Ok(engine.renew(stream, group, &read.consumer, &ids)?)
+                })
+                .await?;
+                (count, Vec::new(), Vec::new())
             }
             Some(Message::Start(_)) | None => return Err(RequestError::ConsumeWithoutStart),
         };
-        Ok(settled)
+        self.forget(&settled);
+        Ok(v1::Settled {
+            count,
+            dead_lettered: dead.iter().map(StreamId::to_string).collect(),
+        })
     }
 
     fn forget(&mut self, ids: &[StreamId]) {

@@ -101,7 +101,7 @@ impl GroupsService {
         &self,
         mut request: v1::ReadGroupRequest,
     ) -> Result<v1::ReadGroupResponse, RequestError> {
-        let read = Arc::new(self.read_request(&mut request)?);
+        let read = self.read_request(&mut request)?;
         let blocks = request.block_ms.is_some()
             && read
                 .streams
@@ -113,14 +113,12 @@ impl GroupsService {
                 read.streams.iter().map(|(name, _)| name.as_slice()),
             )
         });
-        let engine = self.engine.clone();
-        let first = Arc::clone(&read);
-        let (step, identities) = blocking(move || {
-            let streams = engine.read_group_streams(&first, None)?;
-            let identities = Engine::identities(&streams);
-            Ok((engine.begin_read_group(&first, &streams)?, identities))
-        })
-        .await?;
+        // The first step on this task, as an Add's append is: it reads the groups and the
+        // stream and appends to the journal under the writer lock, waiting for no sync.
+        let streams = self.engine.read_group_streams(&read, None)?;
+        let identities = Engine::identities(&streams);
+        let step = self.engine.begin_read_group(&read, &streams)?;
+        drop(streams);
         let outcome = self.finish(step).await?;
         let (Some(block_ms), Some(changes)) = (request.block_ms, changes.as_mut()) else {
             return self.respond(outcome);
@@ -140,23 +138,15 @@ impl GroupsService {
             }
         };
         tokio::pin!(timeout);
-        let identities = Arc::new(identities);
         let mut next_due = outcome.next_due;
         loop {
             let recheck = next_due.map(|due| self.until(due));
             if changes.wait(&self.shutdown, &mut timeout, recheck).await? == Woken::Stopped {
                 return Ok(v1::ReadGroupResponse::default());
             }
-            let (engine, again, identities) = (
-                self.engine.clone(),
-                Arc::clone(&read),
-                Arc::clone(&identities),
-            );
-            let step = blocking(move || {
-                let streams = engine.read_group_streams(&again, Some(&identities))?;
-                Ok(engine.begin_read_group(&again, &streams)?)
-            })
-            .await?;
+            let streams = self.engine.read_group_streams(&read, Some(&identities))?;
+            let step = self.engine.begin_read_group(&read, &streams)?;
+            drop(streams);
             let outcome = self.finish(step).await?;
             if !outcome.streams.is_empty() {
                 return self.respond(outcome);
@@ -165,15 +155,9 @@ impl GroupsService {
         }
     }
 
-    /// The rest of a group read begun on the blocking pool: awaited until durable (no thread
-    /// parked), then its dead letters moved on the blocking pool, if it has any.
+    /// [`finish_group_read`].
     async fn finish(&self, step: Durable<GroupReadStep>) -> Result<ReadGroupOutcome, RequestError> {
-        let step = step.await?;
-        if !step.has_moves() {
-            return Ok(step.into_outcome());
-        }
-        let engine = self.engine.clone();
-        blocking(move || Ok(engine.finish_read_group(step)?)).await
+        finish_group_read(&self.engine, step).await
     }
 
     fn respond(&self, outcome: ReadGroupOutcome) -> Result<v1::ReadGroupResponse, RequestError> {
@@ -303,4 +287,18 @@ impl GroupsService {
         let renewed = blocking(move || Ok(engine.renew(&name, &group, &consumer, &ids)?)).await?;
         Ok(v1::RenewResponse { renewed })
     }
+}
+
+/// The rest of a group read: awaited until durable (no thread parked), then its dead letters
+/// moved on the blocking pool, if it has any (each move waits for syncs).
+pub(super) async fn finish_group_read(
+    engine: &Engine,
+    step: Durable<GroupReadStep>,
+) -> Result<ReadGroupOutcome, RequestError> {
+    let step = step.await?;
+    if !step.has_moves() {
+        return Ok(step.into_outcome());
+    }
+    let engine = engine.clone();
+    blocking(move || Ok(engine.finish_read_group(step)?)).await
 }
