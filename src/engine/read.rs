@@ -19,6 +19,7 @@ pub struct Follower {
     name: Vec<u8>,
     after: StreamId,
     followed: Option<Weak<Stream>>,
+    at_end: bool,
 }
 
 /// What one look at a followed stream found.
@@ -41,6 +42,13 @@ impl Follower {
     /// The last ID delivered (or the starting point).
     pub fn after(&self) -> StreamId {
         self.after
+    }
+
+    /// Whether the last batch read ended at the stream's last-generated ID, as it stood after
+    /// the read: nothing committed before the read is left unread. (False when unsure, say
+    /// the newest entries were deleted: one more read then finds nothing.)
+    pub fn at_end(&self) -> bool {
+        self.at_end
     }
 }
 
@@ -124,6 +132,7 @@ impl Engine {
             name: name.to_vec(),
             after,
             followed: stream.as_ref().map(Arc::downgrade),
+            at_end: false,
         })
     }
 
@@ -156,6 +165,7 @@ impl Engine {
             return Ok(Followed::Nothing);
         };
         follower.after = last.id;
+        follower.at_end = stream.last_id() <= last.id;
         Ok(Followed::Entries(entries))
     }
 }

@@ -157,7 +157,12 @@ async fn run(
                 }
                 let entries = convert::entries_to_proto(entries);
                 slot.send(Ok(v1::TailResponse { entries }));
-                continue;
+                if !reader.follower.at_end() {
+                    continue;
+                }
+                // The read reached the end: wait for the next change rather than read again
+                // to find nothing (a change since `mark_seen` wakes the wait at once).
+                caught_up = true;
             }
             Followed::Dropped => return Err(crate::error::Error::StreamGone.into()),
             Followed::Nothing => {
