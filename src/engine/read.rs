@@ -169,3 +169,51 @@ impl Engine {
         Ok(Followed::Entries(entries))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{NewEntry, ReadLimit, ReadStart};
+    use crate::{AddId, Config, Engine, FsyncPolicy};
+
+    use super::Followed;
+
+    fn add(engine: &Engine, count: usize) {
+        let entries: Vec<NewEntry> = (0..count)
+            .map(|_| NewEntry {
+                id: AddId::Auto,
+                fields: vec![(b"f".to_vec(), b"v".to_vec())],
+            })
+            .collect();
+        engine.add(b"s", &entries, false, None).expect("an add");
+    }
+
+    #[test]
+    fn a_follower_knows_when_its_read_reached_the_end() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config::new(dir.path());
+        config.fsync = FsyncPolicy::No;
+        let engine = Engine::open(config).expect("the engine opens");
+        add(&engine, 1);
+        let mut follower = engine
+            .follow(b"s", ReadStart::LastGenerated)
+            .expect("a follower");
+        add(&engine, 3);
+        let read = |follower: &mut super::Follower, count| match engine
+            .follow_next(follower, ReadLimit::count(count))
+        {
+            Ok(Followed::Entries(entries)) => entries.len(),
+            other => panic!("expected entries, got {other:?}"),
+        };
+        assert_eq!(read(&mut follower, 2), 2);
+        assert!(!follower.at_end(), "one entry is left");
+        assert_eq!(read(&mut follower, 2), 1);
+        assert!(follower.at_end());
+        add(&engine, 1);
+        assert!(
+            follower.at_end(),
+            "until the next read: the change wakes the waiter"
+        );
+        assert_eq!(read(&mut follower, 2), 1);
+        assert!(follower.at_end());
+    }
+}
