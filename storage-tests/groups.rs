@@ -589,3 +589,52 @@ fn a_snapshot_of_a_dropped_stream_never_touches_its_successor() {
         "the successor's groups, after a restart"
     );
 }
+
+/// Under `always`, an abandoned move's record is synced (nobody awaits it, so a round must be
+/// asked for) and announced: a blocked reader learns that the entries are deliverable again.
+#[test]
+fn an_abandoned_move_is_announced_under_always() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let engine = Engine::open(config(dir.path())).expect("the engine opens");
+    add(&engine, 1);
+    let policy = GroupPolicy {
+        max_deliveries: 1,
+        ..GroupPolicy::default()
+    };
+    engine
+        .create_group(
+            STREAM,
+            GROUP,
+            GroupTarget::Id(StreamId::MIN),
+            false,
+            None,
+            policy,
+        )
+        .expect("a group");
+    assert_eq!(read(&engine, "alice", GroupStart::New, 0).len(), 1);
+    let request = ReadGroup {
+        group: GROUP.to_vec(),
+        consumer: b"alice".to_vec(),
+        streams: vec![(STREAM.to_vec(), GroupStart::Pending(StreamId::MIN))],
+        options: ReadOptions::default(),
+        limit: ReadLimit::count(1000),
+    };
+    let streams = engine.read_group_streams(&request, None).expect("streams");
+    let step = engine
+        .begin_read_group(&request, &streams)
+        .expect("first step")
+        .wait()
+        .expect("durable");
+    assert!(step.has_moves());
+    let mut watch = engine.watch(STREAM);
+    watch.borrow_and_update();
+    drop(step); // the call cancelled: the move is abandoned
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !watch.has_changed().expect("the engine is open") {
+        assert!(
+            Instant::now() < deadline,
+            "no watcher was told of the abandoned move (its record was never synced)"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

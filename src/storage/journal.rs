@@ -393,21 +393,23 @@ pub fn write_snapshot_aside(
 }
 
 /// Renames a snapshot written by [`write_snapshot_aside`] into place as generation
-/// `generation`'s, then removes every older generation's files.
+/// `generation`'s. Older generations stay until [`remove_older`], which may run only once
+/// the directory is synced.
 pub fn install_snapshot(
     fs: &dyn FileSystem,
     dir: &Path,
     generation: u64,
     temporary: &Path,
-    durable: bool,
 ) -> Result<()> {
     fs.rename(
         temporary,
         &dir.join(file_name(generation, JournalFile::Snapshot)),
     )?;
-    if durable {
-        fs.sync_dir(dir)?;
-    }
+    Ok(())
+}
+
+/// Removes every journal and snapshot of a generation older than `generation`.
+pub fn remove_older(fs: &dyn FileSystem, dir: &Path, generation: u64) -> Result<()> {
     for name in fs.list_dir(dir)? {
         let Some((older, _)) = name.to_str().and_then(parse_file_name) else {
             continue;

@@ -279,6 +279,17 @@ impl<V> CommitQueue<V> {
         }
     }
 
+    /// Asks for a round if something enqueued is not yet durable and no round is running:
+    /// for a write nobody awaits (a task that awaits one asks by itself).
+    pub fn request_round(&self) {
+        let state = self.lock();
+        let wanted = !state.leading && state.durable < state.enqueued;
+        drop(state);
+        if wanted {
+            self.schedule();
+        }
+    }
+
     /// For a task awaiting write `seq`: ready once it is durable (or syncing failed). While
     /// not, `waker` is woken when it is, and a round is asked for if none is running.
     pub fn poll_durable(&self, seq: u64, waker: &Waker) -> Poll<Result<(), String>> {

@@ -359,7 +359,11 @@ impl Stream {
     /// a read given up between its steps. (A crash before it is durable leaves the move open,
     /// and opening abandons it again.)
     pub fn abandon_dead_letters(&self, group: &[u8], ids: Vec<StreamId>) -> Result<()> {
-        self.end_dead_letters_deferred(group, ids, false)?.0
+        let (outcome, ticket) = self.end_dead_letters_deferred(group, ids, false)?;
+        // Nobody awaits it, but under `always` its round is what tells blocked readers that
+        // the entries are deliverable again.
+        self.log.request_rounds(ticket);
+        outcome
     }
 
     fn end_dead_letters_deferred(

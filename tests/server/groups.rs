@@ -571,10 +571,14 @@ async fn under_always_a_destroyed_group_ends_a_blocked_group_read() {
         group_name: Some(v1::destroy_group_request::GroupName::Group("g".into())),
     };
     groups.clone().destroy(destroy).await.unwrap();
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(3), waiting).await;
-    assert!(
-        ended.is_ok(),
-        "a blocked XREADGROUP was not ended by DESTROY under fsync always"
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(3), waiting)
+        .await
+        .expect("a blocked XREADGROUP ended by DESTROY under fsync always")
+        .expect("the reading task");
+    assert_status(
+        ended,
+        Code::NotFound,
+        "NOGROUP the consumer group this client was blocked on no longer exists",
     );
 }
 
@@ -607,9 +611,11 @@ async fn under_always_a_nack_wakes_a_blocked_group_read() {
         ..Default::default()
     };
     groups.nack(nack).await.unwrap();
-    let woken = tokio::time::timeout(std::time::Duration::from_secs(3), waiting).await;
-    assert!(
-        woken.is_ok(),
-        "a blocked XREADGROUP was not woken by XNACK under fsync always"
-    );
+    let woken = tokio::time::timeout(std::time::Duration::from_secs(3), waiting)
+        .await
+        .expect("a blocked XREADGROUP woken by XNACK under fsync always")
+        .expect("the reading task")
+        .expect("a group read")
+        .into_inner();
+    assert_eq!(delivered(&woken, 0), ["1-0"], "bob gets the released entry");
 }

@@ -20,13 +20,14 @@ impl Txn<'_> {
         if bodies.is_empty() {
             return Ok(());
         }
-        self.touched = true;
-        if self.writer.journal.generation == 0 {
-            self.start_generation(1)?;
-        }
+        // Encoded first: a record refused here has touched nothing.
         let mut bytes = Vec::new();
         for body in bodies {
             journal::encode_frame(&mut bytes, body)?;
+        }
+        self.touched = true;
+        if self.writer.journal.generation == 0 {
+            self.start_generation(1)?;
         }
         let generation = self.writer.journal.generation;
         let file = self.log.writable(generation, FileKind::Journal)?;
@@ -75,8 +76,10 @@ impl StreamLog {
     /// Writes `records` as the snapshot of journal generation `generation` (the state when it
     /// was started), once everything written before is durable, and removes the older
     /// generations. The snapshot is written aside outside the writer lock (writers go on
-    /// meanwhile); it is installed under the lock, and only if the stream was not dropped in
-    /// the meantime: a stream created again under the name has files of its own.
+    /// meanwhile). The steps that touch the stream's directory by name — renaming it into
+    /// place, removing older generations — each run under the lock and only if the stream was
+    /// not dropped meanwhile (a stream created again under the name has files of its own);
+    /// the directory sync between them runs outside it.
     pub fn write_group_snapshot(&self, generation: u64, records: &[Vec<u8>]) -> Result<()> {
         // The snapshot must not hold a change whose own record is not yet durable.
         self.flush()?;
@@ -84,12 +87,21 @@ impl StreamLog {
         let fs = self.ctx.fs.as_ref();
         let (temporary, bytes) =
             journal::write_snapshot_aside(fs, &self.dir, generation, self.uid, records, durable)?;
+        {
+            let _writer = crate::lock::lock(&self.writer);
+            if self.dropped.load(Ordering::Acquire) {
+                return journal::discard_snapshot(fs, &temporary);
+            }
+            journal::install_snapshot(fs, &self.dir, generation, &temporary)?;
+        }
+        if durable {
+            fs.sync_dir(&self.dir)?;
+        }
         let mut writer = crate::lock::lock(&self.writer);
         if self.dropped.load(Ordering::Acquire) {
-            drop(writer);
-            return journal::discard_snapshot(fs, &temporary);
+            return Ok(());
         }
-        journal::install_snapshot(fs, &self.dir, generation, &temporary, durable)?;
+        journal::remove_older(fs, &self.dir, generation)?;
         if writer.journal.generation == generation {
             writer.journal.snapshot_bytes = bytes;
         }

@@ -275,6 +275,17 @@ impl StreamLog {
         }
     }
 
+    /// Asks for the sync rounds `ticket` needs without waiting for them: for a write nobody
+    /// awaits, which must still become durable (and announce itself) soon.
+    pub fn request_rounds(&self, ticket: Ticket) {
+        if ticket.log.is_some() {
+            self.commits.request_round();
+        }
+        if ticket.journal.is_some() {
+            self.journal_commits.request_round();
+        }
+    }
+
     /// Sets what asks a committer thread for a sync round of `queue` on behalf of waiting
     /// tasks.
     pub fn set_round_scheduler(
