@@ -165,6 +165,29 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Record>, Malformed> {
 }
 
 impl Record {
+    /// Whether one command's records can end a blocked group reader's wait (or move when it
+    /// must look again): a destroyed group (NOGROUP), entries released or abandoned on their
+    /// way to the dead-letter stream, a new lease, or a last-delivered ID set by XGROUP SETID
+    /// (a read that delivers moves it too, but that makes nothing new deliverable; a NOACK
+    /// read, which delivers no record, wakes readers for nothing). Deliveries,
+    /// acknowledgements and the like cannot.
+    pub fn can_end_a_wait(records: &[Record]) -> bool {
+        let mut set_id = false;
+        let mut delivers = false;
+        for record in records {
+            match record {
+                Record::Destroy { .. }
+                | Record::Release { .. }
+                | Record::Policy { .. }
+                | Record::DeadLetterAbort { .. } => return true,
+                Record::SetId { .. } => set_id = true,
+                Record::Deliver { .. } => delivers = true,
+                _ => {}
+            }
+        }
+        set_id && !delivers
+    }
+
     /// The group the record is about.
     pub fn group(&self) -> &[u8] {
         match self {
@@ -468,6 +491,42 @@ impl Decoder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_changes_that_can_end_a_wait_announce_themselves() {
+        let group = b"g".to_vec();
+        let set_id = Record::SetId {
+            group: group.clone(),
+            last_id: StreamId::new(1, 0),
+            entries_read: None,
+        };
+        let deliver = Record::Deliver {
+            group: group.clone(),
+            consumer: b"c".to_vec(),
+            entries: vec![(StreamId::new(1, 0), 5, 1)],
+        };
+        let remove = Record::Remove {
+            group: group.clone(),
+            ids: vec![StreamId::new(1, 0)],
+        };
+        let release = Record::Release {
+            group,
+            entries: vec![(StreamId::new(1, 0), 9)],
+        };
+        assert!(
+            Record::can_end_a_wait(std::slice::from_ref(&set_id)),
+            "XGROUP SETID"
+        );
+        assert!(
+            !Record::can_end_a_wait(&[deliver, set_id]),
+            "a read of new entries"
+        );
+        assert!(
+            !Record::can_end_a_wait(std::slice::from_ref(&remove)),
+            "XACK"
+        );
+        assert!(Record::can_end_a_wait(&[remove, release]), "XNACK");
+    }
 
     fn samples() -> Vec<Record> {
         let group = b"g".to_vec();

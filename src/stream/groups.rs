@@ -484,5 +484,8 @@ fn append(txn: &mut Txn<'_>, journal: &[Record]) -> Result<()> {
     }
     let mut body = Vec::new();
     encode_batch(journal, &mut body);
+    if Record::can_end_a_wait(journal) {
+        txn.announce_group_change();
+    }
     txn.append_group_records(&[body])
 }

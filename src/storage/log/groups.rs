@@ -42,6 +42,13 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Marks the records being appended as ones that can end a blocked reader's wait: the
+    /// journal's next round (under `always`) wakes the stream's listeners. (Under the other
+    /// policies every change is announced when published.)
+    pub fn announce_group_change(&mut self) {
+        self.log.journal_announce.store(true, Ordering::Release);
+    }
+
     /// Whether the journal has grown enough past its snapshot to be compacted: by at least
     /// `min_bytes`, and by twice the snapshot's size, so compaction costs O(1) per record.
     pub fn group_journal_wants_compaction(&self, min_bytes: u64) -> bool {

@@ -84,6 +84,10 @@ pub struct StreamLog {
     /// change waits for the journal's sync alone and an append for the log's alone (see
     /// [`Ticket`]). Under the other policies the journal goes with the log.
     journal_commits: CommitQueue<()>,
+    /// Set by a journal change that can end a blocked reader's wait (see
+    /// [`Txn::announce_group_change`]); the journal round that finds it set wakes the
+    /// stream's listeners. Acknowledgements and deliveries, most of the journal, wake nobody.
+    journal_announce: AtomicBool,
     listener: Listener,
 }
 
@@ -134,6 +138,7 @@ impl StreamLog {
             commits: CommitQueue::new(writer.seq),
             journal_commits: CommitQueue::new(writer.seq),
             dropped: AtomicBool::new(false),
+            journal_announce: AtomicBool::new(false),
             writer: Mutex::new(writer),
             published: RwLock::new(view),
             listener,
@@ -384,15 +389,20 @@ impl StreamLog {
         Ok((outcome, Ticket::default()))
     }
 
-    /// One group-commit round of the group journal (under `always`): sync it, then wake the
-    /// stream's listeners, so that a blocked group read sees what a journal-only change (a
-    /// negative acknowledgement, a destroyed group, a moved last-delivered ID) made possible.
+    /// One group-commit round of the group journal (under `always`): sync it, then, if a
+    /// change asked for it, wake the stream's listeners, so that a blocked group read sees what
+    /// a journal-only change (a negative acknowledgement, a destroyed group, a moved
+    /// last-delivered ID) made possible. (The flag is taken after the sync: a change that set
+    /// it after the round began is announced early, and its readers, waking, wait for its
+    /// durability as every group read does; never late.)
     fn sync_journal_round(&self, batch: &mut Batch<()>) -> std::result::Result<(), String> {
         for item in &batch.dirty {
             self.sync_dirty(item)
                 .map_err(|error| format!("sync failed: {error}"))?;
         }
-        (self.listener)();
+        if self.journal_announce.swap(false, Ordering::AcqRel) {
+            (self.listener)();
+        }
         Ok(())
     }
 
