@@ -9,7 +9,7 @@
 //!   (redis-cli's quoting rules) and parses them into a typed command, with Redis's texts;
 //! - [`client`]: a command over gRPC, and the answer as a [`crate::reply::Reply`];
 //! - [`repl`]: what a line at the prompt means (quit, repeat counts, help);
-//! - [`tail`]: the tail's line format;
+//! - `tail`: the tail's line format;
 //! - [`error`]: the failures that end a run with a non-zero exit code.
 
 pub mod client;

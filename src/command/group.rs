@@ -15,8 +15,8 @@ use crate::id::StreamId;
 use crate::model::{ClaimOptions, GroupPolicy, GroupStart, GroupTarget, PendingQuery};
 use crate::reply::Reply;
 
-/// XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n], and Sluice's policy options
-/// [MAXDELIVERIES n] [DEADLETTER stream] [LEASE ms].
+/// XGROUP CREATE key group id|$ \[MKSTREAM\] \[ENTRIESREAD n\], and Sluice's policy options
+/// \[MAXDELIVERIES n\] \[DEADLETTER stream\] \[LEASE ms\].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XGroupCreate {
     /// The stream.
@@ -33,7 +33,7 @@ pub struct XGroupCreate {
     pub policy: GroupPolicy,
 }
 
-/// XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] [CLAIM min-idle-time]
+/// XREADGROUP GROUP group consumer \[COUNT n\] \[BLOCK ms\] \[NOACK\] \[CLAIM min-idle-time\]
 /// STREAMS key … id ….
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XReadGroup {
@@ -53,7 +53,7 @@ pub struct XReadGroup {
     pub streams: Vec<(Vec<u8>, GroupStart)>,
 }
 
-/// XPENDING key group [[IDLE min-idle] start end count [consumer]].
+/// XPENDING key group \[\[IDLE min-idle\] start end count \[consumer\]\].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XPending {
     /// The stream.
@@ -64,8 +64,8 @@ pub struct XPending {
     pub extended: Option<PendingQuery>,
 }
 
-/// XCLAIM key group consumer min-idle-time id [id …] [IDLE ms] [TIME ms] [RETRYCOUNT n]
-/// [FORCE] [JUSTID] [LASTID id].
+/// XCLAIM key group consumer min-idle-time id \[id …\] \[IDLE ms\] \[TIME ms\] \[RETRYCOUNT n\]
+/// \[FORCE\] \[JUSTID\] \[LASTID id\].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XClaim {
     /// The stream.
@@ -82,7 +82,7 @@ pub struct XClaim {
     pub options: ClaimOptions,
 }
 
-/// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID].
+/// XAUTOCLAIM key group consumer min-idle-time start \[COUNT count\] \[JUSTID\].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XAutoClaim {
     /// The stream.
@@ -101,7 +101,7 @@ pub struct XAutoClaim {
     pub justid: bool,
 }
 
-/// Sluice's XNACK key group consumer [DELAY ms] [REJECT] IDS numids id [id …]: the consumer
+/// Sluice's XNACK key group consumer \[DELAY ms\] \[REJECT\] IDS numids id \[id …\]: the consumer
 /// gives entries back for redelivery (after DELAY), or with REJECT sends them to the group's
 /// dead-letter stream.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -45,7 +45,7 @@ use args::{unknown_command, unknown_subcommand};
 /// A command Sluice understands, its arguments parsed and checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// PING [message].
+    /// PING \[message\].
     Ping {
         /// Echoed back as a bulk string when given.
         message: Option<Vec<u8>>,

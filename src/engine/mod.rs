@@ -4,12 +4,13 @@
 //! This module is the engine's API: open and close, and one method per command (XADD, XRANGE,
 //! XLEN, XDEL, XTRIM, XSETID, XINFO, DEL, KEYS). Each is one transaction on one stream: atomic
 //! and, under the default fsync policy, durable when it returns. The parts, one concept each:
-//! - [`table`]: which streams exist; opening them all, creating, dropping, quarantine;
-//! - [`read`]: reading new entries (XREAD's `$` and `+`, several streams in one budget, Tail);
-//! - [`groups`]: the consumer-group commands, XREADGROUP over several streams, and the
-//!   dead-letter move;
-//! - [`watch`]: per-name change notifications that blocked readers wait on;
-//! - [`commit`]: the background threads that make writes durable, and the future a write
+//! - `table`: which streams exist; opening them all, creating, dropping, quarantine;
+//! - `read`: reading new entries (XREAD's `$` and `+`, several streams in one budget, Tail);
+//! - `groups`: the consumer-group commands, XREADGROUP over several streams in two steps;
+//! - `dead_letter`: moving entries to a dead-letter stream, and settling moves a crash cut
+//!   short;
+//! - `watch`: per-name change notifications that blocked readers wait on;
+//! - `commit`: the background threads that make writes durable, and the future a write
 //!   awaits.
 //!
 //! The data directory's own files are [`crate::storage::data_dir`]'s. The engine is plain

@@ -34,7 +34,7 @@ impl Groups {
         })
     }
 
-    /// XPENDING key group [IDLE ms] start end count [consumer]. An unknown consumer has
+    /// XPENDING key group \[IDLE ms\] start end count \[consumer\]. An unknown consumer has
     /// nothing pending.
     pub fn pending_range(
         &self,

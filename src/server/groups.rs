@@ -3,9 +3,10 @@
 //! XACK, XPENDING, XINFO GROUPS / CONSUMERS. Reads and claims are in `group_read`, the
 //! streaming consumer in `consume`.
 //!
-//! Handlers translate and nothing more, as the Streams service's do: every engine call that
-//! may read storage runs on the blocking pool. XACK, like Add, changes memory and appends to
-//! the page cache only, so it runs in place, and its wait for durability is an await.
+//! Handlers translate and nothing more, as the Streams service's do: an engine call that may
+//! wait for a sync runs on the blocking pool. XACK and the first step of XREADGROUP, like
+//! Add, change memory and append to the page cache only, so they run in place, and their wait
+//! for durability is an await.
 
 use std::sync::Arc;
 

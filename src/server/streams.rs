@@ -5,9 +5,13 @@
 //! command they implement and live by kind: `write` (XADD, XDEL, XTRIM, XSETID, DEL), `query`
 //! (XRANGE, XLEN, XINFO, KEYS), `read` (XREAD) and `tail`.
 //!
-//! The engine is synchronous and may block on disk (fsync, group commit), so every engine
-//! call that can touch storage runs on tokio's blocking pool through [`blocking`], never on a
-//! runtime thread.
+//! The engine is synchronous and may block on disk (fsync, group commit), so an engine call
+//! that can wait for a sync runs on tokio's blocking pool through [`blocking`], never on a
+//! runtime thread. The hot paths are the exceptions, each because it waits for no sync and the
+//! hop to the pool and back costs more than the work: Add appends on its task and awaits
+//! durability (the [`crate::engine::Durable`] future); Range, Len and a caught-up Tail read a
+//! view on their task (from the page cache; a read of cold data holds the worker for the disk
+//! read).
 
 use std::sync::Arc;
 

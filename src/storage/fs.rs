@@ -1,7 +1,7 @@
 //! The file-system seam: every byte the engine stores goes through [`FileSystem`] and [`File`].
 //!
 //! Production uses [`RealFs`] (positional reads and writes, `fdatasync`, `memmap2` for sealed
-//! files). Tests substitute [`crate::storage::sim_fs::SimFs`], which keeps files in memory and can
+//! files). Tests substitute `sim_fs::SimFs` (feature `sim-fs`), which keeps files in memory and can
 //! simulate a power cut: everything no sync covered is lost, the last write optionally torn.
 //! The trait is deliberately small — only what the engine needs — so a fake is easy to get right.
 

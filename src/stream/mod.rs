@@ -1,5 +1,5 @@
 //! Redis stream semantics over one stream log: how XADD picks IDs, XSETID's rules, XINFO's
-//! figures, and (in [`groups`]) the consumer groups. Each operation is one transaction on the
+//! figures, and (in `groups`) the consumer groups. Each operation is one transaction on the
 //! log, so it is atomic and, under the default fsync policy, durable when it returns.
 
 mod groups;

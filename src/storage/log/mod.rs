@@ -11,16 +11,17 @@
 //! committed under the fsync policy ([`super::sync`]). Readers never take the writer lock: they
 //! take the published [`View`] (an `Arc` swap), which only ever shows committed data — under
 //! `always`, only durable data — and read files without locks. Nothing per entry is held in
-//! memory besides the tombstone bitmaps.//!
+//! memory besides the tombstone bitmaps.
+//!
 //! The parts, one idea each:
-//! - [`context`]: what all streams share (file system, handle cache, configuration, the
+//! - `context`: what all streams share (file system, handle cache, configuration, the
 //!   clean-shutdown gate);
-//! - [`view`]: the immutable snapshot readers take;
-//! - [`txn`]: the writer's state and the transaction (append, roll, counters);
-//! - [`remove`]: what a transaction removes (XDEL, XTRIM) through tombstones;
-//! - [`groups`]: the group journal a transaction appends to, and its compaction;
-//! - [`read`]: ranges and lookups through a view;
-//! - [`open`]: opening a log from its files, and [`recover`]: checking and repairing one
+//! - `view`: the immutable snapshot readers take;
+//! - `txn`: the writer's state and the transaction (append, roll, counters);
+//! - `remove`: what a transaction removes (XDEL, XTRIM) through tombstones;
+//! - `groups`: the group journal a transaction appends to, and its compaction;
+//! - `read`: ranges and lookups through a view;
+//! - `open`: opening a log from its files, and `recover`: checking and repairing one
 //!   segment on the way;
 //! - this module: the log itself, and the commit of a transaction under the fsync policy.
 
