@@ -190,6 +190,16 @@ impl Engine {
         }
     }
 
+    /// Whether an XRANGE / XREVRANGE of up to `count` entries reads only the newest entries
+    /// (see [`crate::storage::log::View::served_by_active`]), cheap enough to read on an async
+    /// task; a missing stream has nothing to read.
+    pub fn range_is_recent(&self, name: &[u8], range: IdRange, rev: bool, count: usize) -> bool {
+        match self.stream(name) {
+            Ok(Some(stream)) => stream.log().view().served_by_active(range, rev, count),
+            Ok(None) | Err(_) => true,
+        }
+    }
+
     /// XLEN: 0 for a missing stream.
     pub fn len(&self, name: &[u8]) -> Result<u64> {
         Ok(self.stream(name)?.map_or(0, |stream| stream.len()))

@@ -188,6 +188,52 @@ mod tests {
     }
 
     #[test]
+    fn ranges_of_the_newest_entries_are_told_apart_from_older_ones() {
+        use crate::id::{IdRange, StreamId};
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config::new(dir.path());
+        config.fsync = FsyncPolicy::No;
+        config.segment_bytes_max = 4096;
+        config.entry_bytes_max = 1024;
+        let engine = Engine::open(config).expect("the engine opens");
+        for _ in 0..200 {
+            add(&engine, 10);
+        }
+        let stream = engine.stream(b"s").expect("a lookup").expect("the stream");
+        let view = stream.log().view();
+        assert!(
+            view.segment_count() > 2,
+            "sealed segments and an active one"
+        );
+        let newest = engine
+            .range(b"s", IdRange::ALL, true, ReadLimit::count(1))
+            .expect("a range")
+            .expect("the stream")[0]
+            .id;
+        let recent = |range: IdRange, rev: bool, count: usize| {
+            engine.range_is_recent(b"s", range, rev, count)
+        };
+        let from_newest = IdRange {
+            start: newest,
+            end: StreamId::MAX,
+        };
+        assert!(
+            recent(from_newest, false, 100),
+            "XRANGE from the newest entry"
+        );
+        assert!(
+            !recent(IdRange::ALL, false, 100),
+            "XRANGE - + reads the oldest"
+        );
+        assert!(recent(IdRange::ALL, true, 1), "XREVRANGE + - COUNT 1");
+        assert!(
+            !recent(IdRange::ALL, true, 1_000_000),
+            "XREVRANGE + - of more than the active segment holds"
+        );
+        assert!(engine.range_is_recent(b"missing", IdRange::ALL, false, 10));
+    }
+
+    #[test]
     fn a_follower_knows_when_its_read_reached_the_end() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = Config::new(dir.path());

@@ -1,8 +1,8 @@
 //! The commands that look at streams without waiting: XRANGE / XREVRANGE (Range), XLEN (Len),
 //! XINFO STREAM (Info) and KEYS (List). Each reply is bounded by COUNT / `count_max` and by
-//! `message_bytes_max` (see `limits`). Range and Len run on the calling task (a read of a
-//! view); Info and KEYS, which may wait for durability or walk every name, on the blocking
-//! pool.
+//! `message_bytes_max` (see `limits`). Len, and Range of the newest entries, run on the
+//! calling task (a read of a view from the page cache); older ranges, Info and KEYS (which
+//! may read cold data, wait for durability or walk every name) on the blocking pool.
 
 use crate::id::IdRange;
 use crate::model::{ReadLimit, INFO_FULL_COUNT_DEFAULT};
@@ -32,11 +32,20 @@ impl StreamsService {
         )?;
         let budget = self.limits.entries(request.count)?;
         let limit = budget.read_limit(self.limits.message_bytes_max);
-        // On this task, not the blocking pool: a read takes a view and copies from the page
-        // cache (microseconds), where the hop to a pool thread and back costs a context switch
-        // each way, more than the read. Data not in the page cache is read from disk here,
-        // holding this worker for that long.
-        let found = self.engine.range(&name, range, request.reverse, limit)?;
+        // The newest entries (the active segment's, in the page cache) are read on this task:
+        // microseconds, where the hop to a pool thread and back costs a context switch each way.
+        // Older ones, perhaps cold on disk, on the blocking pool, so that a disk read never
+        // holds a runtime worker.
+        let reverse = request.reverse;
+        let found = if self
+            .engine
+            .range_is_recent(&name, range, reverse, limit.count)
+        {
+            self.engine.range(&name, range, reverse, limit)?
+        } else {
+            let engine = self.engine.clone();
+            blocking(move || Ok(engine.range(&name, range, reverse, limit)?)).await?
+        };
         let exists = found.is_some();
         let entries = found.unwrap_or_default();
         budget.check(entries.len())?;

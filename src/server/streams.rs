@@ -9,9 +9,9 @@
 //! that can wait for a sync runs on tokio's blocking pool through [`blocking`], never on a
 //! runtime thread. The hot paths are the exceptions, each because it waits for no sync and the
 //! hop to the pool and back costs more than the work: Add appends on its task and awaits
-//! durability (the [`crate::engine::Durable`] future); Range, Len and a caught-up Tail read a
-//! view on their task (from the page cache; a read of cold data holds the worker for the disk
-//! read).
+//! durability (the [`crate::engine::Durable`] future); Len, a caught-up Tail and a Range of the
+//! active segment's entries read a view on their task (the newest entries, in the page cache);
+//! a Range reaching into sealed segments, perhaps cold on disk, goes to the pool.
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::id::StreamId;
+use crate::id::{IdRange, StreamId};
 use crate::lock::read;
 use crate::model::Counters;
 use crate::storage::index::IndexPoint;
@@ -117,6 +117,23 @@ impl View {
             Body::Sealed { extent, .. } => *extent,
             Body::Active(_) => self.active,
         }
+    }
+
+    /// Whether a range read of up to `count` entries is served by the active segment alone:
+    /// the newest entries, which the page cache holds. Forward, when the range starts after
+    /// the entries of every sealed segment; backward, also when it ends in the active segment
+    /// and that holds at least `count` records. A guess to schedule the read by, not a
+    /// promise: deleted entries can make a read go further.
+    pub fn served_by_active(&self, range: IdRange, rev: bool, count: usize) -> bool {
+        let Some(active) = self
+            .segments
+            .last()
+            .filter(|segment| matches!(segment.body, Body::Active(_)))
+        else {
+            return false;
+        };
+        let before = active.header.last_id_before;
+        range.start > before || (rev && range.end > before && self.active.count as usize >= count)
     }
 
     /// Number of segments.
