@@ -192,18 +192,19 @@ impl Engine {
     /// fails the whole call, nothing read), then each is read in order. Dead letters are moved
     /// before this returns.
     pub fn read_group(&self, request: &ReadGroup) -> Result<ReadGroupOutcome> {
-        self.check_group_names(&request.group, Some(&request.consumer))?;
         let streams = self.read_group_streams(request, None)?;
         self.read_group_from(request, &streams)
     }
 
-    /// The streams of an XREADGROUP, checked: each exists (and, for a blocked reader, is the
-    /// one it blocked on) and has the group.
+    /// The streams of an XREADGROUP, checked: the group and consumer names are within the
+    /// limit, and each stream exists (and, for a blocked reader, is the one it blocked on) and
+    /// has the group. Every way of reading a group starts here.
     pub fn read_group_streams(
         &self,
         request: &ReadGroup,
         blocked_on: Option<&[StreamIdentity]>,
     ) -> Result<Vec<Arc<Stream>>> {
+        self.check_group_names(&request.group, Some(&request.consumer))?;
         let mut streams = Vec::with_capacity(request.streams.len());
         for (position, (name, _)) in request.streams.iter().enumerate() {
             let missing = || Error::NoGroupToRead {

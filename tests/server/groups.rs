@@ -619,3 +619,19 @@ async fn under_always_a_nack_wakes_a_blocked_group_read() {
         .into_inner();
     assert_eq!(delivered(&woken, 0), ["1-0"], "bob gets the released entry");
 }
+
+#[tokio::test]
+async fn a_group_read_refuses_a_consumer_name_over_the_limit() {
+    let (server, _client) = start(&[("--stream-name-bytes-max", "16")]).await;
+    let mut groups = groups_client(&server).await;
+    groups
+        .create(create_request("s", "g", "$", true))
+        .await
+        .unwrap();
+    let long = "c".repeat(17);
+    assert_status(
+        groups.read(read_request("g", &long, &[("s", ">")])).await,
+        Code::ResourceExhausted,
+        "ERR consumer name of 17 bytes exceeds the limit of 16 bytes (stream_name_bytes_max)",
+    );
+}
