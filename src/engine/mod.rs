@@ -190,13 +190,22 @@ impl Engine {
         }
     }
 
-    /// Whether an XRANGE / XREVRANGE of up to `count` entries reads only the newest entries
-    /// (see [`crate::storage::log::View::served_by_active`]), cheap enough to read on an async
-    /// task; a missing stream has nothing to read.
-    pub fn range_is_recent(&self, name: &[u8], range: IdRange, rev: bool, count: usize) -> bool {
+    /// XRANGE / XREVRANGE, answered only if it reads the newest entries alone (those of the
+    /// active segment, cheap enough to read on an async task; a missing stream has none to
+    /// read): `None` when it would reach older ones, which may be cold on disk.
+    pub fn range_if_recent(
+        &self,
+        name: &[u8],
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+    ) -> Option<Result<Option<Vec<Entry>>>> {
         match self.stream(name) {
-            Ok(Some(stream)) => stream.log().view().served_by_active(range, rev, count),
-            Ok(None) | Err(_) => true,
+            Ok(Some(stream)) => stream
+                .range_if_recent(range, rev, limit)
+                .map(|found| found.map(Some)),
+            Ok(None) => Some(Ok(None)),
+            Err(error) => Some(Err(error)),
         }
     }
 

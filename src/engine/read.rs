@@ -211,7 +211,9 @@ mod tests {
             .expect("the stream")[0]
             .id;
         let recent = |range: IdRange, rev: bool, count: usize| {
-            engine.range_is_recent(b"s", range, rev, count)
+            engine
+                .range_if_recent(b"s", range, rev, ReadLimit::count(count))
+                .is_some()
         };
         let from_newest = IdRange {
             start: newest,
@@ -230,7 +232,10 @@ mod tests {
             !recent(IdRange::ALL, true, 1_000_000),
             "XREVRANGE + - of more than the active segment holds"
         );
-        assert!(engine.range_is_recent(b"missing", IdRange::ALL, false, 10));
+        assert!(matches!(
+            engine.range_if_recent(b"missing", IdRange::ALL, false, ReadLimit::count(10)),
+            Some(Ok(None))
+        ));
     }
 
     #[test]

@@ -207,33 +207,38 @@ impl Consumer {
     /// renewal (which wait for syncs, and a nack may move dead letters) on the blocking pool.
     async fn settle(&mut self, request: v1::ConsumeRequest) -> Result<v1::Settled, RequestError> {
         use v1::consume_request::Message;
-        let (stream, group) = (&self.read.streams[0].0, &self.read.group);
-        let read = Arc::clone(&self.read);
-        let engine = self.engine.clone();
         let (count, settled, dead) = match request.message {
             Some(Message::Ack(settle)) => {
                 let ids = ids(&settle.ids)?;
+                let (stream, group) = (&self.read.streams[0].0, &self.read.group);
                 let count = self.engine.ack_deferred(stream, group, &ids)?.await?;
                 (count, ids, Vec::new())
             }
             Some(Message::Nack(settle)) => {
                 let ids = ids(&settle.ids)?;
                 let nacked = ids.clone();
-                let dead = blocking(move || {
-                    let (stream, group) = (&read.streams[0].0, &read.group);
-                    let (delay, reject) = (settle.delay_ms, settle.reject);
-                    Ok(engine.nack(stream, group, &read.consumer, &nacked, delay, reject)?)
-                })
-                .await?;
+                let (delay, reject) = (settle.delay_ms, settle.reject);
+                let dead = self
+                    .on_pool(move |engine, stream, read| {
+                        Ok(engine.nack(
+                            stream,
+                            &read.group,
+                            &read.consumer,
+                            &nacked,
+                            delay,
+                            reject,
+                        )?)
+                    })
+                    .await?;
                 (ids.len() as u64, ids, dead)
             }
             Some(Message::Renew(settle)) => {
                 let ids = ids(&settle.ids)?;
-                let count = blocking(move || {
-                    let (stream, group) = (&read.streams[0].0, &read.group);
-                    Ok(engine.renew(stream, group, &read.consumer, &ids)?)
-                })
-                .await?;
+                let count = self
+                    .on_pool(move |engine, stream, read| {
+                        Ok(engine.renew(stream, &read.group, &read.consumer, &ids)?)
+                    })
+                    .await?;
                 (count, Vec::new(), Vec::new())
             }
             Some(Message::Start(_)) | None => return Err(RequestError::ConsumeWithoutStart),
@@ -243,6 +248,15 @@ impl Consumer {
             count,
             dead_lettered: dead.iter().map(StreamId::to_string).collect(),
         })
+    }
+
+    /// Runs `work` on the consumer's stream on the blocking pool.
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Engine, &[u8], &ReadGroup) -> Result<T, RequestError> + Send + 'static,
+    ) -> Result<T, RequestError> {
+        let (engine, read) = (self.engine.clone(), Arc::clone(&self.read));
+        blocking(move || work(&engine, &read.streams[0].0, &read)).await
     }
 
     fn forget(&mut self, ids: &[StreamId]) {

@@ -119,7 +119,7 @@ impl GroupsService {
         let identities = Engine::identities(&streams);
         let step = self.engine.begin_read_group(&read, &streams)?;
         drop(streams);
-        let outcome = self.finish(step).await?;
+        let outcome = finish_group_read(&self.engine, step).await?;
         let (Some(block_ms), Some(changes)) = (request.block_ms, changes.as_mut()) else {
             return self.respond(outcome);
         };
@@ -147,17 +147,12 @@ impl GroupsService {
             let streams = self.engine.read_group_streams(&read, Some(&identities))?;
             let step = self.engine.begin_read_group(&read, &streams)?;
             drop(streams);
-            let outcome = self.finish(step).await?;
+            let outcome = finish_group_read(&self.engine, step).await?;
             if !outcome.streams.is_empty() {
                 return self.respond(outcome);
             }
             next_due = outcome.next_due;
         }
-    }
-
-    /// [`finish_group_read`].
-    async fn finish(&self, step: Durable<GroupReadStep>) -> Result<ReadGroupOutcome, RequestError> {
-        finish_group_read(&self.engine, step).await
     }
 
     fn respond(&self, outcome: ReadGroupOutcome) -> Result<v1::ReadGroupResponse, RequestError> {

@@ -37,14 +37,12 @@ impl StreamsService {
         // Older ones, perhaps cold on disk, on the blocking pool, so that a disk read never
         // holds a runtime worker.
         let reverse = request.reverse;
-        let found = if self
-            .engine
-            .range_is_recent(&name, range, reverse, limit.count)
-        {
-            self.engine.range(&name, range, reverse, limit)?
-        } else {
-            let engine = self.engine.clone();
-            blocking(move || Ok(engine.range(&name, range, reverse, limit)?)).await?
+        let found = match self.engine.range_if_recent(&name, range, reverse, limit) {
+            Some(found) => found?,
+            None => {
+                let engine = self.engine.clone();
+                blocking(move || Ok(engine.range(&name, range, reverse, limit)?)).await?
+            }
         };
         let exists = found.is_some();
         let entries = found.unwrap_or_default();

@@ -167,6 +167,20 @@ impl Stream {
         self.log.range(&view, range, rev, limit)
     }
 
+    /// XRANGE / XREVRANGE if the active segment serves it (see
+    /// [`crate::storage::log::View::served_by_active`]), read through the view that decided;
+    /// `None` when it would reach older segments.
+    pub fn range_if_recent(
+        &self,
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+    ) -> Option<Result<Vec<Entry>>> {
+        let view = self.log.view();
+        view.served_by_active(range, rev, limit.count)
+            .then(|| self.log.range(&view, range, rev, limit))
+    }
+
     /// XLEN.
     pub fn len(&self) -> u64 {
         self.log.view().counters.length
