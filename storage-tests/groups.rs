@@ -52,6 +52,48 @@ fn read(engine: &Engine, consumer: &str, start: GroupStart, count: usize) -> Vec
         .collect()
 }
 
+/// Creates group `group` on the stream, reading from the start, with `policy`.
+fn create_group(engine: &Engine, group: &[u8], policy: GroupPolicy) {
+    engine
+        .create_group(
+            STREAM,
+            group,
+            GroupTarget::Id(StreamId::MIN),
+            false,
+            None,
+            policy,
+        )
+        .expect("a group");
+}
+
+/// A group whose entries go to the dead-letter stream on their second delivery.
+fn one_delivery() -> GroupPolicy {
+    GroupPolicy {
+        max_deliveries: 1,
+        ..GroupPolicy::default()
+    }
+}
+
+/// The first step of alice's re-read of her pending entries, which begins moving them to
+/// the dead-letter stream; the step is left unfinished to the caller.
+fn begin_moving_read(engine: &Engine) -> sluice::engine::GroupReadStep {
+    let request = ReadGroup {
+        group: GROUP.to_vec(),
+        consumer: b"alice".to_vec(),
+        streams: vec![(STREAM.to_vec(), GroupStart::Pending(StreamId::MIN))],
+        options: ReadOptions::default(),
+        limit: ReadLimit::count(1000),
+    };
+    let streams = engine.read_group_streams(&request, None).expect("streams");
+    let step = engine
+        .begin_read_group(&request, &streams)
+        .expect("first step")
+        .wait()
+        .expect("durable");
+    assert!(step.has_moves());
+    step
+}
+
 /// Everything the groups report that does not depend on the clock.
 fn state(engine: &Engine) -> String {
     let query = PendingQuery {
@@ -85,16 +127,7 @@ fn group_state_survives_reopen_and_compaction() {
     let before = {
         let engine = Engine::open(config.clone()).expect("the engine opens");
         add(&engine, 40);
-        engine
-            .create_group(
-                STREAM,
-                GROUP,
-                GroupTarget::Id(StreamId::MIN),
-                false,
-                None,
-                GroupPolicy::default(),
-            )
-            .expect("a group");
+        create_group(&engine, GROUP, GroupPolicy::default());
         for round in 0..10 {
             let got = read(
                 &engine,
@@ -150,16 +183,7 @@ fn entries_over_the_delivery_limit_move_to_the_dead_letter_stream_once() {
         max_deliveries: 2,
         ..GroupPolicy::default()
     };
-    engine
-        .create_group(
-            STREAM,
-            GROUP,
-            GroupTarget::Id(StreamId::MIN),
-            false,
-            None,
-            policy,
-        )
-        .expect("a group");
+    create_group(&engine, GROUP, policy);
     let first = read(&engine, "alice", GroupStart::New, 0);
     assert_eq!(first.len(), 3);
     engine.ack(STREAM, GROUP, &first[2..]).expect("an ack");
@@ -236,16 +260,7 @@ fn journal_frames(dir: &Path) -> (std::path::PathBuf, Vec<(usize, usize)>) {
 fn store_ending_in_an_ack(dir: &Path) -> (String, String) {
     let engine = Engine::open(config(dir)).expect("the engine opens");
     add(&engine, 6);
-    engine
-        .create_group(
-            STREAM,
-            GROUP,
-            GroupTarget::Id(StreamId::MIN),
-            false,
-            None,
-            GroupPolicy::default(),
-        )
-        .expect("a group");
+    create_group(&engine, GROUP, GroupPolicy::default());
     let got = read(&engine, "alice", GroupStart::New, 4);
     let before = state(&engine);
     engine.ack(STREAM, GROUP, &got[..2]).expect("an ack");
@@ -331,16 +346,7 @@ fn a_damaged_snapshot_is_reported_and_the_store_opens() {
     {
         let engine = Engine::open(config.clone()).expect("the engine opens");
         add(&engine, 20);
-        engine
-            .create_group(
-                STREAM,
-                GROUP,
-                GroupTarget::Id(StreamId::MIN),
-                false,
-                None,
-                GroupPolicy::default(),
-            )
-            .expect("a group");
+        create_group(&engine, GROUP, GroupPolicy::default());
         let deadline = Instant::now() + Duration::from_secs(30);
         while !has_snapshot(dir.path()) {
             assert!(Instant::now() < deadline, "no snapshot was written");
@@ -387,36 +393,10 @@ fn a_read_abandoned_between_its_steps_does_not_strand_its_dead_letters() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let engine = Engine::open(config(dir.path())).expect("the engine opens");
     add(&engine, 1);
-    let policy = GroupPolicy {
-        max_deliveries: 1,
-        ..GroupPolicy::default()
-    };
-    engine
-        .create_group(
-            STREAM,
-            GROUP,
-            GroupTarget::Id(StreamId::MIN),
-            false,
-            None,
-            policy,
-        )
-        .expect("a group");
+    create_group(&engine, GROUP, one_delivery());
     let first = read(&engine, "alice", GroupStart::New, 0);
     assert_eq!(first.len(), 1);
-    let request = ReadGroup {
-        group: GROUP.to_vec(),
-        consumer: b"alice".to_vec(),
-        streams: vec![(STREAM.to_vec(), GroupStart::Pending(StreamId::MIN))],
-        options: ReadOptions::default(),
-        limit: ReadLimit::count(1000),
-    };
-    let streams = engine.read_group_streams(&request, None).expect("streams");
-    let step = engine
-        .begin_read_group(&request, &streams)
-        .expect("first step")
-        .wait()
-        .expect("durable");
-    assert!(step.has_moves());
+    let step = begin_moving_read(&engine);
     drop(step); // the server's future dropped (client cancelled) before finish_read_group
     let acked = engine.ack(STREAM, GROUP, &first).expect("an ack");
     let pending = engine
@@ -464,16 +444,7 @@ fn a_claim_of_many_entries_with_long_names_survives_a_restart() {
         for chunk in entries.chunks(5000) {
             engine.add(STREAM, chunk, false, None).expect("an add");
         }
-        engine
-            .create_group(
-                STREAM,
-                &group,
-                GroupTarget::Id(StreamId::MIN),
-                false,
-                None,
-                GroupPolicy::default(),
-            )
-            .expect("a group");
+        create_group(&engine, &group, GroupPolicy::default());
         let request = ReadGroup {
             group: group.clone(),
             consumer: alice.clone(),
@@ -526,19 +497,7 @@ fn a_snapshot_of_a_dropped_stream_never_touches_its_successor() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let engine = Engine::open(config(dir.path())).expect("the engine opens");
     add(&engine, 3);
-    let create = |engine: &Engine| {
-        engine
-            .create_group(
-                STREAM,
-                GROUP,
-                GroupTarget::Id(StreamId::MIN),
-                false,
-                None,
-                GroupPolicy::default(),
-            )
-            .expect("a group")
-    };
-    create(&engine);
+    create_group(&engine, GROUP, GroupPolicy::default());
     let old = engine
         .stream(STREAM)
         .expect("a lookup")
@@ -550,7 +509,7 @@ fn a_snapshot_of_a_dropped_stream_never_touches_its_successor() {
         .expect("a rotation");
     assert!(engine.drop_stream(STREAM).expect("a drop"));
     add(&engine, 2);
-    create(&engine);
+    create_group(&engine, GROUP, GroupPolicy::default());
     assert_eq!(read(&engine, "alice", GroupStart::New, 0).len(), 2);
     let before = state(&engine);
     // Its second step, late: the snapshot of the dropped stream's groups.
@@ -597,35 +556,9 @@ fn an_abandoned_move_is_announced_under_always() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let engine = Engine::open(config(dir.path())).expect("the engine opens");
     add(&engine, 1);
-    let policy = GroupPolicy {
-        max_deliveries: 1,
-        ..GroupPolicy::default()
-    };
-    engine
-        .create_group(
-            STREAM,
-            GROUP,
-            GroupTarget::Id(StreamId::MIN),
-            false,
-            None,
-            policy,
-        )
-        .expect("a group");
+    create_group(&engine, GROUP, one_delivery());
     assert_eq!(read(&engine, "alice", GroupStart::New, 0).len(), 1);
-    let request = ReadGroup {
-        group: GROUP.to_vec(),
-        consumer: b"alice".to_vec(),
-        streams: vec![(STREAM.to_vec(), GroupStart::Pending(StreamId::MIN))],
-        options: ReadOptions::default(),
-        limit: ReadLimit::count(1000),
-    };
-    let streams = engine.read_group_streams(&request, None).expect("streams");
-    let step = engine
-        .begin_read_group(&request, &streams)
-        .expect("first step")
-        .wait()
-        .expect("durable");
-    assert!(step.has_moves());
+    let step = begin_moving_read(&engine);
     let mut watch = engine.watch(STREAM);
     watch.borrow_and_update();
     drop(step); // the call cancelled: the move is abandoned
