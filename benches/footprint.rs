@@ -6,23 +6,14 @@
 //! the store and reports the open time and the resident memory again. The target is a footprint
 //! bounded by configuration, not by data: under 200 MiB in every case.
 
+#[path = "support/proc_status.rs"]
+mod proc_status;
+
 use std::time::Instant;
 
 use sluice::{AddId, Config, Engine, FsyncPolicy, NewEntry};
 
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|line| line.starts_with(field))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0)
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
+use proc_status::{mib, status_kib};
 
 fn run(total: u64, streams: u64) {
     let dir = match std::env::var("SLUICE_BENCH_DIR") {

@@ -16,6 +16,8 @@
 //! under a second with a million entries pending), with the resident memory after the open.
 //! Without redis-server the Redis side is skipped with a message.
 
+#[path = "support/proc_status.rs"]
+mod proc_status;
 #[path = "load/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -32,6 +34,8 @@ use std::time::Instant;
 use sluice::engine::ReadGroup;
 use sluice::model::{GroupPolicy, GroupStart, GroupTarget, ReadOptions};
 use sluice::{AddId, Config, Engine, FsyncPolicy, NewEntry, ReadLimit};
+
+use proc_status::{mib, status_kib};
 
 /// mimalloc (as the server uses), counting the usable bytes of live allocations — the same
 /// measure as Redis's `used_memory`, which counts its allocator's usable sizes.
@@ -98,20 +102,7 @@ const CONSUMERS: usize = 4;
 fn rss_kib() -> (u64, u64) {
     // SAFETY: mi_collect only walks and frees mimalloc's own free pages.
     unsafe { libmimalloc_sys::mi_collect(true) };
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("RssAnon:"), field("RssFile:"))
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
+    (status_kib("RssAnon:"), status_kib("RssFile:"))
 }
 
 fn entry() -> NewEntry {
