@@ -86,8 +86,8 @@ fn facts(log: &StreamLog, view: &View) -> Result<StreamFacts> {
 impl Stream {
     /// Runs one change to the groups as a transaction; `work` gets the groups, a journal to
     /// add records to, and the stream as of its published view (its facts are read only when
-    /// asked for). Whatever `work` recorded is
-    /// appended even if it then failed (it was applied). Returns once the change is durable.
+    /// asked for). Whatever `work` recorded is appended even if it then failed (it was
+    /// applied). Returns once the change is durable.
     fn change_groups<R>(
         &self,
         limit: ReadLimit,
