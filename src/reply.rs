@@ -39,6 +39,12 @@ pub enum Reply {
     NilArray,
     /// An array of replies, possibly empty.
     Array(Vec<Reply>),
+    /// A map, as its keys and values alternating: RESP3 sends it as a map (`%`), RESP2 and
+    /// `redis-cli` as the flat array of those items (XINFO, XREAD's streams).
+    Map(Vec<Reply>),
+    /// A map that RESP2 sends as an array of `[key, value]` pairs instead (XREAD's and
+    /// XREADGROUP's streams); RESP3 as a map. Keys and values alternate here too.
+    PairMap(Vec<Reply>),
 }
 
 impl Reply {
@@ -50,6 +56,16 @@ impl Reply {
     /// A bulk string of `bytes`.
     pub fn bulk(bytes: impl Into<Vec<u8>>) -> Reply {
         Reply::Bulk(bytes.into())
+    }
+
+    /// A [`Reply::PairMap`]'s items as RESP2 sends them: an array of `[key, value]` arrays.
+    pub fn pairs(items: &[Reply]) -> Reply {
+        Reply::Array(
+            items
+                .chunks(2)
+                .map(|pair| Reply::Array(pair.to_vec()))
+                .collect(),
+        )
     }
 
     /// Whether this is an error reply.
@@ -110,18 +126,18 @@ pub fn xrange(count: Option<u64>, exists: bool, found: &[Entry]) -> Reply {
     }
 }
 
-/// XREAD: `[[stream, entries], ...]` for the streams that had data, or a nil array when none
+/// XREAD: stream to entries (RESP2: `[[stream, entries], ...]`, RESP3: a map) for the streams that had data, or a nil array when none
 /// had (also what a BLOCK timeout gives).
 pub fn xread(streams: &[(Vec<u8>, Vec<Entry>)]) -> Reply {
     if streams.is_empty() {
         return Reply::NilArray;
     }
-    Reply::Array(
-        streams
-            .iter()
-            .map(|(name, found)| Reply::Array(vec![Reply::Bulk(name.clone()), entries(found)]))
-            .collect(),
-    )
+    let mut items = Vec::with_capacity(streams.len() * 2);
+    for (name, found) in streams {
+        items.push(Reply::Bulk(name.clone()));
+        items.push(entries(found));
+    }
+    Reply::PairMap(items)
 }
 
 /// XINFO STREAM, plain or FULL, with Redis 7.0.15's field order.
@@ -161,7 +177,7 @@ pub fn xinfo_stream(info: &StreamInfo, full: bool) -> Reply {
         fields.push(field("last-entry"));
         fields.push(info.last_entry.as_ref().map_or(Reply::Nil, entry));
     }
-    Reply::Array(fields)
+    Reply::Map(fields)
 }
 
 /// KEYS: the names, as bulk strings.
@@ -201,8 +217,11 @@ fn render_into(out: &mut String, reply: &Reply, prefix: &str) {
             out.push('\n');
         }
         Reply::Nil | Reply::NilArray => out.push_str("(nil)\n"),
-        Reply::Array(items) if items.is_empty() => out.push_str("(empty array)\n"),
-        Reply::Array(items) => {
+        Reply::PairMap(items) => render_into(out, &Reply::pairs(items), prefix),
+        Reply::Array(items) | Reply::Map(items) if items.is_empty() => {
+            out.push_str("(empty array)\n")
+        }
+        Reply::Array(items) | Reply::Map(items) => {
             // Indexes are right-aligned to the width of the largest one, and nested arrays are
             // indented past "<index>) ", so a 10-element array prints " 1)" ... "10)".
             let width = items.len().to_string().len();
@@ -378,7 +397,7 @@ mod tests {
 
     fn names_of(reply: &Reply) -> Vec<String> {
         match reply {
-            Reply::Array(items) => items
+            Reply::Map(items) => items
                 .iter()
                 .step_by(2)
                 .map(|name| match name {

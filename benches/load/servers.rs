@@ -92,6 +92,8 @@ impl SluiceServer {
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .arg("--resp-listen")
+            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data.path())
             .arg("--fsync")

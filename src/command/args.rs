@@ -11,7 +11,7 @@ use crate::id::parse_i64_strict;
 const ECHOED_BYTES_MAX: usize = 128;
 
 /// The bytes of `argument` as C sees them: up to the first NUL.
-pub(super) fn c_string(argument: &[u8]) -> &[u8] {
+pub fn c_string(argument: &[u8]) -> &[u8] {
     match argument.iter().position(|&byte| byte == 0) {
         Some(nul) => &argument[..nul],
         None => argument,
@@ -19,19 +19,19 @@ pub(super) fn c_string(argument: &[u8]) -> &[u8] {
 }
 
 /// `strcasecmp(argument, word) == 0`.
-pub(super) fn is_keyword(argument: &[u8], word: &str) -> bool {
+pub fn is_keyword(argument: &[u8], word: &str) -> bool {
     c_string(argument).eq_ignore_ascii_case(word.as_bytes())
 }
 
 /// Redis's error text with user bytes in it: newlines become spaces (Redis keeps the protocol
 /// line intact) and bytes that are not UTF-8 are replaced, since replies hold text.
-pub(super) fn error_text(bytes: &[u8]) -> CommandError {
+pub fn error_text(bytes: &[u8]) -> CommandError {
     CommandError::Echo(echoed(bytes))
 }
 
 /// User bytes as Redis puts them in an error text: newlines as spaces, and (since replies hold
 /// text) bytes that are not UTF-8 replaced.
-pub(super) fn echoed(bytes: &[u8]) -> String {
+pub fn echoed(bytes: &[u8]) -> String {
     let mapped: Vec<u8> = bytes
         .iter()
         .map(|&byte| {
@@ -51,7 +51,7 @@ fn truncated(bytes: &[u8], max: usize) -> &[u8] {
 
 /// Redis's `commandCheckExistence` text: the name and the first arguments, 128 bytes of each
 /// at most and about 128 bytes of arguments in all.
-pub(super) fn unknown_command(arguments: &[Vec<u8>]) -> CommandError {
+pub fn unknown_command(arguments: &[Vec<u8>]) -> CommandError {
     let mut echoed: Vec<u8> = Vec::new();
     for argument in &arguments[1..] {
         if echoed.len() >= ECHOED_BYTES_MAX {
@@ -69,7 +69,7 @@ pub(super) fn unknown_command(arguments: &[Vec<u8>]) -> CommandError {
     error_text(&text)
 }
 
-pub(super) fn unknown_subcommand(container: &[u8], subcommand: &[u8]) -> CommandError {
+pub fn unknown_subcommand(container: &[u8], subcommand: &[u8]) -> CommandError {
     let mut text = b"ERR unknown subcommand '".to_vec();
     text.extend_from_slice(truncated(c_string(subcommand), ECHOED_BYTES_MAX));
     text.extend_from_slice(b"'. Try ");
@@ -79,7 +79,7 @@ pub(super) fn unknown_subcommand(container: &[u8], subcommand: &[u8]) -> Command
 }
 
 /// `addReplySubcommandSyntaxError`.
-pub(super) fn subcommand_syntax_error(arguments: &[Vec<u8>]) -> CommandError {
+pub fn subcommand_syntax_error(arguments: &[Vec<u8>]) -> CommandError {
     let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
     text.extend_from_slice(truncated(c_string(&arguments[1]), ECHOED_BYTES_MAX));
     text.extend_from_slice(b"'. Try ");
@@ -89,12 +89,12 @@ pub(super) fn subcommand_syntax_error(arguments: &[Vec<u8>]) -> CommandError {
 }
 
 /// `getLongLongFromObjectOrReply` with its default error text.
-pub(super) fn integer(argument: &[u8]) -> Result<i64, CommandError> {
+pub fn integer(argument: &[u8]) -> Result<i64, CommandError> {
     parse_i64_strict(argument).ok_or(CommandError::NotAnInteger)
 }
 
 /// A non-negative integer option value (Sluice's group options): anything else is Redis's
 /// default integer error.
-pub(super) fn non_negative(argument: &[u8]) -> Result<u64, CommandError> {
+pub fn non_negative(argument: &[u8]) -> Result<u64, CommandError> {
     u64::try_from(integer(argument)?).map_err(|_| CommandError::NotAnInteger)
 }

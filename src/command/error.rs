@@ -16,6 +16,9 @@ pub enum CommandError {
     /// No command at all.
     #[error("ERR empty command")]
     Empty,
+    /// SCAN's cursor is not an unsigned number.
+    #[error("ERR invalid cursor")]
+    InvalidCursor,
     /// The plain syntax error.
     #[error("ERR syntax error")]
     Syntax,

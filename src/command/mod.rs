@@ -16,11 +16,12 @@
 //! The parts: [`tokenizer`] (a typed line into arguments, as redis-cli and Redis's inline
 //! protocol split it), `args` (keywords and numbers as Redis reads them), [`error`] (the
 //! refusals), and one file per command family: `write` (XADD, XTRIM, XDEL, XSETID), `read`
-//! (XRANGE, XREVRANGE, XREAD, XLEN), `info` (XINFO), `keyspace` (PING, DEL, EXISTS, KEYS),
+//! (XRANGE, XREVRANGE, XREAD, XLEN), `info` (XINFO), `keyspace` (PING, DEL, UNLINK, EXISTS,
+//! KEYS, TYPE, DBSIZE, FLUSHDB, FLUSHALL, SCAN, RENAME),
 //! `group` (XREADGROUP, and the group commands' arguments), `pending` (XACK, XPENDING,
 //! Sluice's XNACK and XRENEW), `xgroup` (XGROUP) and `claim` (XCLAIM, XAUTOCLAIM).
 
-mod args;
+pub mod args;
 mod claim;
 pub mod error;
 mod group;
@@ -34,6 +35,7 @@ mod xgroup;
 
 pub use error::CommandError;
 pub use group::{MissingGroup, XAutoClaim, XClaim, XGroupCreate, XNack, XPending, XReadGroup};
+pub use keyspace::Scan;
 pub use read::{XRange, XRead};
 pub use write::{trim_spec, XAdd, XSetId};
 
@@ -194,6 +196,24 @@ pub enum Command {
         /// A Redis glob pattern.
         pattern: Vec<u8>,
     },
+    /// TYPE key: `stream`, or `none` when there is no such stream.
+    Type {
+        /// The name.
+        key: Vec<u8>,
+    },
+    /// DBSIZE: how many streams there are.
+    DbSize,
+    /// FLUSHDB / FLUSHALL \[ASYNC|SYNC\]: drops every stream.
+    FlushAll,
+    /// SCAN cursor \[MATCH pattern\] \[COUNT count\] \[TYPE type\].
+    Scan(Scan),
+    /// RENAME key newkey.
+    Rename {
+        /// The stream to rename.
+        from: Vec<u8>,
+        /// Its new name.
+        to: Vec<u8>,
+    },
     /// An argument Redis checks only once it has found the key: the reply is `missing` when
     /// the stream does not exist and `error` when it does.
     ErrorUnlessMissing {
@@ -261,6 +281,13 @@ const COMMANDS: &[Definition] = &[
     define("del", -2, keyspace::parse_del),
     define("exists", -2, keyspace::parse_exists),
     define("keys", 2, keyspace::parse_keys),
+    define("unlink", -2, keyspace::parse_del),
+    define("type", 2, keyspace::parse_type),
+    define("dbsize", 1, keyspace::parse_dbsize),
+    define("flushdb", -1, keyspace::parse_flush),
+    define("flushall", -1, keyspace::parse_flush),
+    define("scan", -2, keyspace::parse_scan),
+    define("rename", 3, keyspace::parse_rename),
 ];
 
 /// A command with subcommands (XINFO, XGROUP): each subcommand has its own row, named
@@ -323,6 +350,14 @@ pub fn command_names() -> impl Iterator<Item = &'static str> {
         .iter()
         .chain(CONTAINERS.iter().map(|container| &container.definition))
         .map(|definition| definition.name)
+}
+
+/// Every command with its Redis arity (a container with its own, -2), for COMMAND.
+pub fn command_arities() -> impl Iterator<Item = (&'static str, i32)> {
+    COMMANDS
+        .iter()
+        .chain(CONTAINERS.iter().map(|container| &container.definition))
+        .map(|definition| (definition.name, definition.arity))
 }
 
 /// The definition `arguments` select: a command, a container's subcommand, or the container

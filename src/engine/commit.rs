@@ -157,6 +157,15 @@ impl<T> Durable<T> {
         }
     }
 
+    /// The same wait, its value passed through `f` first (the value is ready; only its
+    /// durability is awaited).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Durable<U> {
+        Durable {
+            waits: self.waits,
+            value: self.value.map(f),
+        }
+    }
+
     /// Blocks until durable, leading sync rounds as needed.
     pub fn wait(mut self) -> Result<T> {
         for (stream, ticket) in self.waits.drain(..) {

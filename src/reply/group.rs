@@ -1,6 +1,6 @@
 //! The consumer-group replies: XREADGROUP, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS and
 //! CONSUMERS, XINFO STREAM FULL's groups, and the help texts of XGROUP and XINFO. Redis
-//! 7.0.15's shapes, RESP2 flavour (maps are flat arrays of name/value pairs), except where
+//! 7.0.15's shapes, maps as [`Reply::Map`], except where
 //! noted as a later Redis's.
 
 use crate::id::StreamId;
@@ -42,19 +42,17 @@ pub fn xreadgroup(streams: &[(Vec<u8>, GroupRead)], claim: bool) -> Reply {
     if streams.is_empty() {
         return Reply::NilArray;
     }
-    Reply::Array(
-        streams
+    let mut items = Vec::with_capacity(streams.len() * 2);
+    for (name, read) in streams {
+        let entries = read
+            .deliveries
             .iter()
-            .map(|(name, read)| {
-                let entries = read
-                    .deliveries
-                    .iter()
-                    .map(|served| delivery(served, claim))
-                    .collect();
-                Reply::Array(vec![Reply::Bulk(name.clone()), Reply::Array(entries)])
-            })
-            .collect(),
-    )
+            .map(|served| delivery(served, claim))
+            .collect();
+        items.push(Reply::Bulk(name.clone()));
+        items.push(Reply::Array(entries));
+    }
+    Reply::PairMap(items)
 }
 
 /// XPENDING key group: `[count, smallest, greatest, [[consumer, count-as-text], ...]]`, or
@@ -151,7 +149,7 @@ pub fn xinfo_groups(groups: &[GroupInfo]) -> Reply {
         groups
             .iter()
             .map(|group| {
-                Reply::Array(vec![
+                Reply::Map(vec![
                     field("name"),
                     Reply::Bulk(group.name.clone()),
                     field("consumers"),
@@ -177,7 +175,7 @@ pub fn xinfo_consumers(consumers: &[ConsumerInfo]) -> Reply {
         consumers
             .iter()
             .map(|consumer| {
-                Reply::Array(vec![
+                Reply::Map(vec![
                     field("name"),
                     Reply::Bulk(consumer.name.clone()),
                     field("pending"),
@@ -210,7 +208,7 @@ fn full_group(group: &FullGroup) -> Reply {
             ])
         })
         .collect();
-    Reply::Array(vec![
+    Reply::Map(vec![
         field("name"),
         Reply::Bulk(info.name.clone()),
         field("last-delivered-id"),
@@ -237,7 +235,7 @@ fn full_consumer(consumer: &FullConsumer) -> Reply {
         .iter()
         .map(|(entry, time, count)| Reply::Array(vec![id(*entry), integer(*time), integer(*count)]))
         .collect();
-    Reply::Array(vec![
+    Reply::Map(vec![
         field("name"),
         Reply::Bulk(consumer.name.clone()),
         field("seen-time"),
@@ -460,7 +458,7 @@ mod tests {
         let Reply::Array(groups) = full_groups(&[full]) else {
             panic!("not an array")
         };
-        let Reply::Array(pairs) = &groups[0] else {
+        let Reply::Map(pairs) = &groups[0] else {
             panic!("not a map")
         };
         let names: Vec<&Reply> = pairs.iter().step_by(2).collect();

@@ -16,6 +16,7 @@ use crate::config::{
 };
 use crate::error::Error;
 use crate::server::limits::{Limits, REPLY_OVERHEAD_BYTES};
+use crate::server::resp::RespLimits;
 
 /// Default largest gRPC message, in either direction: 16 MiB.
 pub const MESSAGE_BYTES_MAX_DEFAULT: usize = 16 << 20;
@@ -38,6 +39,13 @@ pub const TAIL_BATCH_MAX_DEFAULT: usize = 256;
 pub const CONSUMERS_MAX_DEFAULT: usize = 1024;
 /// Default most entries a streaming consumer holds unsettled.
 pub const CONSUME_WINDOW_MAX_DEFAULT: usize = 1024;
+/// Default address of the Redis-protocol listener: loopback, and not Redis's 6379, so a local Redis and Sluice run side by side.
+pub const RESP_LISTEN_DEFAULT: &str = "127.0.0.1:6479";
+/// Default most RESP client connections at once (Redis's `maxclients` default).
+pub const RESP_CLIENTS_MAX_DEFAULT: usize = 10_000;
+/// Default largest RESP request: 16 MiB.
+pub const RESP_REQUEST_BYTES_MAX_DEFAULT: usize = 16 << 20;
+
 /// Default time given to in-flight calls after a shutdown signal: 10 s.
 pub const SHUTDOWN_GRACE_MS_DEFAULT: u64 = 10_000;
 
@@ -48,6 +56,17 @@ pub struct ServeArgs {
     /// Address to serve gRPC on, host:port (port 0 picks a free port; the address is logged).
     #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: String,
+    /// Address to serve the Redis protocol (RESP2/RESP3) on, host:port, or `off`.
+    #[arg(long, env = "SLUICE_RESP_LISTEN", default_value = RESP_LISTEN_DEFAULT)]
+    pub resp_listen: String,
+    /// Most Redis-protocol client connections at once; one more gets
+    /// `ERR max number of clients reached` and is closed.
+    #[arg(long, env = "SLUICE_RESP_CLIENTS_MAX", default_value_t = RESP_CLIENTS_MAX_DEFAULT)]
+    pub resp_clients_max: usize,
+    /// Largest Redis-protocol request (all its arguments together); a larger one is refused
+    /// with a protocol error and the connection closed.
+    #[arg(long, env = "SLUICE_RESP_REQUEST_BYTES_MAX", default_value_t = RESP_REQUEST_BYTES_MAX_DEFAULT)]
+    pub resp_request_bytes_max: usize,
     /// Directory holding the streams (created if missing).
     #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -117,6 +136,10 @@ fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
 pub struct ServerConfig {
     /// Where to listen (resolved when binding, so host names work).
     pub listen: String,
+    /// Where to serve RESP, if at all.
+    pub resp_listen: Option<String>,
+    /// The RESP listener's limits.
+    pub resp: RespLimits,
     /// The storage engine's configuration, already validated.
     pub engine: Config,
     /// The per-request limits.
@@ -150,6 +173,7 @@ impl ServerConfig {
             ("tail_batch_max", args.tail_batch_max),
             ("consumers_max", args.consumers_max),
             ("consume_window_max", args.consume_window_max),
+            ("resp_clients_max", args.resp_clients_max),
         ];
         for (name, value) in at_least_one {
             if value == 0 {
@@ -166,11 +190,12 @@ impl ServerConfig {
             ("blocked_readers_max", args.blocked_readers_max),
             ("tail_subscribers_max", args.tail_subscribers_max),
             ("consumers_max", args.consumers_max),
+            ("resp_clients_max", args.resp_clients_max),
         ] {
-            if value > Semaphore::MAX_PERMITS {
+            if value > Semaphore::MAX_PERMITS.min(u32::MAX as usize) {
                 return Err(format!(
                     "{name} must be at most {}, got {value}",
-                    Semaphore::MAX_PERMITS
+                    Semaphore::MAX_PERMITS.min(u32::MAX as usize)
                 ));
             }
         }
@@ -187,8 +212,29 @@ impl ServerConfig {
             ));
         }
 
+        // Any entry the engine accepts must fit in a request.
+        let request_bytes_min =
+            args.entry_bytes_max as usize + args.stream_name_bytes_max + REPLY_OVERHEAD_BYTES;
+        if args.resp_request_bytes_max < request_bytes_min {
+            return Err(format!(
+                "resp_request_bytes_max must be at least {request_bytes_min} (entry_bytes_max + \
+                 stream_name_bytes_max + {REPLY_OVERHEAD_BYTES}), got {}",
+                args.resp_request_bytes_max
+            ));
+        }
+        let resp_listen = match args.resp_listen.as_str() {
+            "off" => None,
+            "" => return Err("resp_listen must be host:port or off".to_owned()),
+            address => Some(address.to_owned()),
+        };
+
         Ok(ServerConfig {
             listen: args.listen,
+            resp_listen,
+            resp: RespLimits {
+                clients_max: args.resp_clients_max,
+                request_bytes_max: args.resp_request_bytes_max,
+            },
             engine,
             limits: Limits {
                 message_bytes_max: args.message_bytes_max,

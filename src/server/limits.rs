@@ -98,6 +98,25 @@ impl Limits {
         }
     }
 
+    /// The budget for a Redis client's read: as [`Limits::entries`], but a COUNT beyond
+    /// `count_max` is read as no COUNT (the reply is the same unless more than `count_max`
+    /// entries match, which is refused), since Redis clients often pass a large COUNT to mean
+    /// "all of them".
+    pub fn entries_lenient(&self, count: Option<u64>) -> EntryBudget {
+        match count.and_then(|count| usize::try_from(count).ok()) {
+            Some(count) if count <= self.count_max => EntryBudget {
+                count,
+                explicit: true,
+                count_max: self.count_max,
+            },
+            _ => EntryBudget {
+                count: self.count_max + 1,
+                explicit: false,
+                count_max: self.count_max,
+            },
+        }
+    }
+
     /// Refuses a finished reply larger than `message_bytes_max`, measured as encoded.
     pub fn check_reply(&self, reply: &impl Message) -> Result<(), RequestError> {
         if reply.encoded_len() > self.message_bytes_max {

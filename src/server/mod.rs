@@ -2,7 +2,7 @@
 //!
 //! A thin translation layer over the [`Engine`]: it parses requests, calls the engine and
 //! renders replies, and holds no stream logic of its own. Besides `sluice.v1.Streams` and
-//! `sluice.v1.Groups` it serves
+//! `sluice.v1.Groups` it serves the Redis protocol on a second listener ([`resp`]), and
 //! gRPC server reflection (v1 and v1alpha, so grpcurl needs no proto file) and the standard
 //! `grpc.health.v1.Health` service.
 //!
@@ -27,6 +27,7 @@ mod groups;
 mod limits;
 mod query;
 mod read;
+pub mod resp;
 mod shutdown;
 mod status;
 mod streams;
@@ -69,6 +70,14 @@ pub enum ServeError {
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
+        /// The address asked for.
+        address: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The RESP listen address could not be bound.
+    #[error("cannot listen on {address} (--resp-listen / SLUICE_RESP_LISTEN; `off` disables it): {source}")]
+    RespBind {
         /// The address asked for.
         address: String,
         /// Why it failed.
@@ -138,6 +147,13 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     raise_open_files_limit(config.engine.open_files_max);
     let (engine, stream_count) = open_engine(&config).await?;
     let (listener, address) = bind(&config.listen).await?;
+    let resp_listener = match &config.resp_listen {
+        Some(resp_listen) => Some(bind(resp_listen).await.map_err(|error| match error {
+            ServeError::Bind { address, source } => ServeError::RespBind { address, source },
+            other => other,
+        })?),
+        None => None,
+    };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let signals = shutdown::Signals::install().map_err(ServeError::Signals)?;
     let (trigger, shutdown) = shutdown::channel();
@@ -156,6 +172,23 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     ))
     .max_decoding_message_size(limits.message_bytes_max)
     .max_encoding_message_size(limits.message_bytes_max);
+    let resp = match resp_listener {
+        Some((listener, _)) => Some(
+            resp::RespServer::new(
+                listener,
+                engine.clone(),
+                limits,
+                config.resp,
+                Arc::clone(&blocked_readers),
+                shutdown.clone(),
+            )
+            .map_err(|source| ServeError::RespBind {
+                address: config.resp_listen.clone().unwrap_or_default(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
     let groups = GroupsServer::new(GroupsService::new(
         engine.clone(),
         limits,
@@ -178,8 +211,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             let shutdown = shutdown.clone();
             async move { shutdown.fired().await }
         });
+    let resp_address = resp
+        .as_ref()
+        .map_or_else(|| "off".to_owned(), |resp| resp.address().to_string());
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let resp_task = resp.map(|resp| tokio::spawn(resp.serve(grace)));
     tracing::info!(
         %address,
+        resp = %resp_address,
         data_dir = %config.engine.data_dir.display(),
         fsync = %config.engine.fsync.name(),
         streams = stream_count,
@@ -194,6 +233,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         grace_ms: config.shutdown_grace_ms,
     };
     let served = stop.serve(server).await;
+    if let Some(resp_task) = resp_task {
+        // The gRPC side is done; RESP connections get what is left of the grace period.
+        let _ = tokio::time::timeout(grace, resp_task).await;
+    }
     tracing::info!("closing the storage");
     let closed = tokio::task::spawn_blocking(move || engine.close())
         .await

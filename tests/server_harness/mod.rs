@@ -103,6 +103,9 @@ impl Launch {
             }
         }
         command.env("RUST_LOG", "info,sluice::server=debug");
+        // The Redis-protocol listener on a free port too, unless a test says otherwise (its
+        // default port would collide between servers running side by side).
+        command.env("SLUICE_RESP_LISTEN", "127.0.0.1:0");
         for (name, value) in &self.env {
             command.env(name, value);
         }
@@ -160,10 +163,10 @@ impl Launch {
             }
         });
         let mut seen = Vec::new();
-        let address = guard("server start", async {
+        let (address, resp_address) = guard("server start", async {
             while let Some(line) = lines.recv().await {
                 if let Some(address) = listening_address(&line) {
-                    return address;
+                    return (address, logged_address(&line, " resp="));
                 }
                 seen.push(line);
             }
@@ -173,13 +176,19 @@ impl Launch {
         Server {
             child: Some(child),
             address,
+            resp_address,
             lines,
         }
     }
 }
 
 fn listening_address(line: &str) -> Option<SocketAddr> {
-    let rest = line.split(" listening address=").nth(1)?;
+    logged_address(line, " listening address=")
+}
+
+/// The address logged after `label` (`None` for `off`).
+fn logged_address(line: &str, label: &str) -> Option<SocketAddr> {
+    let rest = line.split(label).nth(1)?;
     rest.split_whitespace().next()?.parse().ok()
 }
 
@@ -188,6 +197,8 @@ pub struct Server {
     child: Option<Child>,
     /// Where it listens.
     pub address: SocketAddr,
+    /// Where it serves the Redis protocol (`None`: off).
+    pub resp_address: Option<SocketAddr>,
     lines: mpsc::UnboundedReceiver<String>,
 }
 

@@ -234,6 +234,18 @@ impl Client {
                 Ok(reply::integer(found))
             }
             Command::Keys { pattern } => self.keys(pattern).await,
+            Command::Type { key: name } => Ok(Reply::Status(
+                if self.exists(name).await? {
+                    "stream"
+                } else {
+                    "none"
+                }
+                .to_owned(),
+            )),
+            Command::DbSize => match self.keys(b"*").await? {
+                Reply::Array(names) => Ok(reply::integer(names.len() as u64)),
+                other => Ok(other),
+            },
             Command::ErrorUnlessMissing {
                 key: name,
                 missing,

@@ -1,0 +1,297 @@
+//! One RESP client: read requests, run them in order, send the replies in order.
+//!
+//! The loop reads what the socket has, runs every complete request in it one after another,
+//! then sends their replies together. A write's reply may wait for its sync: it is queued as
+//! a [`Queued::Durable`] and awaited only when the replies are sent, so the commands after it
+//! run first (they see its effect: it is applied, only not yet durable) and one sync covers
+//! the whole pipeline. Replies are sent strictly in request order, and none before the writes
+//! ahead of it are durable.
+//!
+//! MULTI queues requests (refusing unknown commands and wrong arities at once, as Redis does,
+//! and then the whole EXEC); EXEC runs them holding the server's gate alone, so no other RESP
+//! client's command runs between them. A blocking read inside EXEC does not block.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::command::{self, CommandError};
+use crate::engine::Durable;
+use crate::reply::{self, Reply};
+use crate::server::resp::clients::Client;
+use crate::server::resp::encode::{encode, Protocol};
+use crate::server::resp::frame::RequestParser;
+use crate::server::resp::{admin, Shared};
+
+/// Replies queued before they are sent even if more requests are waiting: bounds the memory
+/// one deep pipeline holds.
+const QUEUED_REPLIES_MAX: usize = 1024;
+/// Bytes of replies encoded before they are written out.
+const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+/// Room the input buffer gets before each read.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// A reply, ready or waiting for its write to become durable.
+pub(super) enum Queued {
+    /// Ready to send.
+    Reply(Reply),
+    /// Sent once the write is durable; an error reply if the sync failed.
+    Durable(Durable<Reply>),
+}
+
+impl From<Reply> for Queued {
+    fn from(reply: Reply) -> Queued {
+        Queued::Reply(reply)
+    }
+}
+
+impl Queued {
+    /// The reply, once durable.
+    pub(super) async fn settle(self) -> Reply {
+        match self {
+            Queued::Reply(reply) => reply,
+            Queued::Durable(durable) => durable
+                .await
+                .unwrap_or_else(|error| Reply::Error(error.to_string())),
+        }
+    }
+}
+
+/// MULTI's state: the requests queued so far, and whether one was refused.
+struct Multi {
+    queued: Vec<Vec<Vec<u8>>>,
+    refused: bool,
+}
+
+/// Why the connection ends.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum End {
+    /// QUIT, or a protocol error: close once the replies so far are sent.
+    AfterReplies,
+}
+
+/// One client's connection.
+pub(super) struct Connection {
+    pub(super) shared: Arc<Shared>,
+    pub(super) socket: TcpStream,
+    pub(super) input: BytesMut,
+    parser: RequestParser,
+    queue: Vec<Queued>,
+    out: Vec<u8>,
+    pub(super) client: Arc<Client>,
+    pub(super) protocol: Protocol,
+    multi: Option<Multi>,
+    /// Set by EXEC while it runs its queue: blocking reads do not block.
+    pub(super) in_exec: bool,
+    pub(super) end: Option<End>,
+    /// The client closed its side (seen while waiting in a blocking read).
+    pub(super) peer_closed: bool,
+}
+
+impl Connection {
+    /// A new connection from `peer`, registered with the server's clients.
+    pub(super) fn new(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) -> Connection {
+        let client = shared.clients.register(peer);
+        Connection {
+            parser: RequestParser::new(shared.resp.request_bytes_max),
+            shared,
+            socket,
+            input: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            queue: Vec::new(),
+            out: Vec::new(),
+            client,
+            protocol: Protocol::Resp2,
+            multi: None,
+            in_exec: false,
+            end: None,
+            peer_closed: false,
+        }
+    }
+
+    /// Serves the client until it disconnects, QUITs, breaks the protocol, or the server
+    /// shuts down.
+    pub(super) async fn run(mut self) {
+        if let Err(error) = self.serve().await {
+            tracing::debug!(client = self.client.id, "resp: connection ended: {error}");
+        }
+        self.shared.clients.remove(self.client.id);
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            while self.end.is_none() && !self.peer_closed {
+                match self.parser.next(&mut self.input) {
+                    Ok(Some(arguments)) => {
+                        let queued = self.request(arguments).await;
+                        self.queue.push(queued);
+                        if self.queue.len() >= QUEUED_REPLIES_MAX {
+                            self.flush().await?;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        self.queue.push(Reply::Error(error.to_string()).into());
+                        self.end = Some(End::AfterReplies);
+                    }
+                }
+            }
+            self.flush().await?;
+            if self.end.is_some() || self.peer_closed {
+                return self.socket.shutdown().await;
+            }
+            self.input.reserve(READ_CHUNK_BYTES);
+            let read = tokio::select! {
+                () = shutdown.fired() => return self.socket.shutdown().await,
+                read = self.socket.read_buf(&mut self.input) => read?,
+            };
+            if read == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends every queued reply, in order, each once its write is durable.
+    pub(super) async fn flush(&mut self) -> std::io::Result<()> {
+        for queued in std::mem::take(&mut self.queue) {
+            let reply = queued.settle().await;
+            encode(&reply, self.protocol, &mut self.out);
+            if self.out.len() >= OUTPUT_FLUSH_BYTES {
+                self.socket.write_all(&self.out).await?;
+                self.out.clear();
+            }
+        }
+        if !self.out.is_empty() {
+            self.socket.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Runs one request (or queues it inside MULTI).
+    async fn request(&mut self, arguments: Vec<Vec<u8>>) -> Queued {
+        let name = String::from_utf8_lossy(&arguments[0]).to_ascii_lowercase();
+        self.client.ran(&name);
+        if self.multi.is_some()
+            && !matches!(
+                name.as_str(),
+                "exec" | "discard" | "multi" | "quit" | "reset"
+            )
+        {
+            return self.queue_in_multi(arguments).into();
+        }
+        match name.as_str() {
+            "multi" => self.begin_multi().into(),
+            "exec" => self.exec().await,
+            "discard" => self.discard().into(),
+            _ => self.run_command(&name, arguments).await,
+        }
+    }
+
+    /// A command outside MULTI's own: a connection or server command, else a stream command.
+    async fn run_command(&mut self, name: &str, arguments: Vec<Vec<u8>>) -> Queued {
+        if let Some(reply) = admin::run(self, name, &arguments).await {
+            return reply.into();
+        }
+        match command::parse(&arguments) {
+            Ok(command) => self.execute(command).await,
+            Err(error) => error.into_reply().into(),
+        }
+    }
+
+    fn begin_multi(&mut self) -> Reply {
+        if self.multi.is_some() {
+            return Reply::error("ERR MULTI calls can not be nested");
+        }
+        self.multi = Some(Multi {
+            queued: Vec::new(),
+            refused: false,
+        });
+        self.client.set_state(self.protocol_number(), true);
+        reply::ok()
+    }
+
+    fn discard(&mut self) -> Reply {
+        if self.multi.take().is_none() {
+            return Reply::error("ERR DISCARD without MULTI");
+        }
+        self.client.set_state(self.protocol_number(), false);
+        reply::ok()
+    }
+
+    /// Inside MULTI: an unknown command or a wrong arity is refused now and dooms the EXEC;
+    /// anything else is queued and checked when it runs, as Redis does.
+    fn queue_in_multi(&mut self, arguments: Vec<Vec<u8>>) -> Reply {
+        let refused = match admin::check(&arguments) {
+            Some(checked) => checked.err(),
+            None => match command::parse(&arguments) {
+                Err(error @ (CommandError::WrongArity(_) | CommandError::Echo(_))) => Some(error),
+                _ => None,
+            },
+        };
+        let Some(multi) = self.multi.as_mut() else {
+            return Reply::error("ERR internal error: no MULTI");
+        };
+        if let Some(error) = refused {
+            multi.refused = true;
+            return error.into_reply();
+        }
+        multi.queued.push(arguments);
+        Reply::Status("QUEUED".to_owned())
+    }
+
+    /// EXEC: the queued requests back to back, no other RESP client's command between them.
+    async fn exec(&mut self) -> Queued {
+        let Some(multi) = self.multi.take() else {
+            return Reply::error("ERR EXEC without MULTI").into();
+        };
+        self.client.set_state(self.protocol_number(), false);
+        if multi.refused {
+            return Reply::error("EXECABORT Transaction discarded because of previous errors.")
+                .into();
+        }
+        let shared = Arc::clone(&self.shared);
+        let guard = shared.gate.write().await;
+        self.in_exec = true;
+        let mut results = Vec::with_capacity(multi.queued.len());
+        for arguments in multi.queued {
+            let name = String::from_utf8_lossy(&arguments[0]).to_ascii_lowercase();
+            results.push(Box::pin(self.run_command(&name, arguments)).await);
+        }
+        self.in_exec = false;
+        drop(guard);
+        let mut replies = Vec::with_capacity(results.len());
+        for queued in results {
+            replies.push(queued.settle().await);
+        }
+        Reply::Array(replies).into()
+    }
+
+    /// RESET: out of MULTI, back to RESP2, no name.
+    pub(super) fn reset(&mut self) {
+        self.multi = None;
+        self.protocol = Protocol::Resp2;
+        self.client.set_name(Vec::new());
+        self.client.set_state(2, false);
+    }
+
+    /// 2 or 3, for CLIENT LIST.
+    pub(super) fn protocol_number(&self) -> u8 {
+        match self.protocol {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        }
+    }
+
+    /// Takes the server's gate shared for one command (not inside EXEC, which holds it alone).
+    pub(super) async fn gate(&self) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
+        if self.in_exec {
+            None
+        } else {
+            Some(self.shared.gate.read().await)
+        }
+    }
+}

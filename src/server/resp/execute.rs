@@ -1,0 +1,284 @@
+//! Running the command layer's stream and keyspace commands against the engine, for one
+//! RESP connection. The group commands are in `group`, the blocking waits in `block`.
+//!
+//! Where a command runs follows the gRPC side's rules: XADD appends on the connection's task
+//! and its reply waits for durability in the connection's queue; reads that stay in memory
+//! (XLEN, EXISTS, KEYS, a range of the newest entries) run on the task; anything that may
+//! read cold data or sync files (XDEL, XTRIM, XSETID, XINFO, DEL, older ranges) runs on the
+//! blocking pool, and the next command waits for it, so a pipeline's commands take effect in
+//! order. Every command runs holding the server's gate shared (see `connection`).
+
+use std::sync::Arc;
+
+use crate::command::{Command, Scan, XAdd, XRange};
+use crate::engine::Engine;
+use crate::model::ReadLimit;
+use crate::reply::{self, Reply};
+use crate::server::resp::connection::{Connection, Queued};
+use crate::server::status::RequestError;
+use crate::server::streams::blocking;
+
+impl Connection {
+    /// Runs `command`; an error becomes its Redis error reply.
+    pub(super) async fn execute(&mut self, command: Command) -> Queued {
+        let shared = Arc::clone(&self.shared);
+        let gate = if self.in_exec {
+            None
+        } else {
+            Some(shared.gate.read().await)
+        };
+        let answered = match command {
+            Command::XRead(read) => {
+                // A blocking read waits without the gate (block.rs takes it for each read).
+                drop(gate);
+                return self.xread(read).await.unwrap_or_else(error_reply).into();
+            }
+            Command::XReadGroup(read) => {
+                drop(gate);
+                return self
+                    .xreadgroup(read)
+                    .await
+                    .unwrap_or_else(error_reply)
+                    .into();
+            }
+            Command::XAdd(add) => self.xadd(add),
+            Command::XAck { key, group, ids } => self
+                .shared
+                .engine
+                .ack_deferred(&key, &group, &ids)
+                .map(|acked| Queued::Durable(acked.map(reply::integer)))
+                .map_err(RequestError::from),
+            command => self.answer(command).await.map(Queued::Reply),
+        };
+        answered.unwrap_or_else(|error| error_reply(error).into())
+    }
+
+    /// XADD: appended now, replied once durable.
+    fn xadd(&self, add: XAdd) -> Result<Queued, RequestError> {
+        let entry = crate::NewEntry {
+            id: add.id,
+            fields: add.fields,
+        };
+        let commit = self.shared.engine.add_deferred(
+            &add.key,
+            std::slice::from_ref(&entry),
+            add.nomkstream,
+            add.trim.as_ref(),
+        )?;
+        Ok(Queued::Durable(commit.map(|ids| {
+            reply::xadd(ids.and_then(|ids| ids.last().copied()))
+        })))
+    }
+
+    /// Every command that replies at once.
+    async fn answer(&mut self, command: Command) -> Result<Reply, RequestError> {
+        let engine = self.shared.engine.clone();
+        Ok(match command {
+            Command::Ping { message } => message.map_or_else(reply::pong, Reply::Bulk),
+            Command::XRange(range) => self.xrange(range).await?,
+            Command::XLen { key } => reply::integer(engine.len(&key)?),
+            Command::XDel { key, ids } => {
+                blocking(move || Ok(reply::integer(engine.delete(&key, &ids)?))).await?
+            }
+            Command::XTrim { key, trim } => {
+                blocking(move || Ok(reply::integer(engine.trim(&key, &trim)?))).await?
+            }
+            Command::XSetId(set_id) => {
+                blocking(move || {
+                    engine.set_id(
+                        &set_id.key,
+                        set_id.last_id,
+                        set_id.entries_added,
+                        set_id.max_deleted,
+                    )?;
+                    Ok(reply::ok())
+                })
+                .await?
+            }
+            Command::XInfoStream { key, full } => {
+                let limit = ReadLimit {
+                    count: usize::MAX,
+                    bytes: self.shared.limits.message_bytes_max,
+                    partial: false,
+                };
+                blocking(move || {
+                    let full_count = full.map(|count| usize::try_from(count).unwrap_or(usize::MAX));
+                    let info = engine.info(&key, full_count, limit)?;
+                    Ok(reply::xinfo_stream(&info, full.is_some()))
+                })
+                .await?
+            }
+            Command::XInfoHelp => reply::xinfo_help(),
+            command @ (Command::Del { .. }
+            | Command::Exists { .. }
+            | Command::Keys { .. }
+            | Command::Type { .. }
+            | Command::DbSize
+            | Command::FlushAll
+            | Command::Scan(_)
+            | Command::Rename { .. }) => keyspace(&engine, command).await?,
+            Command::ErrorUnlessMissing {
+                key,
+                missing,
+                error,
+            } => {
+                if engine.exists(&key)? {
+                    error.into_reply()
+                } else {
+                    missing
+                }
+            }
+            group_command => self.answer_group(group_command).await?,
+        })
+    }
+
+    /// XRANGE / XREVRANGE: on the task when the newest entries serve it, else on the pool.
+    async fn xrange(&self, range: XRange) -> Result<Reply, RequestError> {
+        let budget = self.shared.limits.entries_lenient(range.count);
+        let limit = budget.read_limit(self.shared.limits.message_bytes_max);
+        let engine = self.shared.engine.clone();
+        let found = match engine.range_if_recent(&range.key, range.range, range.reverse, limit) {
+            Some(found) => found?,
+            None => {
+                let key = range.key.clone();
+                blocking(move || Ok(engine.range(&key, range.range, range.reverse, limit)?)).await?
+            }
+        };
+        if let Some(entries) = &found {
+            budget.check(entries.len())?;
+        }
+        Ok(reply::xrange(
+            range.count,
+            found.is_some(),
+            found.as_deref().unwrap_or_default(),
+        ))
+    }
+}
+
+/// An error as its Redis reply.
+pub(super) fn error_reply(error: RequestError) -> Reply {
+    Reply::Error(error.to_string())
+}
+
+/// DEL, EXISTS, KEYS, TYPE, DBSIZE, FLUSHDB / FLUSHALL, SCAN, RENAME.
+async fn keyspace(engine: &Engine, command: Command) -> Result<Reply, RequestError> {
+    let engine = engine.clone();
+    Ok(match command {
+        Command::Del { keys } => {
+            blocking(move || {
+                let mut dropped = 0;
+                for key in &keys {
+                    if engine.drop_stream(key)? {
+                        dropped += 1;
+                    }
+                }
+                Ok(reply::integer(dropped))
+            })
+            .await?
+        }
+        Command::FlushAll => {
+            blocking(move || {
+                for name in engine.list(None) {
+                    engine.drop_stream(&name)?;
+                }
+                Ok(reply::ok())
+            })
+            .await?
+        }
+        Command::Exists { keys } => {
+            let mut found = 0;
+            for key in &keys {
+                if engine.exists(key)? {
+                    found += 1;
+                }
+            }
+            reply::integer(found)
+        }
+        Command::Keys { pattern } => reply::keys(&engine.list(Some(&pattern))),
+        Command::Type { key } => Reply::Status(
+            if engine.exists(&key)? {
+                "stream"
+            } else {
+                "none"
+            }
+            .to_owned(),
+        ),
+        Command::DbSize => reply::integer(engine.list(None).len() as u64),
+        Command::Scan(scan) => self::scan(&engine, &scan),
+        Command::Rename { from, to } => rename(&engine, &from, &to)?,
+        other => Reply::Error(format!(
+            "ERR internal error: {other:?} is not a keyspace command"
+        )),
+    })
+}
+
+/// SCAN: the names in the order of a stable hash of each, the cursor being the hash to go on
+/// from. A name that exists for the whole scan is returned at least once, whatever is added
+/// or dropped meanwhile, and a cursor stays valid across restarts.
+fn scan(engine: &Engine, scan: &Scan) -> Reply {
+    let wanted_type = scan
+        .key_type
+        .as_deref()
+        .is_none_or(|key_type| key_type.eq_ignore_ascii_case(b"stream"));
+    let mut names: Vec<(u64, Vec<u8>)> = if wanted_type {
+        engine
+            .list(None)
+            .into_iter()
+            .map(|name| (scan_hash(&name), name))
+            .filter(|(hash, _)| *hash >= scan.cursor)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    names.sort_unstable();
+    let count = usize::try_from(scan.count).unwrap_or(usize::MAX);
+    let next = names.get(count).map_or(0, |(hash, _)| *hash);
+    names.truncate(count);
+    let found = names
+        .into_iter()
+        .map(|(_, name)| name)
+        .filter(|name| {
+            scan.pattern
+                .as_deref()
+                .is_none_or(|pattern| crate::glob::glob_match(pattern, name))
+        })
+        .collect::<Vec<_>>();
+    Reply::Array(vec![Reply::bulk(next.to_string()), reply::keys(&found)])
+}
+
+/// FNV-1a of `name`, in 1..2^63 (0 is the cursor that starts and ends a scan).
+fn scan_hash(name: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in name {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash >> 1).max(1)
+}
+
+/// RENAME: Sluice cannot move a stream's files under a new name yet; the cases that need no
+/// move are answered as Redis answers them.
+fn rename(engine: &Engine, from: &[u8], to: &[u8]) -> Result<Reply, RequestError> {
+    if !engine.exists(from)? {
+        return Ok(Reply::error("ERR no such key"));
+    }
+    if from == to {
+        return Ok(reply::ok());
+    }
+    Ok(Reply::error(
+        "ERR RENAME of a stream is not supported by Sluice (copy with XRANGE and XADD)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scan_hash;
+
+    #[test]
+    fn scan_hashes_are_stable_and_never_zero() {
+        assert_eq!(scan_hash(b"orders"), scan_hash(b"orders"));
+        assert_ne!(scan_hash(b"orders"), scan_hash(b"orderz"));
+        assert!(scan_hash(b"") >= 1);
+        assert!(scan_hash(b"x") < 1 << 63);
+    }
+}
