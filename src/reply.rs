@@ -140,10 +140,16 @@ pub fn xread(streams: &[(Vec<u8>, Vec<Entry>)]) -> Reply {
     Reply::PairMap(items)
 }
 
+/// Entries per node of a Redis stream's radix tree (Redis's default
+/// `stream-node-max-entries`), for XINFO's `radix-tree-keys`.
+pub const REDIS_NODE_ENTRIES: u64 = 100;
+
 /// XINFO STREAM, plain or FULL, with Redis 7.0.15's field order.
 ///
-/// Sluice reports its own structure where Redis reports its radix tree: segment files under
-/// `radix-tree-keys` and sparse index points under `radix-tree-nodes`. `groups` is the number
+/// Sluice has no radix tree: `radix-tree-keys` is the number of nodes Redis would hold the
+/// entries in (one per [`REDIS_NODE_ENTRIES`] entries, its default `stream-node-max-entries`;
+/// clients and Redis's own tests watch it grow as entries are added), and `radix-tree-nodes`
+/// the number of Sluice's sparse index points. `groups` is the number
 /// of groups (plain) or [`full_groups`] (FULL). With `full`, missing `info.entries` render as
 /// no entries.
 pub fn xinfo_stream(info: &StreamInfo, full: bool) -> Reply {
@@ -152,7 +158,7 @@ pub fn xinfo_stream(info: &StreamInfo, full: bool) -> Reply {
         field("length"),
         integer(counters.length),
         field("radix-tree-keys"),
-        integer(info.segments),
+        integer(counters.length.div_ceil(REDIS_NODE_ENTRIES)),
         field("radix-tree-nodes"),
         integer(info.index_points),
         field("last-generated-id"),

@@ -30,6 +30,7 @@ const ADMIN_COMMANDS: &[(&str, i32)] = &[
     ("command", -1),
     ("info", -1),
     ("config", -2),
+    ("function", -2),
     ("multi", 1),
     ("exec", 1),
     ("discard", 1),
@@ -50,6 +51,14 @@ pub(super) fn check(arguments: &[Vec<u8>]) -> Option<Result<(), CommandError>> {
     } else {
         Err(CommandError::WrongArity(name))
     })
+}
+
+/// The name of the command `name` selects, if Sluice knows it (for INFO's statistics).
+pub(super) fn known_name(name: &[u8]) -> Option<&'static str> {
+    all_commands()
+        .into_iter()
+        .map(|(known, _)| known)
+        .find(|known| name.eq_ignore_ascii_case(known.as_bytes()))
 }
 
 /// Runs `arguments` if it is a command of this module (`name` is its lowercase name).
@@ -79,6 +88,7 @@ pub(super) async fn run(
             "command" => command(arguments),
             "info" => Ok(info(connection, arguments)),
             "config" => config(connection, arguments),
+            "function" => function(arguments),
             // MULTI, EXEC and DISCARD reach here only with a wrong arity.
             _ => Err(CommandError::WrongArity("multi")),
         }
@@ -526,6 +536,7 @@ fn info(connection: &Connection, arguments: &[Vec<u8>]) -> Reply {
             "aof_rewrite_in_progress:0".to_owned(),
         ],
     ));
+    sections.push(("Stats", shared.stats.totals()));
     sections.push((
         "Replication",
         vec!["role:master".to_owned(), "connected_slaves:0".to_owned()],
@@ -537,9 +548,22 @@ fn info(connection: &Connection, arguments: &[Vec<u8>]) -> Reply {
         Vec::new()
     };
     sections.push(("Keyspace", keyspace));
+    // Not in INFO's default output, as in Redis: only when named, or with `all`.
+    let named = |section: &str| {
+        arguments[1..].iter().any(|word| {
+            is_keyword(word, section) || is_keyword(word, "all") || is_keyword(word, "everything")
+        })
+    };
+    if named("commandstats") {
+        sections.push(("Commandstats", shared.stats.commands()));
+    }
+    if named("errorstats") {
+        sections.push(("Errorstats", shared.stats.errors()));
+    }
     let mut text = String::new();
     for (title, lines) in sections {
-        if !wanted(&title.to_ascii_lowercase()) {
+        let extra = matches!(title, "Commandstats" | "Errorstats");
+        if !extra && !wanted(&title.to_ascii_lowercase()) {
             continue;
         }
         if !text.is_empty() {
@@ -570,6 +594,19 @@ fn resident_bytes() -> u64 {
                 .ok()
         })
         .map_or(0, |kib| kib * 1024)
+}
+
+/// FUNCTION: there are no functions; FLUSH and LIST answer as on a server without any (test
+/// suites and tools call them to start clean).
+fn function(arguments: &[Vec<u8>]) -> Result<Reply, CommandError> {
+    let subcommand = &arguments[1];
+    if is_keyword(subcommand, "flush") && arguments.len() <= 3 {
+        Ok(reply::ok())
+    } else if is_keyword(subcommand, "list") {
+        Ok(Reply::Array(Vec::new()))
+    } else {
+        Err(unknown_subcommand(&arguments[0], subcommand))
+    }
 }
 
 /// The CONFIG parameters CONFIG SET may change (kept, without effect: see the module doc).
@@ -626,6 +663,14 @@ fn config(connection: &Connection, arguments: &[Vec<u8>]) -> Result<Reply, Comma
         let mut changes = Vec::new();
         for pair in arguments[2..].chunks(2) {
             let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            // Setting a parameter to the value it has is a no-op, whatever it is.
+            let current = parameters(connection)
+                .into_iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, value)| value);
+            if current.is_some_and(|value| value.as_bytes() == pair[1].as_slice()) {
+                continue;
+            }
             if !SETTABLE.iter().any(|(settable, _)| *settable == name) {
                 return Err(refuse(&format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
@@ -642,6 +687,7 @@ fn config(connection: &Connection, arguments: &[Vec<u8>]) -> Result<Reply, Comma
         lock(&connection.shared.settings).extend(changes);
         Ok(reply::ok())
     } else if is_keyword(subcommand, "resetstat") && arguments.len() == 2 {
+        connection.shared.stats.reset();
         Ok(reply::ok())
     } else if is_keyword(subcommand, "help") && arguments.len() == 2 {
         Ok(help_reply(

@@ -15,6 +15,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::command::{XRead, XReadGroup};
@@ -45,19 +46,16 @@ enum Wake {
 /// Redis's reply to a read ended by CLIENT UNBLOCK … ERROR.
 const UNBLOCKED_ERROR: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 
-/// Marks a client blocked for as long as it lives.
-struct Blocked<'a>(&'a Client);
-
-impl<'a> Blocked<'a> {
-    fn new(client: &'a Client) -> Blocked<'a> {
-        client.set_blocked(true);
-        Blocked(client)
-    }
+/// A client blocked in a read: holds its blocked-reader permit and shows it as blocked for
+/// as long as it lives.
+struct Blocked {
+    client: Arc<Client>,
+    _permit: OwnedSemaphorePermit,
 }
 
-impl Drop for Blocked<'_> {
+impl Drop for Blocked {
     fn drop(&mut self) {
-        self.0.set_blocked(false);
+        self.client.set_blocked(false);
     }
 }
 
@@ -96,9 +94,7 @@ impl Connection {
         if !found.is_empty() {
             return Ok(reply::xread(&found));
         }
-        let _permit = self.begin_blocking().await?;
-        let client = Arc::clone(&self.client);
-        let _blocked = Blocked::new(&client);
+        let _blocked = self.begin_blocking().await?;
         let deadline = deadline(block_ms);
         loop {
             match self.wait_for_change(changes, deadline, None).await? {
@@ -167,9 +163,7 @@ impl Connection {
         if !outcome.streams.is_empty() {
             return Ok(reply::xreadgroup(&outcome.streams, claim));
         }
-        let _permit = self.begin_blocking().await?;
-        let client = Arc::clone(&self.client);
-        let _blocked = Blocked::new(&client);
+        let _blocked = self.begin_blocking().await?;
         let deadline = deadline(block_ms);
         let mut next_due = outcome.next_due;
         loop {
@@ -219,17 +213,24 @@ impl Connection {
         }
     }
 
-    /// Before waiting: sends the replies queued so far and takes a blocked-reader permit.
-    async fn begin_blocking(&mut self) -> Result<tokio::sync::OwnedSemaphorePermit, RequestError> {
+    /// Before waiting: takes a blocked-reader permit, marks the client blocked (so CLIENT
+    /// UNBLOCK finds it) and sends the replies queued so far.
+    async fn begin_blocking(&mut self) -> Result<Blocked, RequestError> {
         let permit = Arc::clone(&self.shared.blocked_readers)
             .try_acquire_owned()
             .map_err(|_| RequestError::BlockedReadersFull {
                 max: self.shared.limits.blocked_readers_max,
             })?;
+        self.client.set_blocked(true);
+        let blocked = Blocked {
+            client: Arc::clone(&self.client),
+            _permit: permit,
+        };
         if self.flush().await.is_err() {
             self.peer_closed = true;
         }
-        Ok(permit)
+        tracing::debug!(client = self.client.id, "resp: read blocked");
+        Ok(blocked)
     }
 
     /// Waits for a change, the deadline, CLIENT UNBLOCK, the client leaving, or shutdown

@@ -7,12 +7,17 @@
 //! the whole pipeline. Replies are sent strictly in request order, and none before the writes
 //! ahead of it are durable.
 //!
+//! Under fsync `always` readers see only durable data, so a command other than a write is
+//! run only once the writes queued before it are durable: within one connection a read after
+//! a write sees it.
+//!
 //! MULTI queues requests (refusing unknown commands and wrong arities at once, as Redis does,
 //! and then the whole EXEC); EXEC runs them holding the server's gate alone, so no other RESP
 //! client's command runs between them. A blocking read inside EXEC does not block.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,6 +65,31 @@ impl Queued {
     }
 }
 
+/// Whether `name` is a write whose reply waits in the queue for its sync (XADD, XACK).
+///
+/// Readers see only durable data under `always` (see `storage::log`), so before any other
+/// command runs, the writes queued ahead of it are awaited: a read after a write sees it,
+/// while a run of writes (the usual pipeline) still shares one sync.
+fn is_deferred_write(name: &str) -> bool {
+    matches!(name, "xadd" | "xack")
+}
+
+/// Waits until a queued write is durable, keeping its reply queued.
+async fn settle_one(queued: &mut Queued) {
+    if let Queued::Durable(_) = queued {
+        let durable = std::mem::replace(queued, Reply::Nil.into());
+        *queued = durable.settle().await.into();
+    }
+}
+
+/// A queued reply with what INFO counts it under.
+struct Pending {
+    queued: Queued,
+    /// The command, if Sluice knows it.
+    name: Option<&'static str>,
+    started: Instant,
+}
+
 /// MULTI's state: the requests queued so far, and whether one was refused.
 struct Multi {
     queued: Vec<Vec<Vec<u8>>>,
@@ -79,7 +109,7 @@ pub(super) struct Connection {
     pub(super) socket: TcpStream,
     pub(super) input: BytesMut,
     parser: RequestParser,
-    queue: Vec<Queued>,
+    queue: Vec<Pending>,
     out: Vec<u8>,
     pub(super) client: Arc<Client>,
     pub(super) protocol: Protocol,
@@ -126,15 +156,25 @@ impl Connection {
             while self.end.is_none() && !self.peer_closed {
                 match self.parser.next(&mut self.input) {
                     Ok(Some(arguments)) => {
+                        let started = Instant::now();
+                        let name = admin::known_name(&arguments[0]);
                         let queued = self.request(arguments).await;
-                        self.queue.push(queued);
+                        self.queue.push(Pending {
+                            queued,
+                            name,
+                            started,
+                        });
                         if self.queue.len() >= QUEUED_REPLIES_MAX {
                             self.flush().await?;
                         }
                     }
                     Ok(None) => break,
                     Err(error) => {
-                        self.queue.push(Reply::Error(error.to_string()).into());
+                        self.queue.push(Pending {
+                            queued: Reply::Error(error.to_string()).into(),
+                            name: None,
+                            started: Instant::now(),
+                        });
                         self.end = Some(End::AfterReplies);
                     }
                 }
@@ -156,8 +196,11 @@ impl Connection {
 
     /// Sends every queued reply, in order, each once its write is durable.
     pub(super) async fn flush(&mut self) -> std::io::Result<()> {
-        for queued in std::mem::take(&mut self.queue) {
-            let reply = queued.settle().await;
+        for pending in std::mem::take(&mut self.queue) {
+            let reply = pending.queued.settle().await;
+            self.shared
+                .stats
+                .record(pending.name, pending.started.elapsed(), &reply);
             encode(&reply, self.protocol, &mut self.out);
             if self.out.len() >= OUTPUT_FLUSH_BYTES {
                 self.socket.write_all(&self.out).await?;
@@ -182,6 +225,11 @@ impl Connection {
             )
         {
             return self.queue_in_multi(arguments).into();
+        }
+        if !is_deferred_write(&name) {
+            for pending in &mut self.queue {
+                settle_one(&mut pending.queued).await;
+            }
         }
         match name.as_str() {
             "multi" => self.begin_multi().into(),
@@ -259,6 +307,11 @@ impl Connection {
         let mut results = Vec::with_capacity(multi.queued.len());
         for arguments in multi.queued {
             let name = String::from_utf8_lossy(&arguments[0]).to_ascii_lowercase();
+            if !is_deferred_write(&name) {
+                for queued in &mut results {
+                    settle_one(queued).await;
+                }
+            }
             results.push(Box::pin(self.run_command(&name, arguments)).await);
         }
         self.in_exec = false;

@@ -26,6 +26,7 @@ mod encode;
 mod execute;
 pub mod frame;
 mod group;
+mod stats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     /// Where the listener listens.
     pub(crate) address: SocketAddr,
+    /// INFO's command and error statistics.
+    pub(crate) stats: stats::Stats,
     /// What CONFIG SET changed.
     pub(crate) settings: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
@@ -100,6 +103,7 @@ impl RespServer {
                 started: Instant::now(),
                 address,
                 settings: Default::default(),
+                stats: stats::Stats::default(),
             }),
         })
     }
