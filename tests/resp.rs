@@ -506,3 +506,76 @@ async fn sigkill_under_pipelined_xadd_loses_no_acknowledged_entry() {
             .await;
     }
 }
+
+/// redis-py, unchanged, against the RESP port (`tests/python/resp_client_test.py`: a group
+/// pipeline with acks, claims, a blocked read, pipelines and transactions, errors; RESP2 and
+/// RESP3). Needs `python3` with the `redis` package (`pip install redis`).
+#[tokio::test]
+async fn redis_py_produces_and_consumes_through_a_group() {
+    let probe = tokio::process::Command::new("python3")
+        .args(["-c", "import redis"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
+    if !probe.is_ok_and(|status| status.success()) {
+        skip_unless_required(
+            "redis_py_produces_and_consumes_through_a_group",
+            "python3 cannot import redis",
+            "pip install redis",
+        );
+        return;
+    }
+    let (_server, _dir, resp) = start(&[("--fsync", "always")]).await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/resp_client_test.py"
+    );
+    let ran = run_to_completion(
+        "redis-py against the RESP port",
+        tokio::process::Command::new("python3")
+            .arg(script)
+            .arg(resp.port().to_string()),
+    )
+    .await;
+    assert!(
+        ran.status.success() && ran.stdout.ends_with(b"ok\n"),
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        ran.status,
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_resp_port_in_use_is_a_startup_error_naming_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let address = taken.local_addr().expect("its address").to_string();
+    let dir = data_dir();
+    let (status, stderr) = Launch::new(dir.path())
+        .flag("--resp-listen", &address)
+        .run_to_exit();
+    assert!(!status.success(), "started on a port in use");
+    assert!(
+        stderr.contains(&format!("cannot listen on {address} (--resp-listen")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_closes_resp_connections_and_the_server_exits_cleanly() {
+    let (mut server, _dir, resp) = start(&[]).await;
+    let mut idle = Wire::connect(resp).await;
+    idle.command(&["PING"]).await;
+    idle.expect("+PONG\r\n").await;
+    let mut blocked = Wire::connect(resp).await;
+    blocked
+        .command(&["XREAD", "BLOCK", "0", "STREAMS", "t", "$"])
+        .await;
+    server.wait_for_log("resp: read blocked").await;
+    let status = server.terminate().await;
+    assert!(status.success(), "exit status {status}");
+    idle.expect_closed().await;
+    blocked.expect("-ERR the server is shutting down\r\n").await;
+}
