@@ -579,3 +579,50 @@ async fn sigterm_closes_resp_connections_and_the_server_exits_cleanly() {
     idle.expect_closed().await;
     blocked.expect("-ERR the server is shutting down\r\n").await;
 }
+
+/// RENAME moves a stream with its groups, replaces a stream of the new name, survives a
+/// restart, and works for names long enough to be stored under a hashed directory.
+#[tokio::test]
+async fn rename_moves_a_stream_with_its_groups_durably() {
+    let dir = data_dir();
+    let long = "L".repeat(300);
+    {
+        let server = Server::start(dir.path(), &[("--fsync", "always")]).await;
+        let mut wire = Wire::connect(server.resp_address.expect("RESP is on")).await;
+        for (command, reply) in [
+            (vec!["XADD", "a", "1-1", "f", "v"], "$3\r\n1-1\r\n"),
+            (vec!["XGROUP", "CREATE", "a", "g", "0"], "+OK\r\n"),
+            (vec!["XADD", "b", "9-9", "old", "b"], "$3\r\n9-9\r\n"),
+            (vec!["RENAME", "a", "b"], "+OK\r\n"),
+            (vec!["EXISTS", "a"], ":0\r\n"),
+            (vec!["XLEN", "b"], ":1\r\n"),
+            (vec!["XADD", "b", "2-1", "f", "w"], "$3\r\n2-1\r\n"),
+            (vec!["RENAME", "missing", "c"], "-ERR no such key\r\n"),
+            (vec!["RENAME", "b", "b"], "+OK\r\n"),
+            (vec!["XADD", "x", "1-1", "f", "v"], "$3\r\n1-1\r\n"),
+            (vec!["RENAME", "x", &long], "+OK\r\n"),
+            (vec!["RENAME", &long, "y"], "+OK\r\n"),
+            (vec!["RENAME", "y", &long], "+OK\r\n"),
+        ] {
+            wire.command(&command).await;
+            wire.expect(reply).await;
+        }
+        // Killed: nothing but the syncs of each call keeps the renames.
+    }
+    let server = Server::start(dir.path(), &[]).await;
+    let mut wire = Wire::connect(server.resp_address.expect("RESP is on")).await;
+    wire.command(&["XRANGE", "b", "-", "+"]).await;
+    wire.expect(
+        "*2\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n\
+         *2\r\n$3\r\n2-1\r\n*2\r\n$1\r\nf\r\n$1\r\nw\r\n",
+    )
+    .await;
+    wire.command(&["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "b", ">"])
+        .await;
+    wire.expect("*1\r\n*2\r\n$1\r\nb\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n")
+        .await;
+    wire.command(&["XLEN", &long]).await;
+    wire.expect(":1\r\n").await;
+    wire.command(&["DBSIZE"]).await;
+    wire.expect(":2\r\n").await;
+}

@@ -103,6 +103,17 @@ impl Table {
     }
 }
 
+/// Closes a stream taken out of the table: its running transaction finishes, what it wrote
+/// is synced, and its open files leave the handle cache.
+fn close(ctx: &Context, stream: &Stream) {
+    let log = stream.log();
+    log.mark_dropped();
+    log.evict_group_journal();
+    for segment in log.view().segments.iter() {
+        ctx.handles.evict_segment(log.uid, segment.id);
+    }
+}
+
 /// Tells the watchers of `name` about every view its log publishes.
 fn listener(watchers: &Arc<Watchers>, name: &[u8]) -> Listener {
     let watchers = Arc::clone(watchers);
@@ -201,22 +212,58 @@ impl Engine {
         // A quarantined stream is left for repair by hand, not dropped.
         self.stream(name)?;
         let _lifecycle = lock(&self.inner.table.lifecycle);
-        let ctx = &self.inner.ctx;
-        let _gate = ctx.write_gate()?;
+        let _gate = self.inner.ctx.write_gate()?;
         let Some(stream) = write(&self.inner.table.streams).remove(name) else {
             return Ok(false);
         };
+        close(&self.inner.ctx, &stream);
         let log = stream.log();
-        log.mark_dropped();
-        log.evict_group_journal();
-        for segment in log.view().segments.iter() {
-            ctx.handles.evict_segment(log.uid, segment.id);
-        }
         self.inner
             .data_dir
-            .remove_stream_dir(ctx, log.dir(), log.uid)?;
+            .remove_stream_dir(&self.inner.ctx, log.dir(), log.uid)?;
         self.inner.watchers.notify(name);
         Ok(true)
+    }
+
+    /// RENAME: stream `from` becomes stream `to` (a stream already called `to` is dropped),
+    /// entries, counters and groups included; `false` when `from` does not exist. Calls on
+    /// the old stream that were running go on against whatever the name means afterwards,
+    /// as after a drop; blocked readers of either name are woken.
+    pub fn rename_stream(&self, from: &[u8], to: &[u8]) -> Result<bool> {
+        check_name(self.config(), to)?;
+        self.stream(from)?;
+        self.stream(to)?;
+        if from == to {
+            return self.exists(from);
+        }
+        let _lifecycle = lock(&self.inner.table.lifecycle);
+        let ctx = &self.inner.ctx;
+        let _gate = ctx.write_gate()?;
+        let Some(stream) = write(&self.inner.table.streams).remove(from) else {
+            return Ok(false);
+        };
+        if let Some(replaced) = write(&self.inner.table.streams).remove(to) {
+            close(ctx, &replaced);
+            let log = replaced.log();
+            self.inner.data_dir.remove_stream_dir(ctx, log.dir(), log.uid)?;
+        }
+        close(ctx, &stream);
+        let old_dir = stream.log().dir().to_path_buf();
+        drop(stream);
+        let moved = self.inner.data_dir.rename_stream_dir(ctx, &old_dir, to);
+        let (name, dir) = match &moved {
+            Ok(dir) => (to, dir.clone()),
+            // Not moved: the stream stays what it was.
+            Err(_) => (from, old_dir),
+        };
+        let (reopened, repairs) = self.opening().open(name, dir, false)?;
+        for repair in &repairs {
+            tracing::warn!(path = %repair.path.display(), "recovery: {}", repair.action);
+        }
+        write(&self.inner.table.streams).insert(name.to_vec(), reopened);
+        self.inner.watchers.notify(from);
+        self.inner.watchers.notify(to);
+        moved.map(|_| true)
     }
 
     /// Names of the streams matching a Redis glob pattern (all with `None`), sorted.

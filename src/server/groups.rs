@@ -24,11 +24,14 @@ use crate::proto::v1::groups_server::Groups;
 use crate::server::convert;
 use crate::server::limits::Limits;
 use crate::server::shutdown::Shutdown;
+use crate::server::gate::Gate;
 use crate::server::status::{status, RequestError};
 use crate::server::streams::blocking;
 
 /// The Groups service over one engine.
 pub struct GroupsService {
+    /// MULTI/EXEC's isolation (see `gate`).
+    pub(super) gate: Gate,
     pub(super) engine: Engine,
     pub(super) limits: Limits,
     /// Permits for calls that wait for data (`blocked_readers_max`), shared with Streams.
@@ -44,9 +47,11 @@ impl GroupsService {
         engine: Engine,
         limits: Limits,
         blocked_readers: Arc<Semaphore>,
+        gate: Gate,
         shutdown: Shutdown,
     ) -> GroupsService {
         GroupsService {
+            gate,
             engine,
             consumers: Arc::new(Semaphore::new(limits.consumers_max)),
             limits,
@@ -249,6 +254,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::CreateGroupRequest>,
     ) -> Result<Response<v1::CreateGroupResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::create(self, request.into_inner()).await)
     }
 
@@ -256,6 +262,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::SetGroupIdRequest>,
     ) -> Result<Response<v1::SetGroupIdResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::set_id(self, request.into_inner()).await)
     }
 
@@ -263,6 +270,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::DestroyGroupRequest>,
     ) -> Result<Response<v1::DestroyGroupResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::destroy(self, request.into_inner()).await)
     }
 
@@ -270,6 +278,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ConsumerRequest>,
     ) -> Result<Response<v1::CreateConsumerResponse>, Status> {
+        let _gate = self.gate.shared().await;
         let outcome = self.consumer(request.into_inner(), true).await;
         reply(outcome.map(|(created, _)| v1::CreateConsumerResponse { created }))
     }
@@ -278,6 +287,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ConsumerRequest>,
     ) -> Result<Response<v1::DeleteConsumerResponse>, Status> {
+        let _gate = self.gate.shared().await;
         let outcome = self.consumer(request.into_inner(), false).await;
         reply(outcome.map(|(_, pending)| v1::DeleteConsumerResponse { pending }))
     }
@@ -286,6 +296,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::SetPolicyRequest>,
     ) -> Result<Response<v1::SetPolicyResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::set_policy(self, request.into_inner()).await)
     }
 
@@ -293,6 +304,10 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ReadGroupRequest>,
     ) -> Result<Response<v1::ReadGroupResponse>, Status> {
+        let _gate = match request.get_ref().block_ms {
+            None => Some(self.gate.shared().await),
+            Some(_) => None,
+        };
         reply(self.read_group(request.into_inner()).await)
     }
 
@@ -300,6 +315,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::AckRequest>,
     ) -> Result<Response<v1::AckResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::ack(self, request.into_inner()).await)
     }
 
@@ -307,6 +323,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::NackRequest>,
     ) -> Result<Response<v1::NackResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::nack(self, request.into_inner()).await)
     }
 
@@ -314,6 +331,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::RenewRequest>,
     ) -> Result<Response<v1::RenewResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::renew(self, request.into_inner()).await)
     }
 
@@ -321,6 +339,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::PendingRequest>,
     ) -> Result<Response<v1::PendingResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::pending(self, request.into_inner()).await)
     }
 
@@ -328,6 +347,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ClaimRequest>,
     ) -> Result<Response<v1::ClaimResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::claim(self, request.into_inner()).await)
     }
 
@@ -335,6 +355,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::AutoClaimRequest>,
     ) -> Result<Response<v1::AutoClaimResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::auto_claim(self, request.into_inner()).await)
     }
 
@@ -342,6 +363,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::GroupsInfoRequest>,
     ) -> Result<Response<v1::GroupsInfoResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(GroupsService::info(self, request.into_inner()).await)
     }
 
@@ -349,6 +371,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ConsumersRequest>,
     ) -> Result<Response<v1::ConsumersResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.consumers_info(request.into_inner()).await)
     }
 

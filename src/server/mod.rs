@@ -17,11 +17,13 @@
 //! service and its dispatch), `write` / `query` / `read` / `tail` (the handlers), `groups`
 //! (the Groups service, its dispatch and its non-reading handlers), `group_read` (group reads
 //! and claims), `consume` (the streaming consumer), `wait` (the one wait of every blocking
-//! call), `shutdown`.
+//! call), `gate` (MULTI/EXEC's isolation across both front ends), `shutdown`, and `resp`
+//! (the Redis-protocol front end).
 
 mod config;
 mod consume;
 mod convert;
+pub mod gate;
 mod group_read;
 mod groups;
 mod limits;
@@ -164,10 +166,12 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     health.set_service_status("", ServingStatus::Serving).await;
     let limits = config.limits;
     let blocked_readers = Arc::new(Semaphore::new(limits.blocked_readers_max));
+    let gate = gate::Gate::default();
     let streams = StreamsServer::new(StreamsService::new(
         engine.clone(),
         limits,
         Arc::clone(&blocked_readers),
+        gate.clone(),
         shutdown.clone(),
     ))
     .max_decoding_message_size(limits.message_bytes_max)
@@ -180,6 +184,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
                 limits,
                 config.resp,
                 Arc::clone(&blocked_readers),
+                gate.clone(),
                 shutdown.clone(),
             )
             .map_err(|source| ServeError::RespBind {
@@ -193,6 +198,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         engine.clone(),
         limits,
         blocked_readers,
+        gate,
         shutdown.clone(),
     ))
     .max_decoding_message_size(limits.message_bytes_max)

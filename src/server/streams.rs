@@ -25,10 +25,13 @@ use crate::proto::v1::streams_server::Streams;
 use crate::server::convert::{self, StreamKey};
 use crate::server::limits::Limits;
 use crate::server::shutdown::Shutdown;
+use crate::server::gate::Gate;
 use crate::server::status::{status, RequestError};
 
 /// The Streams service over one engine.
 pub struct StreamsService {
+    /// MULTI/EXEC's isolation (see `gate`).
+    pub(super) gate: Gate,
     pub(super) engine: Engine,
     pub(super) limits: Limits,
     /// Permits for Read calls that wait for data (`blocked_readers_max`).
@@ -45,9 +48,11 @@ impl StreamsService {
         engine: Engine,
         limits: Limits,
         blocked_readers: Arc<Semaphore>,
+        gate: Gate,
         shutdown: Shutdown,
     ) -> StreamsService {
         StreamsService {
+            gate,
             engine,
             blocked_readers,
             tail_subscribers: Arc::new(Semaphore::new(limits.tail_subscribers_max)),
@@ -92,6 +97,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::RangeRequest>,
     ) -> Result<Response<v1::RangeResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.xrange(request.into_inner()).await)
     }
 
@@ -99,6 +105,10 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::ReadRequest>,
     ) -> Result<Response<v1::ReadResponse>, Status> {
+        let _gate = match request.get_ref().block_ms {
+            None => Some(self.gate.shared().await),
+            Some(_) => None,
+        };
         reply(self.xread(request.into_inner()).await)
     }
 
@@ -115,6 +125,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::LenRequest>,
     ) -> Result<Response<v1::LenResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.xlen(request.into_inner()).await)
     }
 
@@ -122,6 +133,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::DeleteRequest>,
     ) -> Result<Response<v1::DeleteResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.xdel(request.into_inner()).await)
     }
 
@@ -129,6 +141,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::TrimRequest>,
     ) -> Result<Response<v1::TrimResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.xtrim(request.into_inner()).await)
     }
 
@@ -136,6 +149,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::SetIdRequest>,
     ) -> Result<Response<v1::SetIdResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.xsetid(request.into_inner()).await)
     }
 
@@ -143,6 +157,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::InfoRequest>,
     ) -> Result<Response<v1::InfoResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.xinfo(request.into_inner()).await)
     }
 
@@ -150,6 +165,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::ListRequest>,
     ) -> Result<Response<v1::ListResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.keys(request.into_inner()).await)
     }
 
@@ -157,6 +173,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::DropRequest>,
     ) -> Result<Response<v1::DropResponse>, Status> {
+        let _gate = self.gate.shared().await;
         reply(self.del(request.into_inner()).await)
     }
 }

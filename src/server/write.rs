@@ -40,9 +40,11 @@ impl StreamsService {
         };
         // The append itself is a short write to the page cache, done here; the wait for the
         // group-commit sync is an await, not a parked thread (a commit thread leads the sync).
-        let commit =
+        let commit = {
+            let _gate = self.gate.shared().await;
             self.engine
-                .add_deferred(&name, &entries, request.nomkstream, trim.as_ref())?;
+                .add_deferred(&name, &entries, request.nomkstream, trim.as_ref())?
+        };
         let added = commit.await?;
         // NOMKSTREAM on a missing stream: Redis replies nil, this API an empty ID.
         let ids = added.unwrap_or_default();

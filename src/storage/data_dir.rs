@@ -220,6 +220,52 @@ impl DataDir {
         Ok(StreamDir::Created(final_dir))
     }
 
+    /// Moves the directory `dir` of a closed stream to where stream `to` lives, which the
+    /// caller knows is not open. A directory left there by a failed creation or drop of `to`
+    /// is removed first. Atomic under a crash: the directory is the old stream's until the
+    /// step that makes it `to`'s (a hashed name's `name` file replaced, or the directory
+    /// renamed), and `to`'s after it. Returns the new path.
+    pub fn rename_stream_dir(&self, ctx: &Context, dir: &Path, to: &[u8]) -> Result<PathBuf> {
+        let fs = ctx.fs.as_ref();
+        let planned = catalog::dir_name(to);
+        let mut attempt = 0;
+        let final_dir = loop {
+            let candidate_name = planned.candidate(attempt);
+            let candidate = self.streams.join(&candidate_name);
+            if !fs.exists(&candidate) {
+                break candidate;
+            }
+            if owner(fs, &candidate, &candidate_name)
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(to)
+            {
+                let leftover = self.next_temporary.fetch_add(1, Ordering::Relaxed);
+                self.remove_stream_dir(ctx, &candidate, leftover)?;
+                break candidate;
+            }
+            if matches!(planned, DirName::Plain(_)) || attempt >= HASHED_CANDIDATES_MAX {
+                return Err(Error::corrupt(
+                    candidate,
+                    "the stream's directory holds another stream",
+                ));
+            }
+            attempt += 1;
+        };
+        if matches!(planned, DirName::Hashed(_)) {
+            let staged = dir.join(format!("{}.new", catalog::NAME_FILE));
+            let file = fs.open(&staged, OpenMode::Create)?;
+            file.write_all_at(to, 0)?;
+            ctx.sync_file(file.as_ref())?;
+            fs.rename(&staged, &dir.join(catalog::NAME_FILE))?;
+            ctx.sync_dir(dir)?;
+        }
+        fs.rename(dir, &final_dir)?;
+        ctx.sync_dir(&self.streams)?;
+        Ok(final_dir)
+    }
+
     /// Removes a stream's directory: renamed into the trash first (durably), so a crash never
     /// leaves half a stream behind, then removed. `uid` keeps trash names apart.
     pub fn remove_stream_dir(&self, ctx: &Context, dir: &Path, uid: u64) -> Result<()> {

@@ -302,7 +302,7 @@ impl Connection {
                 .into();
         }
         let shared = Arc::clone(&self.shared);
-        let guard = shared.gate.write().await;
+        let guard = shared.gate.exclusive().await;
         self.in_exec = true;
         let mut results = Vec::with_capacity(multi.queued.len());
         for arguments in multi.queued {
@@ -344,7 +344,7 @@ impl Connection {
         if self.in_exec {
             None
         } else {
-            Some(self.shared.gate.read().await)
+            Some(self.shared.gate.shared().await)
         }
     }
 }

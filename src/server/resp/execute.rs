@@ -25,7 +25,7 @@ impl Connection {
         let gate = if self.in_exec {
             None
         } else {
-            Some(shared.gate.read().await)
+            Some(shared.gate.shared().await)
         };
         let answered = match command {
             Command::XRead(read) => {
@@ -205,7 +205,9 @@ async fn keyspace(engine: &Engine, command: Command) -> Result<Reply, RequestErr
         ),
         Command::DbSize => reply::integer(engine.list(None).len() as u64),
         Command::Scan(scan) => self::scan(&engine, &scan),
-        Command::Rename { from, to } => rename(&engine, &from, &to)?,
+        Command::Rename { from, to } => {
+            blocking(move || rename(&engine, &from, &to)).await?
+        }
         other => Reply::Error(format!(
             "ERR internal error: {other:?} is not a keyspace command"
         )),
@@ -256,18 +258,13 @@ fn scan_hash(name: &[u8]) -> u64 {
     (hash >> 1).max(1)
 }
 
-/// RENAME: Sluice cannot move a stream's files under a new name yet; the cases that need no
-/// move are answered as Redis answers them.
+/// RENAME: `ERR no such key` for a missing stream, as Redis says.
 fn rename(engine: &Engine, from: &[u8], to: &[u8]) -> Result<Reply, RequestError> {
-    if !engine.exists(from)? {
-        return Ok(Reply::error("ERR no such key"));
+    if engine.rename_stream(from, to)? {
+        Ok(reply::ok())
+    } else {
+        Ok(Reply::error("ERR no such key"))
     }
-    if from == to {
-        return Ok(reply::ok());
-    }
-    Ok(Reply::error(
-        "ERR RENAME of a stream is not supported by Sluice (copy with XRANGE and XADD)",
-    ))
 }
 
 #[cfg(test)]

@@ -34,9 +34,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-use tokio::sync::{RwLock, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::engine::Engine;
+use crate::server::gate::Gate;
 use crate::server::limits::Limits;
 use crate::server::shutdown::Shutdown;
 
@@ -60,8 +61,8 @@ pub(crate) struct Shared {
     /// The permits of blocked reads, shared with the gRPC side's.
     pub(crate) blocked_readers: Arc<Semaphore>,
     pub(crate) clients: clients::Clients,
-    /// MULTI/EXEC's isolation: every command runs holding it shared, EXEC holds it alone.
-    pub(crate) gate: RwLock<()>,
+    /// MULTI/EXEC's isolation, shared with the gRPC services.
+    pub(crate) gate: Gate,
     pub(crate) started: Instant,
     /// Where the listener listens.
     pub(crate) address: SocketAddr,
@@ -86,6 +87,7 @@ impl RespServer {
         limits: Limits,
         resp: RespLimits,
         blocked_readers: Arc<Semaphore>,
+        gate: Gate,
         shutdown: Shutdown,
     ) -> std::io::Result<RespServer> {
         let address = listener.local_addr()?;
@@ -99,7 +101,7 @@ impl RespServer {
                 shutdown,
                 blocked_readers,
                 clients: clients::Clients::default(),
-                gate: RwLock::new(()),
+                gate,
                 started: Instant::now(),
                 address,
                 settings: Default::default(),
