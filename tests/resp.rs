@@ -617,8 +617,18 @@ async fn rename_moves_a_stream_with_its_groups_durably() {
          *2\r\n$3\r\n2-1\r\n*2\r\n$1\r\nf\r\n$1\r\nw\r\n",
     )
     .await;
-    wire.command(&["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "b", ">"])
-        .await;
+    wire.command(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "c",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "b",
+        ">",
+    ])
+    .await;
     wire.expect("*1\r\n*2\r\n$1\r\nb\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n")
         .await;
     wire.command(&["XLEN", &long]).await;

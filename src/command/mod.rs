@@ -384,6 +384,17 @@ fn find(arguments: &[Vec<u8>]) -> Result<&'static Definition, CommandError> {
 
 /// Parses one command: `arguments[0]` is the command name.
 pub fn parse(arguments: &[Vec<u8>]) -> Result<Command, CommandError> {
+    (lookup(arguments)?.parse)(arguments)
+}
+
+/// What Redis checks before it queues a command inside MULTI: that the command (and its
+/// subcommand) exists and the arity is right. The options are checked when it runs.
+pub fn check(arguments: &[Vec<u8>]) -> Result<(), CommandError> {
+    lookup(arguments).map(|_| ())
+}
+
+/// The definition of the command `arguments` name, its arity checked.
+fn lookup(arguments: &[Vec<u8>]) -> Result<&'static Definition, CommandError> {
     if arguments.is_empty() {
         return Err(CommandError::Empty);
     }
@@ -396,7 +407,7 @@ pub fn parse(arguments: &[Vec<u8>]) -> Result<Command, CommandError> {
     if !arity_ok {
         return Err(CommandError::WrongArity(definition.name));
     }
-    (definition.parse)(arguments)
+    Ok(definition)
 }
 
 #[cfg(test)]

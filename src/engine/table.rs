@@ -245,7 +245,9 @@ impl Engine {
         if let Some(replaced) = write(&self.inner.table.streams).remove(to) {
             close(ctx, &replaced);
             let log = replaced.log();
-            self.inner.data_dir.remove_stream_dir(ctx, log.dir(), log.uid)?;
+            self.inner
+                .data_dir
+                .remove_stream_dir(ctx, log.dir(), log.uid)?;
         }
         close(ctx, &stream);
         let old_dir = stream.log().dir().to_path_buf();

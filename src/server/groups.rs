@@ -22,9 +22,9 @@ use crate::proto::groups as wire;
 use crate::proto::v1;
 use crate::proto::v1::groups_server::Groups;
 use crate::server::convert;
+use crate::server::gate::Gate;
 use crate::server::limits::Limits;
 use crate::server::shutdown::Shutdown;
-use crate::server::gate::Gate;
 use crate::server::status::{status, RequestError};
 use crate::server::streams::blocking;
 

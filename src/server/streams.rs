@@ -23,9 +23,9 @@ use crate::engine::Engine;
 use crate::proto::v1;
 use crate::proto::v1::streams_server::Streams;
 use crate::server::convert::{self, StreamKey};
+use crate::server::gate::Gate;
 use crate::server::limits::Limits;
 use crate::server::shutdown::Shutdown;
-use crate::server::gate::Gate;
 use crate::server::status::{status, RequestError};
 
 /// The Streams service over one engine.

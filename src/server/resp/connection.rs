@@ -23,13 +23,12 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::command::{self, CommandError};
 use crate::engine::Durable;
 use crate::reply::{self, Reply};
 use crate::server::resp::clients::Client;
 use crate::server::resp::encode::{encode, Protocol};
 use crate::server::resp::frame::RequestParser;
-use crate::server::resp::{admin, Shared};
+use crate::server::resp::Shared;
 
 /// Replies queued before they are sent even if more requests are waiting: bounds the memory
 /// one deep pipeline holds.
@@ -157,7 +156,7 @@ impl Connection {
                 match self.parser.next(&mut self.input) {
                     Ok(Some(arguments)) => {
                         let started = Instant::now();
-                        let name = admin::known_name(&arguments[0]);
+                        let name = Self::known_name(&arguments[0]);
                         let queued = self.request(arguments).await;
                         self.queue.push(Pending {
                             queued,
@@ -239,17 +238,6 @@ impl Connection {
         }
     }
 
-    /// A command outside MULTI's own: a connection or server command, else a stream command.
-    async fn run_command(&mut self, name: &str, arguments: Vec<Vec<u8>>) -> Queued {
-        if let Some(reply) = admin::run(self, name, &arguments).await {
-            return reply.into();
-        }
-        match command::parse(&arguments) {
-            Ok(command) => self.execute(command).await,
-            Err(error) => error.into_reply().into(),
-        }
-    }
-
     fn begin_multi(&mut self) -> Reply {
         if self.multi.is_some() {
             return Reply::error("ERR MULTI calls can not be nested");
@@ -273,13 +261,7 @@ impl Connection {
     /// Inside MULTI: an unknown command or a wrong arity is refused now and dooms the EXEC;
     /// anything else is queued and checked when it runs, as Redis does.
     fn queue_in_multi(&mut self, arguments: Vec<Vec<u8>>) -> Reply {
-        let refused = match admin::check(&arguments) {
-            Some(checked) => checked.err(),
-            None => match command::parse(&arguments) {
-                Err(error @ (CommandError::WrongArity(_) | CommandError::Echo(_))) => Some(error),
-                _ => None,
-            },
-        };
+        let refused = Self::refusal_in_multi(&arguments);
         let Some(multi) = self.multi.as_mut() else {
             return Reply::error("ERR internal error: no MULTI");
         };

@@ -10,15 +10,41 @@
 
 use std::sync::Arc;
 
-use crate::command::{Command, Scan, XAdd, XRange};
+use crate::command::{self, Command, CommandError, Scan, XAdd, XRange};
 use crate::engine::Engine;
 use crate::model::ReadLimit;
 use crate::reply::{self, Reply};
+use crate::server::resp::admin;
 use crate::server::resp::connection::{Connection, Queued};
 use crate::server::status::RequestError;
 use crate::server::streams::blocking;
 
 impl Connection {
+    /// A command outside MULTI's own: a connection or server command, else a stream command.
+    pub(super) async fn run_command(&mut self, name: &str, arguments: Vec<Vec<u8>>) -> Queued {
+        if let Some(reply) = admin::run(self, name, &arguments).await {
+            return reply.into();
+        }
+        match command::parse(&arguments) {
+            Ok(command) => self.execute(command).await,
+            Err(error) => error.into_reply().into(),
+        }
+    }
+
+    /// Why a request cannot even be queued inside MULTI (an unknown command or subcommand, a
+    /// wrong arity), if it cannot.
+    pub(super) fn refusal_in_multi(arguments: &[Vec<u8>]) -> Option<CommandError> {
+        match admin::check(arguments) {
+            Some(checked) => checked.err(),
+            None => command::check(arguments).err(),
+        }
+    }
+
+    /// The name of the command `name` selects, if Sluice knows it (for INFO's statistics).
+    pub(super) fn known_name(name: &[u8]) -> Option<&'static str> {
+        admin::known_name(name)
+    }
+
     /// Runs `command`; an error becomes its Redis error reply.
     pub(super) async fn execute(&mut self, command: Command) -> Queued {
         let shared = Arc::clone(&self.shared);
@@ -205,9 +231,7 @@ async fn keyspace(engine: &Engine, command: Command) -> Result<Reply, RequestErr
         ),
         Command::DbSize => reply::integer(engine.list(None).len() as u64),
         Command::Scan(scan) => self::scan(&engine, &scan),
-        Command::Rename { from, to } => {
-            blocking(move || rename(&engine, &from, &to)).await?
-        }
+        Command::Rename { from, to } => blocking(move || rename(&engine, &from, &to)).await?,
         other => Reply::Error(format!(
             "ERR internal error: {other:?} is not a keyspace command"
         )),
