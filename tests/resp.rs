@@ -334,6 +334,9 @@ async fn multi_exec_runs_the_queue_and_aborts_on_queueing_errors() {
     wire.expect(":1\r\n").await;
     wire.command(&["EXEC"]).await;
     wire.expect("-ERR EXEC without MULTI\r\n").await;
+    wire.command(&["EXEC", "now"]).await;
+    wire.expect("-ERR wrong number of arguments for 'exec' command\r\n")
+        .await;
     wire.command(&["DISCARD"]).await;
     wire.expect("-ERR DISCARD without MULTI\r\n").await;
 }

@@ -230,6 +230,11 @@ impl Connection {
                 settle_one(&mut pending.queued).await;
             }
         }
+        if matches!(name.as_str(), "multi" | "exec" | "discard") {
+            if let Some(error) = Self::refusal_in_multi(&arguments) {
+                return error.into_reply().into();
+            }
+        }
         match name.as_str() {
             "multi" => self.begin_multi().into(),
             "exec" => self.exec().await,
