@@ -45,6 +45,9 @@ pub enum Reply {
     /// A map that RESP2 sends as an array of `[key, value]` pairs instead (XREAD's and
     /// XREADGROUP's streams); RESP3 as a map. Keys and values alternate here too.
     PairMap(Vec<Reply>),
+    /// Entries as XRANGE gives them (`[[id, [field, value, ...]], ...]`), kept as the engine
+    /// read them: the RESP front end writes them out without copying them into replies.
+    Entries(Vec<Entry>),
 }
 
 impl Reply {
@@ -110,6 +113,11 @@ pub fn entries(entries: &[Entry]) -> Reply {
     Reply::Array(entries.iter().map(entry).collect())
 }
 
+/// [`entries`], taking them rather than copying them.
+pub fn entries_owned(entries: Vec<Entry>) -> Reply {
+    Reply::Entries(entries)
+}
+
 /// XADD: the new entry's ID, or nil when NOMKSTREAM found no stream.
 pub fn xadd(added: Option<StreamId>) -> Reply {
     added.map_or(Reply::Nil, id)
@@ -124,6 +132,28 @@ pub fn xrange(count: Option<u64>, exists: bool, found: &[Entry]) -> Reply {
     } else {
         entries(found)
     }
+}
+
+/// [`xrange`], taking the entries.
+pub fn xrange_owned(count: Option<u64>, found: Option<Vec<Entry>>) -> Reply {
+    match found {
+        Some(_) if count == Some(0) => Reply::NilArray,
+        Some(found) => Reply::Entries(found),
+        None => Reply::Array(Vec::new()),
+    }
+}
+
+/// [`xread`], taking the entries.
+pub fn xread_owned(streams: Vec<(Vec<u8>, Vec<Entry>)>) -> Reply {
+    if streams.is_empty() {
+        return Reply::NilArray;
+    }
+    let mut items = Vec::with_capacity(streams.len() * 2);
+    for (name, found) in streams {
+        items.push(Reply::Bulk(name));
+        items.push(Reply::Entries(found));
+    }
+    Reply::PairMap(items)
 }
 
 /// XREAD: stream to entries (RESP2: `[[stream, entries], ...]`, RESP3: a map) for the streams that had data, or a nil array when none
@@ -224,6 +254,7 @@ fn render_into(out: &mut String, reply: &Reply, prefix: &str) {
         }
         Reply::Nil | Reply::NilArray => out.push_str("(nil)\n"),
         Reply::PairMap(items) => render_into(out, &Reply::pairs(items), prefix),
+        Reply::Entries(found) => render_into(out, &entries(found), prefix),
         Reply::Array(items) | Reply::Map(items) if items.is_empty() => {
             out.push_str("(empty array)\n")
         }

@@ -89,10 +89,10 @@ impl Connection {
         let cursors = Arc::new(cursors);
         let found = self.read_once(&cursors, budget).await?;
         let (Some(block_ms), Some(changes)) = (read.block_ms, changes.as_mut()) else {
-            return Ok(reply::xread(&found));
+            return Ok(reply::xread_owned(found));
         };
         if !found.is_empty() {
-            return Ok(reply::xread(&found));
+            return Ok(reply::xread_owned(found));
         }
         let _blocked = self.begin_blocking().await?;
         let deadline = deadline(block_ms);
@@ -104,7 +104,7 @@ impl Connection {
             }
             let found = self.read_once(&cursors, budget).await?;
             if !found.is_empty() {
-                return Ok(reply::xread(&found));
+                return Ok(reply::xread_owned(found));
             }
         }
     }

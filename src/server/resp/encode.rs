@@ -5,6 +5,7 @@
 //! and a `%` map in RESP3. Error and status texts never contain a line break (Redis turns them
 //! into spaces), so no reply can corrupt the stream of replies after it.
 
+use crate::id::StreamId;
 use crate::reply::Reply;
 
 /// The protocol version a connection speaks (HELLO switches it).
@@ -22,11 +23,7 @@ pub fn encode(reply: &Reply, protocol: Protocol, out: &mut Vec<u8>) {
         Reply::Status(text) => line(out, b'+', text.as_bytes()),
         Reply::Error(text) => line(out, b'-', text.as_bytes()),
         Reply::Integer(value) => header(out, b':', *value),
-        Reply::Bulk(bytes) => {
-            header(out, b'$', bytes.len() as i64);
-            out.extend_from_slice(bytes);
-            out.extend_from_slice(b"\r\n");
-        }
+        Reply::Bulk(bytes) => bulk(out, bytes),
         Reply::Nil | Reply::NilArray if protocol == Protocol::Resp3 => {
             out.extend_from_slice(b"_\r\n")
         }
@@ -47,6 +44,18 @@ pub fn encode(reply: &Reply, protocol: Protocol, out: &mut Vec<u8>) {
                 }
             }
         }
+        Reply::Entries(entries) => {
+            header(out, b'*', entries.len() as i64);
+            for entry in entries {
+                out.extend_from_slice(b"*2\r\n");
+                id(out, entry.id);
+                header(out, b'*', (entry.fields.len() * 2) as i64);
+                for (name, value) in &entry.fields {
+                    bulk(out, name);
+                    bulk(out, value);
+                }
+            }
+        }
         Reply::Map(items) | Reply::PairMap(items) => {
             match protocol {
                 Protocol::Resp2 => header(out, b'*', items.len() as i64),
@@ -59,10 +68,30 @@ pub fn encode(reply: &Reply, protocol: Protocol, out: &mut Vec<u8>) {
     }
 }
 
+/// A bulk string.
+fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    header(out, b'$', bytes.len() as i64);
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// An ID as a bulk string, `<ms>-<seq>`, formatted in place.
+fn id(out: &mut Vec<u8>, id: StreamId) {
+    let mut ms_digits = [0; 20];
+    let mut seq_digits = [0; 20];
+    let ms = format_u64(id.ms, &mut ms_digits);
+    let seq = format_u64(id.seq, &mut seq_digits);
+    header(out, b'$', (ms.len() + 1 + seq.len()) as i64);
+    out.extend_from_slice(ms);
+    out.push(b'-');
+    out.extend_from_slice(seq);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// `<kind><number>\r\n`.
 fn header(out: &mut Vec<u8>, kind: u8, number: i64) {
     out.push(kind);
-    let mut digits = [0; 20];
+    let mut digits = [0; 21];
     out.extend_from_slice(format_i64(number, &mut digits));
     out.extend_from_slice(b"\r\n");
 }
@@ -78,20 +107,25 @@ fn line(out: &mut Vec<u8>, kind: u8, text: &[u8]) {
 }
 
 /// `number` in decimal, written into `buffer` without allocating.
-fn format_i64(number: i64, buffer: &mut [u8; 20]) -> &[u8] {
-    let mut magnitude = number.unsigned_abs();
+fn format_i64(number: i64, buffer: &mut [u8; 21]) -> &[u8] {
+    let mut digits = [0; 20];
+    let magnitude = format_u64(number.unsigned_abs(), &mut digits);
+    let sign = usize::from(number < 0);
+    buffer[0] = b'-';
+    buffer[sign..sign + magnitude.len()].copy_from_slice(magnitude);
+    &buffer[..sign + magnitude.len()]
+}
+
+/// `number` in decimal, written into `buffer` without allocating.
+fn format_u64(mut number: u64, buffer: &mut [u8; 20]) -> &[u8] {
     let mut at = buffer.len();
     loop {
         at -= 1;
-        buffer[at] = b'0' + (magnitude % 10) as u8;
-        magnitude /= 10;
-        if magnitude == 0 {
+        buffer[at] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
             break;
         }
-    }
-    if number < 0 {
-        at -= 1;
-        buffer[at] = b'-';
     }
     &buffer[at..]
 }
@@ -123,6 +157,24 @@ mod tests {
             assert_eq!(wire(&Reply::bulk("a\r\nb"), protocol), "$4\r\na\r\nb\r\n");
             assert_eq!(wire(&Reply::bulk(""), protocol), "$0\r\n\r\n");
         }
+    }
+
+    #[test]
+    fn entries_are_written_as_xrange_replies() {
+        let found = vec![
+            crate::model::Entry {
+                id: StreamId::new(1, 2),
+                fields: vec![(b"f".to_vec(), b"v".to_vec())],
+            },
+            crate::model::Entry {
+                id: StreamId::new(u64::MAX, 0),
+                fields: vec![],
+            },
+        ];
+        let copied = wire(&crate::reply::entries(&found), Protocol::Resp2);
+        assert_eq!(wire(&Reply::Entries(found), Protocol::Resp2), copied);
+        assert!(copied.starts_with("*2\r\n*2\r\n$3\r\n1-2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"));
+        assert!(copied.ends_with("$22\r\n18446744073709551615-0\r\n*0\r\n"));
     }
 
     #[test]

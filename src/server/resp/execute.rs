@@ -173,11 +173,7 @@ impl Connection {
         if let Some(entries) = &found {
             budget.check(entries.len())?;
         }
-        Ok(reply::xrange(
-            range.count,
-            found.is_some(),
-            found.as_deref().unwrap_or_default(),
-        ))
+        Ok(reply::xrange_owned(range.count, found))
     }
 }
 

@@ -133,7 +133,10 @@ impl View {
             return false;
         };
         let before = active.header.last_id_before;
-        range.start > before || (rev && range.end > before && self.active.count as usize >= count)
+        // The only segment holds every entry there is.
+        self.segments.len() == 1
+            || range.start > before
+            || (rev && range.end > before && self.active.count as usize >= count)
     }
 
     /// Number of segments.
