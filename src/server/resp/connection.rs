@@ -157,7 +157,7 @@ impl Connection {
                     Ok(Some(arguments)) => {
                         let started = Instant::now();
                         let name = Self::known_name(&arguments[0]);
-                        let queued = self.request(arguments).await;
+                        let queued = self.request(name, arguments).await;
                         self.queue.push(Pending {
                             queued,
                             name,
@@ -214,32 +214,29 @@ impl Connection {
     }
 
     /// Runs one request (or queues it inside MULTI).
-    async fn request(&mut self, arguments: Vec<Vec<u8>>) -> Queued {
-        let name = String::from_utf8_lossy(&arguments[0]).to_ascii_lowercase();
-        self.client.ran(&name);
-        if self.multi.is_some()
-            && !matches!(
-                name.as_str(),
-                "exec" | "discard" | "multi" | "quit" | "reset"
-            )
+    /// `known` is the command's name if Sluice knows it.
+    async fn request(&mut self, known: Option<&'static str>, arguments: Vec<Vec<u8>>) -> Queued {
+        let name = known.unwrap_or_default();
+        self.client.ran(name);
+        if self.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "quit" | "reset")
         {
             return self.queue_in_multi(arguments).into();
         }
-        if !is_deferred_write(&name) {
+        if !is_deferred_write(name) {
             for pending in &mut self.queue {
                 settle_one(&mut pending.queued).await;
             }
         }
-        if matches!(name.as_str(), "multi" | "exec" | "discard") {
+        if matches!(name, "multi" | "exec" | "discard") {
             if let Some(error) = Self::refusal_in_multi(&arguments) {
                 return error.into_reply().into();
             }
         }
-        match name.as_str() {
+        match name {
             "multi" => self.begin_multi().into(),
             "exec" => self.exec().await,
             "discard" => self.discard().into(),
-            _ => self.run_command(&name, arguments).await,
+            _ => self.run_command(name, arguments).await,
         }
     }
 
@@ -293,13 +290,13 @@ impl Connection {
         self.in_exec = true;
         let mut results = Vec::with_capacity(multi.queued.len());
         for arguments in multi.queued {
-            let name = String::from_utf8_lossy(&arguments[0]).to_ascii_lowercase();
-            if !is_deferred_write(&name) {
+            let name = Self::known_name(&arguments[0]).unwrap_or_default();
+            if !is_deferred_write(name) {
                 for queued in &mut results {
                     settle_one(queued).await;
                 }
             }
-            results.push(Box::pin(self.run_command(&name, arguments)).await);
+            results.push(Box::pin(self.run_command(name, arguments)).await);
         }
         self.in_exec = false;
         drop(guard);

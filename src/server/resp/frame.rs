@@ -166,9 +166,10 @@ impl RequestParser {
                 input.reserve(header + length + 2 - input.len());
                 return Ok(None);
             }
-            input.advance(header);
-            partial.arguments.push(input.split_to(length).to_vec());
-            input.advance(2);
+            partial
+                .arguments
+                .push(input[header..header + length].to_vec());
+            input.advance(header + length + 2);
             partial.bytes += length;
             partial.remaining -= 1;
         }

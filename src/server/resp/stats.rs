@@ -21,7 +21,7 @@ struct CommandCounts {
 
 #[derive(Default)]
 struct Counts {
-    commands: BTreeMap<String, CommandCounts>,
+    commands: BTreeMap<&'static str, CommandCounts>,
     errors: BTreeMap<String, u64>,
     total_commands: u64,
     total_errors: u64,
@@ -36,7 +36,7 @@ pub struct Stats {
 impl Stats {
     /// Counts one reply to command `name` (`None`: not a command Sluice knows, counted only
     /// in the totals and the error codes), which took `took`.
-    pub fn record(&self, name: Option<&str>, took: Duration, reply: &Reply) {
+    pub fn record(&self, name: Option<&'static str>, took: Duration, reply: &Reply) {
         let mut counts = lock(&self.counts);
         counts.total_commands += 1;
         let error_code = match reply {
@@ -44,7 +44,7 @@ impl Stats {
             _ => None,
         };
         if let Some(name) = name {
-            let command = counts.commands.entry(name.to_owned()).or_default();
+            let command = counts.commands.entry(name).or_default();
             command.calls += 1;
             command.usec += u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
             command.failed += u64::from(error_code.is_some());
