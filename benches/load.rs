@@ -8,15 +8,25 @@
 //! (`always` by default) is Sluice's `--fsync` and Redis's `appendfsync` (for `no`, Redis runs
 //! without an append-only file); Redis never snapshots (`--save ''`) and otherwise keeps its
 //! defaults, so under heavy writes it rewrites its append-only file in a forked child every
-//! second or two, whose CPU shows in the `other cpu%` column. Both servers are killed and their
+//! second or two, whose CPU shows in the `other cpu%` column. The servers are killed and their
 //! data removed at the end, also when the run fails, panics or is interrupted.
 //!
-//! Workloads, each against both servers in turn (Sluice first), each client on a connection of
-//! its own, a warm-up and then a fixed measured window:
+//! `SLUICE_LOAD_SERVERS` picks the servers, a comma-separated subset of `sluice`, `sluice-resp`
+//! and `redis` (default `sluice,redis`). `sluice-resp` is Sluice's Redis-protocol front end: a
+//! `sluice serve` of its own (same binary, flags and durability as `sluice`), whose RESP
+//! address is read from the `resp=` field of its listening log line, driven by exactly the
+//! client code that drives Redis (`load/redis_side.rs`, the `redis` crate): XADD, pipelined
+//! XADDs, XRANGE, XREAD BLOCK, XREADGROUP and XACK, so against `redis` it compares the servers
+//! alone, the client held fixed. For it `pipeline-stream` is the same as `pipeline`, as for
+//! Redis. The table's `x redis` column and the JSON's `entries_per_second_vs_redis` give each
+//! row's entries per second over Redis's in the same workload and run.
+//!
+//! Workloads, each against the servers in turn (in the order sluice, sluice-resp, redis), each
+//! client on a connection of its own, a warm-up and then a fixed measured window:
 //! - `add`: one 100-byte entry per call (Redis: XADD, no pipelining), `SLUICE_LOAD_CLIENTS`
 //!   clients (default 50).
-//! - `add-open`: `add` as an open loop at a fixed offered rate, the same for both servers
-//!   (`SLUICE_LOAD_OPEN_RATE` calls/s, or by default half the lower of the two servers' `add`
+//! - `add-open`: `add` as an open loop at a fixed offered rate, the same for every server
+//!   (`SLUICE_LOAD_OPEN_RATE` calls/s, or by default half the lowest of the servers' `add`
 //!   throughput in this run, `SLUICE_LOAD_OPEN_SHARE`): latency percentiles (p50, p99,
 //!   p99.9) without coordinated omission, from an HdrHistogram (see `load/measure.rs`).
 //! - `add-batch`: 16 entries per Add call (Redis: 16 XADDs per pipeline), entries per second.
@@ -106,32 +116,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// A server under test.
+/// A server under test: which kind, where its workloads connect (for `sluice-resp`, Sluice's
+/// RESP listener) and its process, for CPU accounting.
 #[derive(Clone, Copy)]
-enum Target {
-    Sluice { address: SocketAddr, pid: u32 },
-    Redis { address: SocketAddr, pid: u32 },
-}
-
-impl Target {
-    fn kind(self) -> ServerKind {
-        match self {
-            Target::Sluice { .. } => ServerKind::Sluice,
-            Target::Redis { .. } => ServerKind::Redis,
-        }
-    }
+struct Target {
+    kind: ServerKind,
+    address: SocketAddr,
+    pid: u32,
 }
 
 fn run(settings: Settings) -> Result<(), String> {
     let load_before = servers::load_average();
-    let sluice = if settings.servers.contains(&ServerKind::Sluice) {
-        Some(SluiceServer::start(
-            &settings.sluice_binary,
-            settings.data_parent.as_deref(),
-            settings.fsync,
-        )?)
-    } else {
-        None
+    let start_sluice = |kind| {
+        if settings.servers.contains(&kind) {
+            SluiceServer::start(
+                &settings.sluice_binary,
+                settings.data_parent.as_deref(),
+                settings.fsync,
+            )
+            .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    // sluice and sluice-resp each get a server of their own: the same workload's stream would
+    // otherwise be filled (range) or given its group (pipeline) twice, and each server's CPU
+    // is then that of one front end's load alone.
+    let sluice = start_sluice(ServerKind::Sluice)?;
+    let sluice_resp = start_sluice(ServerKind::SluiceResp)?;
+    let sluice_resp_address = match &sluice_resp {
+        Some(server) => Some(server.resp_address.ok_or(
+            "sluice-resp: the sluice binary logged no RESP address (resp= of its listening line)",
+        )?),
+        None => None,
     };
     let redis = if settings.servers.contains(&ServerKind::Redis) {
         Some(RedisServer::start(
@@ -147,6 +164,12 @@ fn run(settings: Settings) -> Result<(), String> {
         sluice: sluice
             .as_ref()
             .map(|server| (server.pid(), server.data_directory().to_path_buf())),
+        sluice_resp: sluice_resp
+            .as_ref()
+            .zip(sluice_resp_address)
+            .map(|(server, address)| {
+                (server.pid(), server.data_directory().to_path_buf(), address)
+            }),
         redis: redis
             .as_ref()
             .map(|server| (server.pid(), server.data_directory().to_path_buf())),
@@ -156,15 +179,25 @@ fn run(settings: Settings) -> Result<(), String> {
     };
     println!("{}", report::header(&context));
 
+    // In the order of ServerKind::ALL: sluice, sluice-resp, redis.
     let mut targets = Vec::new();
     if let Some(server) = &sluice {
-        targets.push(Target::Sluice {
+        targets.push(Target {
+            kind: ServerKind::Sluice,
             address: server.address,
             pid: server.pid(),
         });
     }
+    if let (Some(server), Some(address)) = (&sluice_resp, sluice_resp_address) {
+        targets.push(Target {
+            kind: ServerKind::SluiceResp,
+            address,
+            pid: server.pid(),
+        });
+    }
     if let Some(server) = &redis {
-        targets.push(Target::Redis {
+        targets.push(Target {
+            kind: ServerKind::Redis,
             address: server.address,
             pid: server.pid(),
         });
@@ -208,21 +241,21 @@ async fn run_workloads(settings: &Settings, targets: &[Target]) -> Vec<Row> {
             eprintln!(
                 "load: {} against {} ...",
                 workload.name(),
-                target.kind().name()
+                target.kind.name()
             );
             let outcome = measure_one(settings, workload, target, rate).await;
             if let Ok(measurement) = &outcome {
                 eprintln!(
                     "load: {} against {}: {:.0} ops/s, {:.0} entries/s",
                     workload.name(),
-                    target.kind().name(),
+                    target.kind.name(),
                     measurement.operations_per_second(),
                     measurement.entries_per_second()
                 );
             }
             rows.push(Row {
                 workload,
-                server: target.kind(),
+                server: target.kind,
                 clients: settings.clients_label(workload),
                 outcome,
             });
@@ -327,11 +360,11 @@ async fn measure_one(
     rate: Option<f64>,
 ) -> Result<Measurement, String> {
     let stream = format!("load:{}", workload.name());
-    match target {
-        Target::Sluice { address, pid } => {
-            measure_sluice(settings, workload, address, pid, &stream, rate).await
-        }
-        Target::Redis { address, pid } => {
+    let Target { kind, address, pid } = target;
+    match kind {
+        ServerKind::Sluice => measure_sluice(settings, workload, address, pid, &stream, rate).await,
+        // Sluice's RESP front end gets exactly the client code Redis gets.
+        ServerKind::SluiceResp | ServerKind::Redis => {
             measure_redis(settings, workload, address, pid, &stream, rate).await
         }
     }
@@ -394,7 +427,7 @@ async fn measure_sluice(
     }
 }
 
-/// One workload against Redis.
+/// One workload against Redis, or against Sluice's RESP listener.
 async fn measure_redis(
     settings: &Settings,
     workload: Workload,

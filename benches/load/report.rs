@@ -2,6 +2,7 @@
 //! same figures as JSON (`target/load-report.json`) for the README.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::measure::Measurement;
@@ -25,6 +26,8 @@ pub struct Context {
     pub settings: Settings,
     /// `sluice serve`'s process ID and data directory, if it ran.
     pub sluice: Option<(u32, PathBuf)>,
+    /// The `sluice serve` of `sluice-resp`: process ID, data directory and RESP address.
+    pub sluice_resp: Option<(u32, PathBuf, SocketAddr)>,
     /// `redis-server`'s process ID and data directory, if it ran.
     pub redis: Option<(u32, PathBuf)>,
     /// Logical CPUs of the machine.
@@ -42,7 +45,7 @@ pub fn header(context: &Context) -> String {
     let _ = writeln!(text, "Sluice load generator (cargo bench --bench load)");
     let _ = writeln!(
         text,
-        "CPU: {} logical CPUs SHARED by both servers and this load generator \
+        "CPU: {} logical CPUs SHARED by the servers and this load generator \
          ({} client runtime threads); figures are for that shared machine, not for a \
          dedicated server",
         context.processors, settings.client_threads
@@ -51,6 +54,16 @@ pub fn header(context: &Context) -> String {
         let _ = writeln!(
             text,
             "sluice: {} serve --fsync {} (pid {pid}, data in {})",
+            settings.sluice_binary.display(),
+            settings.fsync.name(),
+            data.display()
+        );
+    }
+    if let Some((pid, data, address)) = &context.sluice_resp {
+        let _ = writeln!(
+            text,
+            "sluice-resp: {} serve --fsync {} (pid {pid}, data in {}), through its RESP \
+             listener {address} with the same client code as redis",
             settings.sluice_binary.display(),
             settings.fsync.name(),
             data.display()
@@ -112,6 +125,7 @@ pub fn table(rows: &[Row]) -> String {
         "clients",
         "ops/s",
         "entries/s",
+        "x redis",
         "p50 ms",
         "p99 ms",
         "p99.9 ms",
@@ -135,6 +149,7 @@ pub fn table(rows: &[Row]) -> String {
                 line.extend([
                     format!("{:.0}", measurement.operations_per_second()),
                     format!("{:.0}", measurement.entries_per_second()),
+                    optional(versus_redis(rows, row), 2),
                     optional(measurement.latency_ms(0.50), 3),
                     optional(measurement.latency_ms(0.99), 3),
                     optional(measurement.latency_ms(0.999), 3),
@@ -192,9 +207,10 @@ pub fn table(rows: &[Row]) -> String {
         text,
         "\nops/s: calls per second (tail: the writer's adds). entries/s: entries added or \
          returned (tail: delivered, summed over subscribers; pipelines: added, delivered and \
-         acknowledged).\np50/p99: per call as the client sees it (tail, pipeline: from the \
-         producer's call to a subscriber's or consumer's receipt; add-open: from the call's \
-         intended start, see load/measure.rs).\nsrv µs/call, µs/entry: the server's CPU time \
+         acknowledged). x redis: entries/s over redis's in the same workload (ops/s for \
+         workloads without entries).\np50/p99: per call as the client sees it (tail, \
+         pipeline: from the producer's call to a subscriber's or consumer's receipt; add-open: \
+         from the call's intended start, see load/measure.rs).\nsrv µs/call, µs/entry: the server's CPU time \
          (user and system) in the window over the calls or entries counted in it.\ncpu%: of \
          one core, during the measured window; other: the rest of the machine (other processes, \
          kernel), high when the measurement was disturbed."
@@ -212,9 +228,35 @@ fn entries_per_second(rows: &[Row], workload: Workload, server: ServerKind) -> O
         .map(Measurement::entries_per_second)
 }
 
+/// A row's throughput over Redis's in the same workload: entries per second, or calls per
+/// second for the workloads without entries (ping, len). None for Redis's own rows and when
+/// either is missing.
+fn versus_redis(rows: &[Row], row: &Row) -> Option<f64> {
+    if row.server == ServerKind::Redis {
+        return None;
+    }
+    let measurement = row.outcome.as_ref().ok()?;
+    let redis = rows
+        .iter()
+        .find(|other| other.workload == row.workload && other.server == ServerKind::Redis)?
+        .outcome
+        .as_ref()
+        .ok()?;
+    let (mine, theirs) = if redis.tally.entries > 0 {
+        (measurement.entries_per_second(), redis.entries_per_second())
+    } else {
+        (
+            measurement.operations_per_second(),
+            redis.operations_per_second(),
+        )
+    };
+    (theirs > 0.0).then(|| mine / theirs)
+}
+
 /// The issues' targets: with fsync `always`, unary Add beats Redis XADD without pipelining,
 /// batched Add beats Redis with pipelining, and the job pipeline moves at least as many
-/// entries as Redis's, in entries per second.
+/// entries as Redis's, in entries per second. Sluice's RESP front end (`sluice-resp`), when it
+/// ran, is held to the same, on the same commands as Redis.
 pub fn targets(rows: &[Row], fsync: Fsync) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "targets (entries/s, Sluice against Redis):");
@@ -225,27 +267,43 @@ pub fn targets(rows: &[Row], fsync: Fsync) -> String {
             fsync.name()
         );
     }
-    for (workload, redis_way) in [
-        (Workload::Add, "XADD, no pipelining"),
-        (Workload::Batch, "pipelined XADD"),
-        (Workload::Pipeline, "XADD, XREADGROUP, XACK"),
-        (Workload::PipelineStream, "XADD, XREADGROUP, XACK"),
-    ] {
-        let sluice = entries_per_second(rows, workload, ServerKind::Sluice);
-        let redis = entries_per_second(rows, workload, ServerKind::Redis);
-        let line = match (sluice, redis) {
-            (Some(sluice), Some(redis)) if redis > 0.0 => {
-                let ratio = sluice / redis;
-                let verdict = if ratio >= 1.0 { "met" } else { "MISSED" };
-                format!(
-                    "  {:<10} sluice {sluice:.0} vs redis ({redis_way}) {redis:.0}: \
-                     {ratio:.2}x  {verdict}",
-                    workload.name()
-                )
+    // Lines for the Sluice servers that ran and the workloads that ran.
+    let ran = |server| rows.iter().any(|row| row.server == server);
+    let workload_ran = |workload| rows.iter().any(|row| row.workload == workload);
+    for server in [ServerKind::Sluice, ServerKind::SluiceResp] {
+        if !ran(server) {
+            continue;
+        }
+        for (workload, redis_way) in [
+            (Workload::Add, "XADD, no pipelining"),
+            (Workload::Batch, "pipelined XADD"),
+            (Workload::Pipeline, "XADD, XREADGROUP, XACK"),
+            (Workload::PipelineStream, "XADD, XREADGROUP, XACK"),
+        ] {
+            if !workload_ran(workload) {
+                continue;
             }
-            _ => format!("  {:<10} not measured on both servers", workload.name()),
-        };
-        let _ = writeln!(text, "{line}");
+            let sluice = entries_per_second(rows, workload, server);
+            let redis = entries_per_second(rows, workload, ServerKind::Redis);
+            let line = match (sluice, redis) {
+                (Some(sluice), Some(redis)) if redis > 0.0 => {
+                    let ratio = sluice / redis;
+                    let verdict = if ratio >= 1.0 { "met" } else { "MISSED" };
+                    format!(
+                        "  {:<15} {} {sluice:.0} vs redis ({redis_way}) {redis:.0}: \
+                         {ratio:.2}x  {verdict}",
+                        workload.name(),
+                        server.name(),
+                    )
+                }
+                _ => format!(
+                    "  {:<15} not measured on both {} and redis",
+                    workload.name(),
+                    server.name()
+                ),
+            };
+            let _ = writeln!(text, "{line}");
+        }
     }
     text
 }
@@ -306,7 +364,8 @@ pub fn json(context: &Context, rows: &[Row]) -> String {
          \"subscribers\": {}, \"producers\": {}, \"consumers\": {}, \"group_count\": {}, \
          \"warmup_seconds\": {:.3}, \"measure_seconds\": {:.3}, \
          \"batch_entries\": {}, \"range_stream_entries\": {}, \"range_count\": {}, \
-         \"client_threads\": {}, \"value_bytes\": {}, \"redis_arguments\": {}}},",
+         \"client_threads\": {}, \"value_bytes\": {}, \"redis_arguments\": {}, \
+         \"servers\": [{}]}},",
         json_string(settings.fsync.name()),
         settings.clients,
         settings.connections,
@@ -325,6 +384,12 @@ pub fn json(context: &Context, rows: &[Row]) -> String {
             "--save '' {}",
             settings.fsync.redis_arguments().join(" ")
         )),
+        settings
+            .servers
+            .iter()
+            .map(|server| json_string(server.name()))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     let _ = writeln!(text, "  \"results\": [");
     for (index, row) in rows.iter().enumerate() {
@@ -345,6 +410,10 @@ pub fn json(context: &Context, rows: &[Row]) -> String {
                 format!(
                     "\"entries_per_second\": {}",
                     json_number(Some(measurement.entries_per_second()), 1)
+                ),
+                format!(
+                    "\"entries_per_second_vs_redis\": {}",
+                    json_number(versus_redis(rows, row), 3)
                 ),
                 format!(
                     "\"latency_p50_ms\": {}",

@@ -1,5 +1,6 @@
-//! The servers under load: a real `sluice serve` and a `redis-server`, each on a loopback port
-//! with its data in a temporary directory, and the CPU time each process has used.
+//! The servers under load: a real `sluice serve` (listening for gRPC and for the Redis
+//! protocol) and a `redis-server`, each on loopback ports with its data in a temporary
+//! directory, and the CPU time each process has used.
 //!
 //! Both are owned by guards that kill the process (and then remove its data directory) when
 //! dropped, so a run that fails or panics leaves nothing behind. As a second line of defence
@@ -78,12 +79,16 @@ pub struct SluiceServer {
     // Fields drop in order: the process dies before its data directory is removed.
     process: Process,
     data: tempfile::TempDir,
-    /// Where it listens.
+    /// Where it listens for gRPC.
     pub address: SocketAddr,
+    /// Where it listens for the Redis protocol, if its log says (`resp=` of the listening
+    /// line; a binary without a RESP front end has none).
+    pub resp_address: Option<SocketAddr>,
 }
 
 impl SluiceServer {
-    /// Starts `binary serve` on a port the kernel picks and waits until it listens. Warnings
+    /// Starts `binary serve` on ports the kernel picks (gRPC and RESP) and waits until it
+    /// listens. Warnings
     /// and errors the server logs later are echoed to stderr, prefixed `[sluice]`.
     pub fn start(binary: &Path, data_parent: Option<&Path>, fsync: Fsync) -> Result<Self, String> {
         let data = temporary_directory(data_parent, "sluice-load-")?;
@@ -145,6 +150,7 @@ impl SluiceServer {
                             process,
                             data,
                             address,
+                            resp_address: resp_address(&line),
                         });
                     }
                     seen.push(line);
@@ -180,6 +186,13 @@ impl SluiceServer {
 /// `... INFO sluice::server: listening address=127.0.0.1:PORT ...` → the address.
 fn listening_address(line: &str) -> Option<SocketAddr> {
     let rest = line.split(" listening address=").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// `... listening address=127.0.0.1:PORT resp=127.0.0.1:PORT2 ...` → the RESP address.
+fn resp_address(line: &str) -> Option<SocketAddr> {
+    let rest = line.split(" listening address=").nth(1)?;
+    let rest = rest.split(" resp=").nth(1)?;
     rest.split_whitespace().next()?.parse().ok()
 }
 

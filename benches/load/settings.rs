@@ -138,17 +138,31 @@ impl Workload {
 /// Which server a measurement is of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerKind {
-    /// The `sluice serve` binary.
+    /// The `sluice serve` binary, through its gRPC API.
     Sluice,
+    /// The `sluice serve` binary (a process of its own), through its Redis-protocol listener
+    /// (`--resp-listen`), driven by the same client code as Redis.
+    SluiceResp,
     /// `redis-server`.
     Redis,
 }
 
 impl ServerKind {
+    /// Every server kind, in the order they run.
+    pub const ALL: [ServerKind; 3] = [
+        ServerKind::Sluice,
+        ServerKind::SluiceResp,
+        ServerKind::Redis,
+    ];
+
+    /// The servers run when `SLUICE_LOAD_SERVERS` is not set.
+    pub const DEFAULT: [ServerKind; 2] = [ServerKind::Sluice, ServerKind::Redis];
+
     /// The name used in `SLUICE_LOAD_SERVERS`, the table and the JSON report.
     pub fn name(self) -> &'static str {
         match self {
             ServerKind::Sluice => "sluice",
+            ServerKind::SluiceResp => "sluice-resp",
             ServerKind::Redis => "redis",
         }
     }
@@ -186,13 +200,14 @@ pub struct Settings {
     /// `SLUICE_LOAD_CLIENT_THREADS`: tokio worker threads of the load generator.
     pub client_threads: usize,
     /// `SLUICE_LOAD_OPEN_RATE`: add-open's offered rate in calls per second; unset, a share
-    /// of the lower of the two servers' `add` throughput in the same run.
+    /// of the lowest of the servers' `add` throughput in the same run.
     pub open_rate: Option<f64>,
     /// `SLUICE_LOAD_OPEN_SHARE`: that share (default 0.5).
     pub open_share: f64,
     /// `SLUICE_LOAD_WORKLOADS`: a comma-separated subset of the workloads.
     pub workloads: Vec<Workload>,
-    /// `SLUICE_LOAD_SERVERS`: `sluice`, `redis` or both.
+    /// `SLUICE_LOAD_SERVERS`: a comma-separated subset of `sluice`, `sluice-resp` and `redis`
+    /// (default `sluice,redis`).
     pub servers: Vec<ServerKind>,
     /// `SLUICE_LOAD_BINARY`: the `sluice` executable (default: the one cargo built for this
     /// bench).
@@ -233,8 +248,8 @@ impl Settings {
             )?,
             servers: list(
                 "SLUICE_LOAD_SERVERS",
-                &[ServerKind::Sluice, ServerKind::Redis],
-                &[ServerKind::Sluice, ServerKind::Redis],
+                &ServerKind::ALL,
+                &ServerKind::DEFAULT,
                 ServerKind::name,
             )?,
             sluice_binary: path("SLUICE_LOAD_BINARY", env!("CARGO_BIN_EXE_sluice")),
