@@ -1,7 +1,7 @@
 //! Power loss: a SIGKILL only proves that data reached the kernel. Here the engine runs on a
 //! simulated file system ([`SimFs`]) that loses every write no sync covered when power is cut,
 //! optionally tearing the last one. A workload of adds, atomic batches, deletes, trims, XSETID,
-//! stream creation and drops runs with a power cut scheduled after `k` mutating file-system
+//! stream creation, drops and renames runs with a power cut scheduled after `k` mutating file-system
 //! operations, for every `k` the workload performs; after each cut the disk is rebooted and the
 //! engine reopened, and the store must:
 //! - open, whatever the cut point (repairing what the cut broke);
@@ -31,6 +31,8 @@ enum Op {
     Trim(usize, TrimSpec),
     SetId(usize, StreamId, u64),
     Drop(usize),
+    /// RENAME of this stream onto the other one (replacing it if it exists).
+    Rename(usize),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -144,6 +146,12 @@ fn workload(seed: u64, length: usize) -> Vec<Op> {
                 }
                 Op::Drop(stream)
             }
+            19 => {
+                if model.is_none() {
+                    continue;
+                }
+                Op::Rename(stream)
+            }
             _ => continue,
         };
         apply(&mut state, &op, None);
@@ -191,6 +199,7 @@ fn apply(state: &mut State, op: &Op, removed: Option<u64>) {
             }
         }
         Op::Drop(stream) => state[*stream] = None,
+        Op::Rename(stream) => state[1 - *stream] = state[*stream].take(),
     }
 }
 
@@ -223,6 +232,9 @@ fn execute(engine: &Engine, op: &Op) -> sluice::Result<Option<u64>> {
             .set_id(STREAMS[*stream], *id, Some(*added), None)
             .map(|_| None),
         Op::Drop(stream) => engine.drop_stream(STREAMS[*stream]).map(|_| None),
+        Op::Rename(stream) => engine
+            .rename_stream(STREAMS[*stream], STREAMS[1 - *stream])
+            .map(|_| None),
     }
 }
 
@@ -267,9 +279,16 @@ fn acceptable(before: &State, op: Option<&Op>, seen: &State) -> bool {
     if *seen == after {
         return true;
     }
+    // A rename onto an existing stream drops that one first: the cut can fall between.
+    if let Op::Rename(from) = op {
+        let mut dropped = before.clone();
+        dropped[1 - *from] = None;
+        return *seen == dropped;
+    }
     // Streams the operation does not touch must be as they were.
     let touched = match op {
         Op::Add(s, _) | Op::Delete(s, _) | Op::Trim(s, _) | Op::SetId(s, _, _) | Op::Drop(s) => *s,
+        Op::Rename(_) => return false,
     };
     if seen[1 - touched] != before[1 - touched] {
         return false;
