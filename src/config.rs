@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::sync::atomic::AtomicU64;
+
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 
@@ -97,7 +99,14 @@ pub struct Config {
     pub group_journal_bytes_min: u64,
     /// Where `*` IDs get their milliseconds.
     pub clock: Arc<dyn Clock>,
+    /// Entries per node of the Redis radix tree that approximate trimming (`~`) imitates:
+    /// Redis's `stream-node-max-entries`, changeable at run time (CONFIG SET), shared by
+    /// every clone of the configuration.
+    pub node_entries: Arc<AtomicU64>,
 }
+
+/// Redis's default `stream-node-max-entries`.
+pub const NODE_ENTRIES_DEFAULT: u64 = 100;
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -129,6 +138,7 @@ impl Config {
             commit_threads: COMMIT_THREADS_DEFAULT,
             group_journal_bytes_min: GROUP_JOURNAL_BYTES_MIN_DEFAULT,
             clock: Arc::new(SystemClock),
+            node_entries: Arc::new(AtomicU64::new(NODE_ENTRIES_DEFAULT)),
         }
     }
 

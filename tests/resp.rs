@@ -639,3 +639,50 @@ async fn rename_moves_a_stream_with_its_groups_durably() {
     wire.command(&["DBSIZE"]).await;
     wire.expect(":2\r\n").await;
 }
+
+/// Approximate trimming removes what Redis's would: whole nodes of `stream-node-max-entries`
+/// entries by insertion order, within LIMIT (Redis's `XTRIM with MAXLEN option basic test` and
+/// `XADD with LIMIT consecutive calls`).
+#[tokio::test]
+async fn approximate_trims_remove_redis_nodes() {
+    let (_server, _dir, resp) = start(&[]).await;
+    let mut wire = Wire::connect(resp).await;
+    let mut pipeline = Vec::new();
+    let mut expected = String::new();
+    for n in 1..=1000 {
+        let id = format!("{n}-0");
+        pipeline.extend(multibulk(&["XADD", "t", &id, "n", "v"]));
+        expected.push_str(&format!("${}\r\n{id}\r\n", id.len()));
+    }
+    wire.send(&pipeline).await;
+    wire.expect(&expected).await;
+    for (command, reply) in [
+        (vec!["XTRIM", "t", "MAXLEN", "666"], ":334\r\n"),
+        (vec!["XTRIM", "t", "MAXLEN", "=", "555"], ":111\r\n"),
+        // The oldest node holds 55 entries (445..499 by insertion): it goes, the next does not.
+        (vec!["XTRIM", "t", "MAXLEN", "~", "444"], ":55\r\n"),
+        (vec!["XTRIM", "t", "MAXLEN", "~", "400"], ":100\r\n"),
+        (vec!["XTRIM", "t", "MINID", "~", "950"], ":300\r\n"),
+        (vec!["XLEN", "t"], ":100\r\n"),
+        (
+            vec!["CONFIG", "SET", "stream-node-max-entries", "10"],
+            "+OK\r\n",
+        ),
+        (
+            vec!["XTRIM", "t", "MAXLEN", "~", "55", "LIMIT", "30"],
+            ":30\r\n",
+        ),
+        (
+            vec!["XTRIM", "t", "MAXLEN", "~", "55", "LIMIT", "30"],
+            ":10\r\n",
+        ),
+        (vec!["XLEN", "t"], ":60\r\n"),
+        (
+            vec!["CONFIG", "GET", "stream-node-max-entries"],
+            "*2\r\n$23\r\nstream-node-max-entries\r\n$2\r\n10\r\n",
+        ),
+    ] {
+        wire.command(&command).await;
+        wire.expect(reply).await;
+    }
+}

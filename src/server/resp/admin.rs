@@ -4,8 +4,10 @@
 //!
 //! Sluice has no passwords yet: AUTH and HELLO's AUTH answer as Redis answers when the
 //! default user has none. There is one database, 0. CONFIG reports the settings that have a
-//! meaning here, read-only except the two stream-node sizes, which are kept for clients that
-//! set them and have no effect (segments are sized by `--segment-bytes-max`).
+//! meaning here, read-only except the two stream-node sizes: `stream-node-max-entries` is the
+//! node size approximate trimming imitates, `stream-node-max-bytes` is kept without effect.
+
+use std::sync::atomic::Ordering;
 
 use crate::command::args::{integer, is_keyword, subcommand_syntax_error, unknown_subcommand};
 use crate::command::{command_arities, CommandError};
@@ -609,11 +611,15 @@ fn function(arguments: &[Vec<u8>]) -> Result<Reply, CommandError> {
     }
 }
 
-/// The CONFIG parameters CONFIG SET may change (kept, without effect: see the module doc).
+/// The CONFIG parameters CONFIG SET may change: `stream-node-max-entries` sets the node size
+/// approximate trimming imitates; `stream-node-max-bytes` is kept without effect.
 const SETTABLE: &[(&str, &str)] = &[
     ("stream-node-max-bytes", "4096"),
     ("stream-node-max-entries", "100"),
 ];
+
+/// The parameter that is the engine's `node_entries`.
+const NODE_ENTRIES: &str = "stream-node-max-entries";
 
 /// Every CONFIG parameter with its value.
 fn parameters(connection: &Connection) -> Vec<(String, String)> {
@@ -636,10 +642,14 @@ fn parameters(connection: &Connection) -> Vec<(String, String)> {
     ];
     let overrides = lock(&shared.settings);
     for (name, default) in SETTABLE {
-        let value = overrides
-            .get(*name)
-            .cloned()
-            .unwrap_or_else(|| (*default).to_owned());
+        let value = if *name == NODE_ENTRIES {
+            config.node_entries.load(Ordering::Relaxed).to_string()
+        } else {
+            overrides
+                .get(*name)
+                .cloned()
+                .unwrap_or_else(|| (*default).to_owned())
+        };
         parameters.push(((*name).to_owned(), value));
     }
     parameters
@@ -676,13 +686,24 @@ fn config(connection: &Connection, arguments: &[Vec<u8>]) -> Result<Reply, Comma
                     "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
                 )));
             }
-            let value = integer(&pair[1]).map_err(|_| {
-                refuse(&format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - argument \
+            let value = integer(&pair[1])
+                .ok()
+                .filter(|&value| value >= 0)
+                .ok_or_else(|| {
+                    refuse(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - argument \
                      couldn't be parsed into an integer"
-                ))
-            })?;
+                    ))
+                })?;
             changes.push((name, value.to_string()));
+        }
+        for (name, value) in &changes {
+            if name == NODE_ENTRIES {
+                if let Ok(entries) = value.parse::<u64>() {
+                    let config = connection.shared.engine.config();
+                    config.node_entries.store(entries, Ordering::Relaxed);
+                }
+            }
         }
         lock(&connection.shared.settings).extend(changes);
         Ok(reply::ok())

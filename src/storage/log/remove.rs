@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::id::StreamId;
-use crate::model::{TrimSpec, TrimStrategy};
+use crate::id::{IdRange, StreamId};
+use crate::model::{ReadLimit, TrimSpec, TrimStrategy};
 use crate::storage::fs::OpenMode;
 use crate::storage::log::txn::Txn;
 use crate::storage::log::view::{Extent, Segment};
@@ -151,14 +151,28 @@ impl Txn<'_> {
     }
 
     /// XTRIM (and XADD's trimming): removes old entries by `spec`; returns how many.
+    ///
+    /// An approximate trim (`~`) removes what Redis's would: whole nodes of its radix tree,
+    /// imitated as runs of `node_entries` entries by insertion order (the oldest live entry
+    /// is number `entries-added - length`, deletions in between not counted), while the
+    /// stream keeps at least MAXLEN entries (or a node's entries are all below MINID) and at
+    /// most LIMIT entries go (by default 100 nodes' worth, as in Redis). What that removes is
+    /// then trimmed exactly: whole segments as they empty, tombstones for the rest.
     pub fn trim(&mut self, spec: &TrimSpec) -> Result<u64> {
+        if spec.approx {
+            let removable = self.approx_removable(spec)?;
+            if removable == 0 {
+                return Ok(0);
+            }
+            let length = self.writer.counters.length;
+            return self.trim(&TrimSpec {
+                strategy: TrimStrategy::MaxLen(length - removable),
+                approx: false,
+                limit: 0,
+            });
+        }
         let view = self.view();
         let mut length = self.writer.counters.length;
-        let limit = if spec.approx && spec.limit > 0 {
-            spec.limit
-        } else {
-            u64::MAX
-        };
         let mut removed = 0u64;
         let mut whole = Vec::new();
         let mut partial_from = None;
@@ -182,9 +196,6 @@ impl Txn<'_> {
                 partial_from = Some(position);
                 break;
             }
-            if removed + live > limit {
-                break;
-            }
             removed += live;
             length -= live;
             whole.push(Arc::clone(segment));
@@ -193,7 +204,7 @@ impl Txn<'_> {
         if !whole.is_empty() {
             self.remove_whole_segments(&whole)?;
         }
-        if let (false, Some(start)) = (spec.approx, partial_from) {
+        if let Some(start) = partial_from {
             for segment in view.segments[start..].iter() {
                 let extent = view.extent(segment);
                 let killed = self.trim_within(segment, &extent, spec.strategy, length)?;
@@ -208,6 +219,55 @@ impl Txn<'_> {
             }
         }
         self.writer.counters.length = length;
+        Ok(removed)
+    }
+
+    /// How many of the oldest entries an approximate trim removes (see [`Txn::trim`]).
+    fn approx_removable(&self, spec: &TrimSpec) -> Result<u64> {
+        let node = self
+            .log
+            .config()
+            .node_entries
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // 0: nodes without an entry limit (Redis then bounds them by bytes alone); nothing
+        // is imitated, nothing removed.
+        if node == 0 {
+            return Ok(0);
+        }
+        let counters = &self.writer.counters;
+        let length = counters.length;
+        let limit = if spec.limit > 0 {
+            spec.limit
+        } else {
+            node.saturating_mul(100)
+        };
+        let wanted = match spec.strategy {
+            TrimStrategy::MaxLen(max) => length.saturating_sub(max),
+            TrimStrategy::MinId(min) => match min.prev() {
+                None => 0,
+                Some(end) => {
+                    let cap = usize::try_from(limit.min(length)).unwrap_or(usize::MAX);
+                    let below = IdRange {
+                        start: StreamId::MIN,
+                        end,
+                    };
+                    self.log
+                        .range(&self.view(), below, false, ReadLimit::count(cap))?
+                        .len() as u64
+                }
+            },
+        };
+        let mut ordinal = counters.entries_added.saturating_sub(length);
+        let mut removed = 0u64;
+        while removed < length {
+            let node_end = (ordinal / node + 1).saturating_mul(node);
+            let run = (node_end - ordinal).min(length - removed);
+            if removed + run > wanted || removed + run > limit {
+                break;
+            }
+            removed += run;
+            ordinal = node_end;
+        }
         Ok(removed)
     }
 
