@@ -14,8 +14,8 @@ use crate::command::{self, Command, CommandError, Scan, XAdd, XRange};
 use crate::engine::Engine;
 use crate::model::ReadLimit;
 use crate::reply::{self, Reply};
-use crate::server::resp::admin;
 use crate::server::resp::connection::{Connection, Queued};
+use crate::server::resp::{admin, introspect};
 use crate::server::status::RequestError;
 use crate::server::streams::blocking;
 
@@ -34,7 +34,7 @@ impl Connection {
     /// Why a request cannot even be queued inside MULTI (an unknown command or subcommand, a
     /// wrong arity), if it cannot.
     pub(super) fn refusal_in_multi(arguments: &[Vec<u8>]) -> Option<CommandError> {
-        match admin::check(arguments) {
+        match introspect::check(arguments) {
             Some(checked) => checked.err(),
             None => command::check(arguments).err(),
         }
@@ -42,7 +42,7 @@ impl Connection {
 
     /// The name of the command `name` selects, if Sluice knows it (for INFO's statistics).
     pub(super) fn known_name(name: &[u8]) -> Option<&'static str> {
-        admin::known_name(name)
+        introspect::known_name(name)
     }
 
     /// Runs `command`; an error becomes its Redis error reply.

@@ -15,8 +15,8 @@
 //!
 //! Modules: `frame` (requests in), `encode` (replies out), `connection` (one client's loop,
 //! MULTI/EXEC, pipelining), `execute` (stream and keyspace commands), `group` (consumer-group
-//! commands), `block` (XREAD / XREADGROUP BLOCK), `admin` (HELLO, CLIENT, INFO, COMMAND,
-//! CONFIG and the other connection and server commands), `clients` (the connected clients).
+//! commands), `block` (XREAD / XREADGROUP BLOCK), `admin` (HELLO, CLIENT and the other connection
+//! commands), `introspect` (the command table, COMMAND, INFO, CONFIG), `clients` (the connected clients).
 
 mod admin;
 mod block;
@@ -26,6 +26,7 @@ mod encode;
 mod execute;
 pub mod frame;
 mod group;
+mod introspect;
 mod stats;
 
 use std::net::SocketAddr;
