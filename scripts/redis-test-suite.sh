@@ -19,8 +19,7 @@ command -v tclsh >/dev/null || { echo "tclsh is required (apt-get install tcl)" 
 [ -x "$redis_source/runtest" ] || { echo "$redis_source/runtest not found" >&2; exit 2; }
 
 # Tests that need what Sluice does not have: other data types (Sluice stores streams only),
-# more than one database, or Redis's persistence formats; and the two where Sluice knowingly
-# differs on a blocked read.
+# more than one database, or Redis's persistence formats.
 skipped=(
   # LPUSH: lists.
   "XREAD: XADD + DEL + LPUSH should not awake client"
@@ -31,10 +30,6 @@ skipped=(
   # SWAPDB and SELECT 4/9: one database only.
   "Blocking XREADGROUP: swapped DB, key doesn't exist"
   "Blocking XREADGROUP: swapped DB, key is not a stream"
-  # A stream RENAMEd onto the key a group read is blocked on ends that read with UNBLOCKED
-  # (as a DEL does) where Redis serves the new stream (README, "Differences from Redis").
-  "RENAME can unblock XREADGROUP with data"
-  "RENAME can unblock XREADGROUP with -NOGROUP"
   # RESTORE of an RDB payload.
   "Loading from legacy (Redis <= v6.2.x, rdb_ver < 10) persistence"
 )

@@ -236,6 +236,22 @@ impl Engine {
         Ok(streams)
     }
 
+    /// The streams of a blocked XREADGROUP that woke up, checked as Redis 7.0 checks them then:
+    /// a stream that no longer exists ends the read ([`Error::StreamGone`]); a stream now
+    /// under the name is read, whichever it is (RENAME onto the key hands the reader the
+    /// renamed stream), and one without the group ends the read with [`Error::GroupGone`].
+    pub fn read_group_streams_again(&self, request: &ReadGroup) -> Result<Vec<Arc<Stream>>> {
+        for (name, _) in &request.streams {
+            if !self.exists(name)? {
+                return Err(Error::StreamGone);
+            }
+        }
+        match self.read_group_streams(request, None) {
+            Err(Error::NoGroupToRead { .. }) => Err(Error::GroupGone),
+            other => other,
+        }
+    }
+
     /// Identities of checked streams, for a reader about to block.
     pub fn identities(streams: &[Arc<Stream>]) -> Vec<StreamIdentity> {
         streams

@@ -116,7 +116,6 @@ impl GroupsService {
         // The first step on this task, as an Add's append is: it reads the groups and the
         // stream and appends to the journal under the writer lock, waiting for no sync.
         let streams = self.engine.read_group_streams(&read, None)?;
-        let identities = Engine::identities(&streams);
         let step = self.engine.begin_read_group(&read, &streams)?;
         drop(streams);
         let outcome = finish_group_read(&self.engine, step).await?;
@@ -144,7 +143,7 @@ impl GroupsService {
             if changes.wait(&self.shutdown, &mut timeout, recheck).await? == Woken::Stopped {
                 return Ok(v1::ReadGroupResponse::default());
             }
-            let streams = self.engine.read_group_streams(&read, Some(&identities))?;
+            let streams = self.engine.read_group_streams_again(&read)?;
             let step = self.engine.begin_read_group(&read, &streams)?;
             drop(streams);
             let outcome = finish_group_read(&self.engine, step).await?;

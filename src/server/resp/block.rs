@@ -19,7 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::command::{XRead, XReadGroup};
-use crate::engine::{Engine, ReadGroup};
+use crate::engine::ReadGroup;
 use crate::id::StreamId;
 use crate::model::{Entry, GroupStart, ReadLimit, ReadOptions};
 use crate::reply::{self, Reply};
@@ -149,13 +149,12 @@ impl Connection {
                 request.streams.iter().map(|(name, _)| name.as_slice()),
             )
         });
-        let (outcome, identities) = {
+        let outcome = {
             let _gate = self.gate().await;
             let streams = engine.read_group_streams(&request, None)?;
-            let identities = Engine::identities(&streams);
             let step = engine.begin_read_group(&request, &streams)?;
             drop(streams);
-            (finish_group_read(&engine, step).await?, identities)
+            finish_group_read(&engine, step).await?
         };
         let (Some(block_ms), Some(changes)) = (read.block_ms, changes.as_mut()) else {
             return Ok(reply::xreadgroup(&outcome.streams, claim));
@@ -175,7 +174,7 @@ impl Connection {
                 Wake::UnblockedWithError => return Ok(Reply::error(UNBLOCKED_ERROR)),
             }
             let _gate = self.gate().await;
-            let streams = engine.read_group_streams(&request, Some(&identities))?;
+            let streams = engine.read_group_streams_again(&request)?;
             let step = engine.begin_read_group(&request, &streams)?;
             drop(streams);
             let outcome = finish_group_read(&engine, step).await?;
