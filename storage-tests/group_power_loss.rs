@@ -305,6 +305,15 @@ fn run_with_cut(
     fs.reboot(tear);
     let engine = Engine::open_with(config(&clock), Arc::new(fs.clone()))
         .unwrap_or_else(|error| panic!("reopen after a cut at {cut} ({tear:?}) failed: {error}"));
+    if engine.stream(STREAM).is_err() {
+        panic!(
+            "seed {seed}: cut at {cut} ({tear:?}) with {done} operations done, in flight {:?}: \
+             the stream did not open: {:?}\nrepairs {:#?}",
+            ops.get(done),
+            engine.stream(STREAM).err(),
+            engine.repairs()
+        );
+    }
     let seen = observe(&engine);
     let before = &states[done];
     let mut acceptable = vec![before.clone()];

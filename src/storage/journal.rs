@@ -195,13 +195,27 @@ pub fn open(
             }
         }
     }
-    for generation in journals.iter().copied() {
+    // Newest first: an older journal's torn tail is a crash's doing (and cut) only while no
+    // later journal holds a record — a compaction may start the next journal while an append
+    // to this one is still unsynced; once a later journal has records, this one's tail was
+    // synced before them, and damage there is corruption.
+    let mut read = Vec::new();
+    let mut later_has_records = false;
+    for generation in journals.iter().copied().rev() {
         if base.is_some_and(|base| generation < base) {
             continue;
         }
         let path = dir.join(file_name(generation, JournalFile::Journal));
         let newest = journals.last() == Some(&generation);
-        let (records, end) = read_journal(fs, &path, generation, newest, after_crash, repairs)?;
+        let tail = Tail {
+            newest,
+            may_tear: !later_has_records,
+        };
+        let (records, end) = read_journal(fs, &path, generation, tail, after_crash, repairs)?;
+        later_has_records |= !records.is_empty();
+        read.push((generation, newest, records, end));
+    }
+    for (generation, newest, records, end) in read.into_iter().rev() {
         replay.journal_bytes += end - HEADER_BYTES;
         replay.records.extend(records);
         if newest {
@@ -259,13 +273,22 @@ fn read_snapshot(
     Ok(Some((records, bytes.len() as u64)))
 }
 
-/// A journal's record bodies and the end of its frames. The newest journal's tail after its
-/// last whole frame is cleared (a torn append); an older one's damage is corruption.
+/// Where a journal stands among the others, for what its damage means.
+#[derive(Clone, Copy)]
+struct Tail {
+    /// The newest journal (a torn header there is a creation cut short).
+    newest: bool,
+    /// No later journal holds a record: a damaged tail is a torn append, and is cut.
+    may_tear: bool,
+}
+
+/// A journal's record bodies and the end of its frames. A tail after the last whole frame is
+/// cleared (a torn append) when `tail.may_tear`; otherwise damage is corruption.
 fn read_journal(
     fs: &dyn FileSystem,
     path: &Path,
     generation: u64,
-    newest: bool,
+    tail: Tail,
     after_crash: bool,
     repairs: &mut Vec<Repair>,
 ) -> Result<(Vec<Vec<u8>>, u64)> {
@@ -275,7 +298,7 @@ fn read_journal(
         let empty = bytes
             .get(HEADER_BYTES as usize..)
             .is_none_or(|rest| rest.iter().all(|&byte| byte == 0));
-        if newest && empty {
+        if tail.newest && empty {
             // Created in a crash before its header was durable: it holds nothing.
             start_journal(fs, path, generation, true)?;
             repairs.push(Repair::new(
@@ -300,7 +323,7 @@ fn read_journal(
     };
     let end = at as u64;
     let leftovers = bytes[at..].iter().any(|&byte| byte != 0);
-    if damaged && !newest {
+    if damaged && !tail.may_tear {
         return Err(Error::corrupt(
             path,
             format!("group journal damaged at offset {end}"),
@@ -486,5 +509,63 @@ mod tests {
         let mut bytes = Vec::new();
         encode_frame(&mut bytes, &body).expect("a body under 4 GiB");
         assert!(matches!(decode_frame(&bytes), Frame::Body(read) if read.len() == body.len()));
+    }
+
+    /// Journal `generation` in `dir` holding `records`, then `tail` (a torn append).
+    fn journal_with(dir: &Path, generation: u64, records: &[&[u8]], tail: &[u8]) {
+        let fs = crate::storage::fs::RealFs;
+        let path = dir.join(file_name(generation, JournalFile::Journal));
+        start_journal(&fs, &path, generation, false).expect("a journal");
+        let mut bytes = Vec::new();
+        for record in records {
+            encode_frame(&mut bytes, record).expect("a small body");
+        }
+        bytes.extend_from_slice(tail);
+        let file = fs
+            .open(&path, OpenMode::ReadWrite)
+            .expect("open the journal");
+        file.write_all_at(&bytes, HEADER_BYTES)
+            .expect("write the frames");
+    }
+
+    fn open_dir(dir: &Path) -> (Result<Replay>, Vec<Repair>) {
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let mut repairs = Vec::new();
+        let opened = open(&crate::storage::fs::RealFs, dir, &names, true, &mut repairs);
+        (opened, repairs)
+    }
+
+    #[test]
+    fn an_older_journal_may_be_torn_only_while_no_later_one_has_records() {
+        // A compaction started journal 2 while an append to journal 1 was unsynced: the power
+        // cut tore that append, and journal 2 holds nothing yet. The tail is cut.
+        let torn = [9u8, 0, 0, 0, 1, 2];
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        journal_with(dir.path(), 1, &[b"one", b"two"], &torn);
+        journal_with(dir.path(), 2, &[], &[]);
+        let (opened, repairs) = open_dir(dir.path());
+        let replay = opened.expect("a torn tail before an empty journal is repaired");
+        assert_eq!(replay.records, vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(replay.journal.map(|(generation, _)| generation), Some(2));
+        assert!(repairs
+            .iter()
+            .any(|repair| repair.action.contains("cut after")));
+
+        // Once journal 2 has a record, journal 1's tail was synced before it: damage there
+        // is corruption, not a crash.
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        journal_with(dir.path(), 1, &[b"one"], &torn);
+        journal_with(dir.path(), 2, &[b"three"], &[]);
+        let (opened, _) = open_dir(dir.path());
+        assert!(matches!(opened, Err(Error::Corrupt { .. })), "{opened:?}");
     }
 }
