@@ -342,4 +342,70 @@ mod tests {
         let error = parser.next(&mut BytesMut::from(&count[..]));
         assert_eq!(error, Err(ProtocolError::CountTooBig));
     }
+
+    proptest::proptest! {
+        /// Whatever bytes arrive, cut wherever: the parser never panics, always consumes or
+        /// waits, and an error is final.
+        #[test]
+        fn any_input_is_parsed_or_refused_cleanly(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"*$\r\n0123456789-+ \"'abc".to_vec()),
+                    proptest::num::u8::ANY,
+                ],
+                0..200,
+            ),
+            cut in 0usize..200,
+        ) {
+            let mut parser = RequestParser::new(64);
+            let cut = cut.min(bytes.len());
+            let mut input = BytesMut::from(&bytes[..cut]);
+            let mut arrived = cut;
+            loop {
+                let before = input.len();
+                match parser.next(&mut input) {
+                    Ok(Some(request)) => proptest::prop_assert!(!request.is_empty()),
+                    Ok(None) if arrived < bytes.len() => {
+                        input.extend_from_slice(&bytes[arrived..]);
+                        arrived = bytes.len();
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+                proptest::prop_assert!(input.len() <= before || arrived == bytes.len());
+            }
+        }
+
+        /// Any requests, written as multibulks and delivered in two pieces cut anywhere, come
+        /// out as they went in.
+        #[test]
+        fn multibulks_round_trip_across_any_cut(
+            requests in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..20), 1..5),
+                1..5,
+            ),
+            cut in 0usize..400,
+        ) {
+            let mut wire = Vec::new();
+            for request in &requests {
+                wire.extend_from_slice(format!("*{}\r\n", request.len()).as_bytes());
+                for argument in request {
+                    wire.extend_from_slice(format!("${}\r\n", argument.len()).as_bytes());
+                    wire.extend_from_slice(argument);
+                    wire.extend_from_slice(b"\r\n");
+                }
+            }
+            let cut = cut.min(wire.len());
+            let mut parser = RequestParser::new(1 << 20);
+            let mut input = BytesMut::from(&wire[..cut]);
+            let mut parsed = Vec::new();
+            while let Some(request) = parser.next(&mut input).expect("well formed") {
+                parsed.push(request);
+            }
+            input.extend_from_slice(&wire[cut..]);
+            while let Some(request) = parser.next(&mut input).expect("well formed") {
+                parsed.push(request);
+            }
+            proptest::prop_assert_eq!(parsed, requests);
+        }
+    }
 }
