@@ -149,13 +149,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     raise_open_files_limit(config.engine.open_files_max);
     let (engine, stream_count) = open_engine(&config).await?;
     let (listener, address) = bind(&config.listen).await?;
-    let resp_listener = match &config.resp_listen {
-        Some(resp_listen) => Some(bind(resp_listen).await.map_err(|error| match error {
-            ServeError::Bind { address, source } => ServeError::RespBind { address, source },
-            other => other,
-        })?),
-        None => None,
-    };
+    let resp_listener = bind_resp(&config).await?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let signals = shutdown::Signals::install().map_err(ServeError::Signals)?;
     let (trigger, shutdown) = shutdown::channel();
@@ -164,45 +158,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     health.set_serving::<StreamsServer<StreamsService>>().await;
     health.set_serving::<GroupsServer<GroupsService>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
-    let limits = config.limits;
-    let blocked_readers = Arc::new(Semaphore::new(limits.blocked_readers_max));
-    let gate = gate::Gate::default();
-    let streams = StreamsServer::new(StreamsService::new(
-        engine.clone(),
-        limits,
-        Arc::clone(&blocked_readers),
-        gate.clone(),
-        shutdown.clone(),
-    ))
-    .max_decoding_message_size(limits.message_bytes_max)
-    .max_encoding_message_size(limits.message_bytes_max);
-    let resp = match resp_listener {
-        Some((listener, _)) => Some(
-            resp::RespServer::new(
-                listener,
-                engine.clone(),
-                limits,
-                config.resp,
-                Arc::clone(&blocked_readers),
-                gate.clone(),
-                shutdown.clone(),
-            )
-            .map_err(|source| ServeError::RespBind {
-                address: config.resp_listen.clone().unwrap_or_default(),
-                source,
-            })?,
-        ),
-        None => None,
-    };
-    let groups = GroupsServer::new(GroupsService::new(
-        engine.clone(),
-        limits,
-        blocked_readers,
-        gate,
-        shutdown.clone(),
-    ))
-    .max_decoding_message_size(limits.message_bytes_max)
-    .max_encoding_message_size(limits.message_bytes_max);
+    let (streams, groups, resp) = services(&config, &engine, &shutdown, resp_listener)?;
     let (reflection_v1, reflection_v1alpha) = reflection();
     let server = Server::builder()
         .layer(tower::util::MapResponseLayer::new(
@@ -266,6 +222,78 @@ async fn open_engine(config: &ServerConfig) -> Result<(Engine, usize), ServeErro
     .await
     .map_err(|error| ServeError::Task(error.to_string()))?
     .map_err(ServeError::Open)
+}
+
+/// The gRPC services and the RESP server (if on).
+type Services = (
+    StreamsServer<StreamsService>,
+    GroupsServer<GroupsService>,
+    Option<resp::RespServer>,
+);
+
+/// The gRPC services and the RESP server, sharing the engine, the blocked-reader permits,
+/// MULTI/EXEC's gate and the shutdown.
+fn services(
+    config: &ServerConfig,
+    engine: &Engine,
+    shutdown: &shutdown::Shutdown,
+    resp_listener: Option<tokio::net::TcpListener>,
+) -> Result<Services, ServeError> {
+    let limits = config.limits;
+    let blocked_readers = Arc::new(Semaphore::new(limits.blocked_readers_max));
+    let gate = gate::Gate::default();
+    let streams = StreamsServer::new(StreamsService::new(
+        engine.clone(),
+        limits,
+        Arc::clone(&blocked_readers),
+        gate.clone(),
+        shutdown.clone(),
+    ))
+    .max_decoding_message_size(limits.message_bytes_max)
+    .max_encoding_message_size(limits.message_bytes_max);
+    let resp = match resp_listener {
+        Some(listener) => Some(
+            resp::RespServer::new(
+                listener,
+                engine.clone(),
+                limits,
+                config.resp,
+                Arc::clone(&blocked_readers),
+                gate.clone(),
+                shutdown.clone(),
+            )
+            .map_err(|source| resp_bind_error(config, source))?,
+        ),
+        None => None,
+    };
+    let groups = GroupsServer::new(GroupsService::new(
+        engine.clone(),
+        limits,
+        blocked_readers,
+        gate,
+        shutdown.clone(),
+    ))
+    .max_decoding_message_size(limits.message_bytes_max)
+    .max_encoding_message_size(limits.message_bytes_max);
+    Ok((streams, groups, resp))
+}
+
+/// Binds the RESP listen address, unless RESP is off; a failure names the flag.
+async fn bind_resp(config: &ServerConfig) -> Result<Option<tokio::net::TcpListener>, ServeError> {
+    let Some(address) = &config.resp_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| resp_bind_error(config, source))?;
+    Ok(Some(listener))
+}
+
+fn resp_bind_error(config: &ServerConfig, source: std::io::Error) -> ServeError {
+    ServeError::RespBind {
+        address: config.resp_listen.clone().unwrap_or_default(),
+        source,
+    }
 }
 
 /// Binds the listen address; returns the listener and the address it got (port 0 resolved).
