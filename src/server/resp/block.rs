@@ -20,8 +20,8 @@ use tokio::time::Instant;
 
 use crate::command::{XRead, XReadGroup};
 use crate::engine::ReadGroup;
-use crate::id::StreamId;
-use crate::model::{Entry, GroupStart, ReadLimit, ReadOptions};
+use crate::id::{IdRange, StreamId};
+use crate::model::{Entry, GroupStart, ReadLimit, ReadOptions, ReadStart};
 use crate::reply::{self, Reply};
 use crate::server::group_read::finish_group_read;
 use crate::server::limits::EntryBudget;
@@ -75,16 +75,30 @@ impl Connection {
             let _gate = self.gate().await;
             let engine = engine.clone();
             let streams = read.streams;
-            blocking(move || {
+            // `$` and explicit IDs resolve in memory; `+` may read the last entry from disk.
+            if streams
+                .iter()
+                .all(|(_, start)| *start != ReadStart::LastEntry)
+            {
                 streams
                     .into_iter()
                     .map(|(name, start)| {
                         let after = engine.resolve_start(&name, start)?;
                         Ok((name, after))
                     })
-                    .collect::<Result<Vec<_>, RequestError>>()
-            })
-            .await?
+                    .collect::<Result<Vec<_>, RequestError>>()?
+            } else {
+                blocking(move || {
+                    streams
+                        .into_iter()
+                        .map(|(name, start)| {
+                            let after = engine.resolve_start(&name, start)?;
+                            Ok((name, after))
+                        })
+                        .collect::<Result<Vec<_>, RequestError>>()
+                })
+                .await?
+            }
         };
         let cursors = Arc::new(cursors);
         let found = self.read_once(&cursors, budget).await?;
@@ -117,8 +131,26 @@ impl Connection {
     ) -> Result<Vec<(Vec<u8>, Vec<Entry>)>, RequestError> {
         let _gate = self.gate().await;
         let engine = self.shared.engine.clone();
-        let cursors = Arc::clone(cursors);
         let limit = budget.read_limit(self.shared.limits.message_bytes_max);
+        // One stream whose newest entries serve the read (a reader keeping up, the usual
+        // XREAD BLOCK loop): on this task, as a recent XRANGE is.
+        if let [(name, after)] = cursors.as_slice() {
+            let Some(range) = after.next().map(|start| IdRange {
+                start,
+                end: StreamId::MAX,
+            }) else {
+                return Ok(Vec::new());
+            };
+            if let Some(found) = engine.range_if_recent(name, range, false, limit) {
+                let entries = found?.unwrap_or_default();
+                budget.check(entries.len())?;
+                return Ok(match entries.is_empty() {
+                    true => Vec::new(),
+                    false => vec![(name.clone(), entries)],
+                });
+            }
+        }
+        let cursors = Arc::clone(cursors);
         blocking(move || {
             let mut found = Vec::new();
             engine.read_after(&cursors, limit, |name, entries| {
