@@ -60,6 +60,14 @@ pub struct DataDir {
     _lock: Box<dyn std::any::Any + Send + Sync>,
 }
 
+/// Where a stream's directory goes.
+enum Place {
+    /// A free directory name.
+    Free(PathBuf),
+    /// A directory that already holds the stream's name.
+    Owned(PathBuf),
+}
+
 /// Where a stream's directory was found or made.
 pub enum StreamDir {
     /// A directory already there for this name (a creation or drop that failed half-way):
@@ -159,28 +167,24 @@ impl DataDir {
         Ok(found)
     }
 
-    /// The directory for stream `name`, which the caller knows is not open: one left behind
-    /// for this name, or a new one holding an empty first segment, built aside and renamed
-    /// into place (durably, unless the fsync policy is `no`).
-    pub fn create_stream_dir(&self, ctx: &Context, name: &[u8]) -> Result<StreamDir> {
-        let fs = ctx.fs.as_ref();
-        let planned = catalog::dir_name(name);
+    /// Where stream `name`'s directory goes (`planned` is its directory name): the first
+    /// candidate that is free, or one that already holds `name` (a creation or a drop that
+    /// failed half-way left it). Another stream in every candidate is corruption.
+    fn place(&self, fs: &dyn FileSystem, planned: &DirName, name: &[u8]) -> Result<Place> {
         let mut attempt = 0;
-        let final_dir = loop {
+        loop {
             let candidate_name = planned.candidate(attempt);
             let candidate = self.streams.join(&candidate_name);
             if !fs.exists(&candidate) {
-                break candidate;
+                return Ok(Place::Free(candidate));
             }
-            // The directory exists but the name is not open: a creation or a drop failed
-            // half-way. If it is this name's, it is this stream.
             if owner(fs, &candidate, &candidate_name)
                 .ok()
                 .flatten()
                 .as_deref()
                 == Some(name)
             {
-                return Ok(StreamDir::Existing(candidate));
+                return Ok(Place::Owned(candidate));
             }
             if matches!(planned, DirName::Plain(_)) || attempt >= HASHED_CANDIDATES_MAX {
                 return Err(Error::corrupt(
@@ -189,6 +193,18 @@ impl DataDir {
                 ));
             }
             attempt += 1;
+        }
+    }
+
+    /// The directory for stream `name`, which the caller knows is not open: one left behind
+    /// for this name, or a new one holding an empty first segment, built aside and renamed
+    /// into place (durably, unless the fsync policy is `no`).
+    pub fn create_stream_dir(&self, ctx: &Context, name: &[u8]) -> Result<StreamDir> {
+        let fs = ctx.fs.as_ref();
+        let planned = catalog::dir_name(name);
+        let final_dir = match self.place(fs, &planned, name)? {
+            Place::Free(dir) => dir,
+            Place::Owned(dir) => return Ok(StreamDir::Existing(dir)),
         };
         let temporary = self.streams.join(format!(
             "{NEW_PREFIX}{}",
@@ -228,30 +244,13 @@ impl DataDir {
     pub fn rename_stream_dir(&self, ctx: &Context, dir: &Path, to: &[u8]) -> Result<PathBuf> {
         let fs = ctx.fs.as_ref();
         let planned = catalog::dir_name(to);
-        let mut attempt = 0;
-        let final_dir = loop {
-            let candidate_name = planned.candidate(attempt);
-            let candidate = self.streams.join(&candidate_name);
-            if !fs.exists(&candidate) {
-                break candidate;
-            }
-            if owner(fs, &candidate, &candidate_name)
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some(to)
-            {
+        let final_dir = match self.place(fs, &planned, to)? {
+            Place::Free(dir) => dir,
+            Place::Owned(dir) => {
                 let leftover = self.next_temporary.fetch_add(1, Ordering::Relaxed);
-                self.remove_stream_dir(ctx, &candidate, leftover)?;
-                break candidate;
+                self.remove_stream_dir(ctx, &dir, leftover)?;
+                dir
             }
-            if matches!(planned, DirName::Plain(_)) || attempt >= HASHED_CANDIDATES_MAX {
-                return Err(Error::corrupt(
-                    candidate,
-                    "the stream's directory holds another stream",
-                ));
-            }
-            attempt += 1;
         };
         if matches!(planned, DirName::Hashed(_)) {
             let staged = dir.join(format!("{}.new", catalog::NAME_FILE));
