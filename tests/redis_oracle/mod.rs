@@ -12,9 +12,8 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use sluice::cli::repl::{self, Line};
-use sluice::command::{Command, CommandError, MissingGroup, XRead, XReadGroup};
+use sluice::command::{Command, XRead, XReadGroup};
 use sluice::engine::ReadGroup;
-use sluice::group::Claim;
 use sluice::model::ReadOptions;
 use sluice::reply::{self, render_cli, Reply};
 use sluice::{Config, Engine, FsyncPolicy, NewEntry, ReadLimit};
@@ -293,70 +292,13 @@ fn answer(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
     })
 }
 
-/// The consumer-group commands (XGROUP's are in [`answer_xgroup`]).
+/// The consumer-group commands: XREADGROUP here, the others as the RESP front end answers
+/// them ([`sluice::server::resp::answer_group`]).
 fn answer_group(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
     Ok(match command {
         Command::XReadGroup(read) => read_group(engine, read)?,
-        Command::XAck { key, group, ids } => reply::integer(engine.ack(key, group, ids)?),
-        Command::XPending(pending) => match &pending.extended {
-            None => reply::xpending_summary(&engine.pending_summary(&pending.key, &pending.group)?),
-            Some(query) => reply::xpending(&engine.pending(&pending.key, &pending.group, query)?),
-        },
-        Command::XClaim(claim) => {
-            let request = Claim {
-                consumer: claim.consumer.clone(),
-                min_idle_ms: claim.min_idle_ms,
-                ids: claim.ids.clone(),
-                options: claim.options.clone(),
-            };
-            let read = engine.claim(&claim.key, &claim.group, &request)?;
-            reply::xclaim(&read, claim.options.justid)
-        }
-        Command::XAutoClaim(auto) => {
-            let (outcome, _moved) = engine.autoclaim(
-                &auto.key,
-                &auto.group,
-                &auto.consumer,
-                auto.min_idle_ms,
-                auto.start,
-                usize::try_from(auto.count).unwrap_or(usize::MAX),
-                auto.justid,
-            )?;
-            reply::xautoclaim(
-                outcome.cursor,
-                &outcome.claimed.deliveries,
-                &outcome.deleted,
-                auto.justid,
-            )
-        }
-        Command::XNack(nack) => {
-            let moved = engine.nack(
-                &nack.key,
-                &nack.group,
-                &nack.consumer,
-                &nack.ids,
-                nack.delay_ms,
-                nack.reject,
-            )?;
-            reply::xnack(&nack.ids, nack.reject, &moved)
-        }
-        Command::XRenew {
-            key,
-            group,
-            consumer,
-            ids,
-        } => reply::integer(engine.renew(key, group, consumer, ids)?),
-        Command::XInfoGroups { key } => reply::xinfo_groups(&engine.groups_info(key)?),
-        Command::XInfoConsumers { key, group } => {
-            reply::xinfo_consumers(&engine.consumers_info(key, group)?)
-        }
-        Command::ErrorUnlessNoGroup {
-            keys,
-            group,
-            missing,
-            error,
-        } => error_unless_no_group(engine, keys, group, missing, error)?,
-        xgroup => answer_xgroup(engine, xgroup)?,
+        other => sluice::server::resp::answer_group(engine, other.clone(), usize::MAX)
+            .unwrap_or_else(|error| Reply::Error(error.to_string())),
     })
 }
 
@@ -394,72 +336,6 @@ fn read_group(engine: &Engine, read: &XReadGroup) -> sluice::Result<Reply> {
         &outcome.streams,
         read.claim_min_idle_ms.is_some(),
     ))
-}
-
-/// [`Command::ErrorUnlessNoGroup`]: the streams looked up in order.
-fn error_unless_no_group(
-    engine: &Engine,
-    keys: &[Vec<u8>],
-    group: &[u8],
-    missing: &MissingGroup,
-    error: &CommandError,
-) -> sluice::Result<Reply> {
-    for key in keys {
-        match engine.groups_info(key) {
-            Err(sluice::Error::NoSuchKey) => return Ok(missing.reply(key, group, false)),
-            Err(other) => return Err(other),
-            Ok(groups) if !groups.iter().any(|found| found.name == group) => {
-                return Ok(missing.reply(key, group, true))
-            }
-            Ok(_) => {}
-        }
-    }
-    Ok(error.clone().into_reply())
-}
-
-/// XGROUP's subcommands.
-fn answer_xgroup(engine: &Engine, command: &Command) -> sluice::Result<Reply> {
-    Ok(match command {
-        Command::XGroupCreate(create) => {
-            engine.create_group(
-                &create.key,
-                &create.group,
-                create.target,
-                create.mkstream,
-                create.entries_read,
-                create.policy.clone(),
-            )?;
-            reply::ok()
-        }
-        Command::XGroupSetId {
-            key,
-            group,
-            target,
-            entries_read,
-        } => {
-            engine.set_group_id(key, group, *target, *entries_read)?;
-            reply::ok()
-        }
-        Command::XGroupDestroy { key, group } => {
-            reply::integer(u64::from(engine.destroy_group(key, group)?))
-        }
-        Command::XGroupCreateConsumer {
-            key,
-            group,
-            consumer,
-        } => reply::integer(u64::from(engine.create_consumer(key, group, consumer)?)),
-        Command::XGroupDelConsumer {
-            key,
-            group,
-            consumer,
-        } => reply::integer(engine.delete_consumer(key, group, consumer)?),
-        Command::XGroupSetPolicy { key, group, policy } => {
-            engine.set_group_policy(key, group, policy.clone())?;
-            reply::ok()
-        }
-        Command::XGroupHelp => reply::xgroup_help(),
-        other => panic!("the engine executor does not answer {other:?}"),
-    })
 }
 
 /// Asserts two outputs are the same, showing both with line numbers when not.

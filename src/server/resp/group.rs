@@ -21,11 +21,18 @@ impl Connection {
     pub(super) async fn answer_group(&mut self, command: Command) -> Result<Reply, RequestError> {
         let engine = self.shared.engine.clone();
         let count_max = self.shared.limits.count_max;
-        blocking(move || answer(&engine, command, count_max)).await
+        blocking(move || answer_group(&engine, command, count_max)).await
     }
 }
 
-fn answer(engine: &Engine, command: Command, count_max: usize) -> Result<Reply, RequestError> {
+/// Answers a group command that replies at once (not XREADGROUP) from `engine`,
+/// synchronously; XAUTOCLAIM claims at most `count_max` entries. The RESP front end runs it
+/// on the blocking pool; the tests' engine executor calls it directly.
+pub fn answer_group(
+    engine: &Engine,
+    command: Command,
+    count_max: usize,
+) -> Result<Reply, RequestError> {
     Ok(match command {
         Command::XPending(pending) => match &pending.extended {
             None => reply::xpending_summary(&engine.pending_summary(&pending.key, &pending.group)?),

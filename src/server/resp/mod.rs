@@ -43,6 +43,7 @@ use crate::server::limits::Limits;
 use crate::server::shutdown::Shutdown;
 
 pub use encode::Protocol;
+pub use group::answer_group;
 
 /// The RESP listener's own limits (the per-request ones are the server's [`Limits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
