@@ -91,6 +91,20 @@ impl Engine {
         }
     }
 
+    /// [`Engine::resolve_start`] for each of an XREAD's streams, in order.
+    pub fn resolve_starts(
+        &self,
+        streams: Vec<(Vec<u8>, ReadStart)>,
+    ) -> Result<Vec<(Vec<u8>, StreamId)>> {
+        streams
+            .into_iter()
+            .map(|(name, start)| {
+                let after = self.resolve_start(&name, start)?;
+                Ok((name, after))
+            })
+            .collect()
+    }
+
     /// XREAD: for each stream in turn, the entries after its ID, at most `limit.count`, all
     /// streams together within `limit.bytes`. `take` receives each stream's entries (streams
     /// without new entries are skipped) and answers how many bytes of the reply they took,

@@ -53,16 +53,7 @@ impl StreamsService {
             )
         });
         let engine = self.engine.clone();
-        let cursors = blocking(move || {
-            requested
-                .into_iter()
-                .map(|(name, start)| {
-                    let after = engine.resolve_start(&name, start)?;
-                    Ok((name, after))
-                })
-                .collect::<Result<Vec<_>, RequestError>>()
-        })
-        .await?;
+        let cursors = blocking(move || Ok(engine.resolve_starts(requested)?)).await?;
         let cursors = Arc::new(cursors);
 
         let response = self.read_once(&cursors, budget).await?;

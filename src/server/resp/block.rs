@@ -80,24 +80,9 @@ impl Connection {
                 .iter()
                 .all(|(_, start)| *start != ReadStart::LastEntry)
             {
-                streams
-                    .into_iter()
-                    .map(|(name, start)| {
-                        let after = engine.resolve_start(&name, start)?;
-                        Ok((name, after))
-                    })
-                    .collect::<Result<Vec<_>, RequestError>>()?
+                engine.resolve_starts(streams)?
             } else {
-                blocking(move || {
-                    streams
-                        .into_iter()
-                        .map(|(name, start)| {
-                            let after = engine.resolve_start(&name, start)?;
-                            Ok((name, after))
-                        })
-                        .collect::<Result<Vec<_>, RequestError>>()
-                })
-                .await?
+                blocking(move || Ok(engine.resolve_starts(streams)?)).await?
             }
         };
         let cursors = Arc::new(cursors);
