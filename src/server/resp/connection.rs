@@ -109,6 +109,8 @@ pub(super) struct Connection {
     pub(super) input: BytesMut,
     parser: RequestParser,
     queue: Vec<Pending>,
+    /// How many replies at the head of `queue` are known ready (no write left to await).
+    settled: usize,
     out: Vec<u8>,
     pub(super) client: Arc<Client>,
     pub(super) protocol: Protocol,
@@ -130,6 +132,7 @@ impl Connection {
             socket,
             input: BytesMut::with_capacity(READ_CHUNK_BYTES),
             queue: Vec::new(),
+            settled: 0,
             out: Vec::new(),
             client,
             protocol: Protocol::Resp2,
@@ -195,6 +198,7 @@ impl Connection {
 
     /// Sends every queued reply, in order, each once its write is durable.
     pub(super) async fn flush(&mut self) -> std::io::Result<()> {
+        self.settled = 0;
         for pending in std::mem::take(&mut self.queue) {
             let reply = pending.queued.settle().await;
             self.shared
@@ -223,9 +227,10 @@ impl Connection {
             return self.queue_in_multi(arguments).into();
         }
         if !is_deferred_write(name) {
-            for pending in &mut self.queue {
+            for pending in &mut self.queue[self.settled..] {
                 settle_one(&mut pending.queued).await;
             }
+            self.settled = self.queue.len();
         }
         if matches!(name, "multi" | "exec" | "discard") {
             if let Some(error) = Self::refusal_in_multi(&arguments) {
