@@ -17,6 +17,7 @@ use crate::config::{
 use crate::error::Error;
 use crate::server::limits::{Limits, REPLY_OVERHEAD_BYTES};
 use crate::server::resp::RespLimits;
+use crate::server::tls::TlsFiles;
 
 /// Default largest gRPC message, in either direction: 16 MiB.
 pub const MESSAGE_BYTES_MAX_DEFAULT: usize = 16 << 20;
@@ -67,6 +68,16 @@ pub struct ServeArgs {
     /// with a protocol error and the connection closed.
     #[arg(long, env = "SLUICE_RESP_REQUEST_BYTES_MAX", default_value_t = RESP_REQUEST_BYTES_MAX_DEFAULT)]
     pub resp_request_bytes_max: usize,
+    /// Certificate chain (PEM) to serve TLS with, on every listener; needs --tls-key.
+    #[arg(long, env = "SLUICE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "SLUICE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Certificate authorities (PEM) whose client certificates are accepted: turns on mutual
+    /// TLS, refusing clients without such a certificate. Needs --tls-cert.
+    #[arg(long, env = "SLUICE_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Directory holding the streams (created if missing).
     #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -144,6 +155,8 @@ pub struct ServerConfig {
     pub engine: Config,
     /// The per-request limits.
     pub limits: Limits,
+    /// TLS's files, if TLS is on.
+    pub tls: Option<TlsFiles>,
     /// How long in-flight calls may run after a shutdown signal.
     pub shutdown_grace_ms: u64,
 }
@@ -228,7 +241,10 @@ impl ServerConfig {
             address => Some(address.to_owned()),
         };
 
+        let tls = TlsFiles::from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)?;
+
         Ok(ServerConfig {
+            tls,
             listen: args.listen,
             resp_listen,
             resp: RespLimits {

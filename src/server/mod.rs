@@ -34,6 +34,7 @@ mod shutdown;
 mod status;
 mod streams;
 mod tail;
+pub mod tls;
 mod wait;
 mod write;
 
@@ -146,6 +147,12 @@ fn reflection() -> (
 /// Runs `sluice serve` until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let config = ServerConfig::from_args(args).map_err(ServeError::Config)?;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(tls::Tls::load)
+        .transpose()
+        .map_err(ServeError::Config)?;
     raise_open_files_limit(config.engine.open_files_max);
     let (engine, stream_count) = open_engine(&config).await?;
     let (listener, address) = bind(&config.listen).await?;
@@ -158,9 +165,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     health.set_serving::<StreamsServer<StreamsService>>().await;
     health.set_serving::<GroupsServer<GroupsService>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
-    let (streams, groups, resp) = services(&config, &engine, &shutdown, resp_listener)?;
+    let resp_tls = tls.as_ref().map(|tls| tls.resp.clone());
+    let (streams, groups, resp) = services(&config, &engine, &shutdown, resp_listener, resp_tls)?;
     let (reflection_v1, reflection_v1alpha) = reflection();
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder.tls_config(tls.grpc.clone())?;
+    }
+    let server = builder
         .layer(tower::util::MapResponseLayer::new(
             status::oversized_request_as_resource_exhausted::<tonic::body::Body>,
         ))
@@ -183,6 +195,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         resp = %resp_address,
         data_dir = %config.engine.data_dir.display(),
         fsync = %config.engine.fsync.name(),
+        tls = tls_mode(&config),
         streams = stream_count,
         "listening"
     );
@@ -238,6 +251,7 @@ fn services(
     engine: &Engine,
     shutdown: &shutdown::Shutdown,
     resp_listener: Option<tokio::net::TcpListener>,
+    resp_tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<Services, ServeError> {
     let limits = config.limits;
     let blocked_readers = Arc::new(Semaphore::new(limits.blocked_readers_max));
@@ -261,6 +275,7 @@ fn services(
                 Arc::clone(&blocked_readers),
                 gate.clone(),
                 shutdown.clone(),
+                resp_tls,
             )
             .map_err(|source| resp_bind_error(config, source))?,
         ),
@@ -276,6 +291,15 @@ fn services(
     .max_decoding_message_size(limits.message_bytes_max)
     .max_encoding_message_size(limits.message_bytes_max);
     Ok((streams, groups, resp))
+}
+
+/// How the `listening` line describes TLS.
+fn tls_mode(config: &ServerConfig) -> &'static str {
+    match &config.tls {
+        None => "off",
+        Some(files) if files.client_ca.is_some() => "mutual",
+        Some(_) => "on",
+    }
 }
 
 /// Binds the RESP listen address, unless RESP is off; a failure names the flag.

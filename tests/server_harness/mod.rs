@@ -432,3 +432,25 @@ pub async fn run_to_completion(
         .await
         .unwrap_or_else(|error| panic!("{what}: cannot run: {error}"))
 }
+
+/// Whether `program args…` runs and succeeds (a probe for an external tool or package).
+pub async fn runs(program: &str, args: &[&str]) -> bool {
+    tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|status| status.success())
+}
+
+/// Whether an external tool is there; if not, [`skip_unless_required`] (the caller returns
+/// when this says no).
+pub async fn external(test: &str, program: &str, args: &[&str], install: &str) -> bool {
+    if runs(program, args).await {
+        return true;
+    }
+    skip_unless_required(test, &format!("{program} {args:?} failed"), install);
+    false
+}

@@ -12,9 +12,9 @@ use std::future::pending;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::socket::Socket;
 use bytes::BytesMut;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
@@ -315,7 +315,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Reads what a blocked client sends (kept as its next requests) until it disconnects; stops
 /// reading once `limit` bytes wait.
-async fn watch_peer(socket: &mut TcpStream, input: &mut BytesMut, limit: usize) {
+async fn watch_peer(socket: &mut Socket, input: &mut BytesMut, limit: usize) {
     loop {
         if input.len() > limit {
             return pending().await;

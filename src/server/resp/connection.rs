@@ -19,9 +19,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::socket::Socket;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::engine::Durable;
 use crate::reply::{self, Reply};
@@ -105,7 +105,7 @@ pub(super) enum End {
 /// One client's connection.
 pub(super) struct Connection {
     pub(super) shared: Arc<Shared>,
-    pub(super) socket: TcpStream,
+    pub(super) socket: Socket,
     pub(super) input: BytesMut,
     parser: RequestParser,
     queue: Vec<Pending>,
@@ -124,7 +124,7 @@ pub(super) struct Connection {
 
 impl Connection {
     /// A new connection from `peer`, registered with the server's clients.
-    pub(super) fn new(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) -> Connection {
+    pub(super) fn new(shared: Arc<Shared>, socket: Socket, peer: SocketAddr) -> Connection {
         let client = shared.clients.register(peer);
         Connection {
             parser: RequestParser::new(shared.resp.request_bytes_max),

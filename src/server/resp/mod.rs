@@ -27,6 +27,7 @@ mod execute;
 pub mod frame;
 mod group;
 mod introspect;
+mod socket;
 mod stats;
 
 use std::net::SocketAddr;
@@ -41,6 +42,8 @@ use crate::engine::Engine;
 use crate::server::gate::Gate;
 use crate::server::limits::Limits;
 use crate::server::shutdown::Shutdown;
+
+use socket::Socket;
 
 pub use encode::Protocol;
 pub use group::answer_group;
@@ -79,6 +82,8 @@ pub struct RespServer {
     listener: TcpListener,
     shared: Arc<Shared>,
     connections: Arc<Semaphore>,
+    /// TLS for every connection, if on.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl RespServer {
@@ -91,10 +96,12 @@ impl RespServer {
         blocked_readers: Arc<Semaphore>,
         gate: Gate,
         shutdown: Shutdown,
+        tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> std::io::Result<RespServer> {
         let address = listener.local_addr()?;
         Ok(RespServer {
             listener,
+            tls,
             connections: Arc::new(Semaphore::new(resp.clients_max)),
             shared: Arc::new(Shared {
                 engine,
@@ -136,20 +143,27 @@ impl RespServer {
                 }
             };
             let _ = socket.set_nodelay(true);
-            match Arc::clone(&self.connections).try_acquire_owned() {
-                Ok(permit) => {
-                    let shared = Arc::clone(&self.shared);
-                    tokio::spawn(async move {
+            let permit = Arc::clone(&self.connections).try_acquire_owned();
+            let shared = Arc::clone(&self.shared);
+            let tls = self.tls.clone();
+            tokio::spawn(async move {
+                let socket = match Socket::establish(socket, tls.as_ref()).await {
+                    Ok(socket) => socket,
+                    Err(error) => {
+                        tracing::info!(%peer, "resp: TLS handshake failed: {error}");
+                        return;
+                    }
+                };
+                match permit {
+                    Ok(permit) => {
                         connection::Connection::new(shared, socket, peer)
                             .run()
                             .await;
                         drop(permit);
-                    });
+                    }
+                    Err(_) => refuse(socket).await,
                 }
-                Err(_) => {
-                    tokio::spawn(refuse(socket));
-                }
-            }
+            });
         }
         drop(self.listener);
         let all = u32::try_from(self.shared.resp.clients_max).unwrap_or(u32::MAX);
@@ -161,7 +175,7 @@ impl RespServer {
 }
 
 /// One connection too many: Redis's reply, then close.
-async fn refuse(mut socket: tokio::net::TcpStream) {
+async fn refuse(mut socket: Socket) {
     let _ = socket
         .write_all(b"-ERR max number of clients reached\r\n")
         .await;
