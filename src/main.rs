@@ -22,7 +22,7 @@ struct Arguments {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the streams over gRPC (data in ./data, listening on 127.0.0.1:50051 by default).
-    Serve(sluice::server::ServeArgs),
+    Serve(Box<sluice::server::ServeArgs>),
     /// Run a Redis stream command against a server, or open a prompt (like redis-cli).
     Cli(sluice::cli::CliArgs),
     /// Follow a stream live, one line per entry, until Ctrl-C.
@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
     match Arguments::parse().command {
         Command::Serve(args) => {
             sluice::server::init_logging();
-            match sluice::server::run(args).await {
+            match sluice::server::run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("sluice serve: {error}");

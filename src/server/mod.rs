@@ -275,9 +275,9 @@ fn services(
                 Arc::clone(&blocked_readers),
                 gate.clone(),
                 shutdown.clone(),
-                resp_tls,
             )
-            .map_err(|source| resp_bind_error(config, source))?,
+            .map_err(|source| resp_bind_error(config, source))?
+            .with_tls(resp_tls),
         ),
         None => None,
     };

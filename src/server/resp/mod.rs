@@ -96,12 +96,11 @@ impl RespServer {
         blocked_readers: Arc<Semaphore>,
         gate: Gate,
         shutdown: Shutdown,
-        tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> std::io::Result<RespServer> {
         let address = listener.local_addr()?;
         Ok(RespServer {
             listener,
-            tls,
+            tls: None,
             connections: Arc::new(Semaphore::new(resp.clients_max)),
             shared: Arc::new(Shared {
                 engine,
@@ -117,6 +116,12 @@ impl RespServer {
                 stats: stats::Stats::default(),
             }),
         })
+    }
+
+    /// Serves every connection over TLS (after a handshake with `acceptor`).
+    pub fn with_tls(mut self, acceptor: Option<tokio_rustls::TlsAcceptor>) -> RespServer {
+        self.tls = acceptor;
+        self
     }
 
     /// The address it listens on.
