@@ -27,6 +27,8 @@ enum Command {
     Cli(sluice::cli::CliArgs),
     /// Follow a stream live, one line per entry, until Ctrl-C.
     Tail(sluice::cli::TailArgs),
+    /// Hash a password from stdin (or make a bearer token) for a --users file.
+    Passwd(sluice::cli::PasswdArgs),
 }
 
 #[tokio::main]
@@ -44,6 +46,7 @@ async fn main() -> ExitCode {
         }
         Command::Cli(args) => client_exit(sluice::cli::run(args).await),
         Command::Tail(args) => client_exit(sluice::cli::tail(args).await),
+        Command::Passwd(args) => client_exit(sluice::cli::passwd::run(args)),
     }
 }
 

@@ -13,7 +13,9 @@
 //! - [`error`]: the failures that end a run with a non-zero exit code.
 
 pub mod client;
+pub mod connect;
 pub mod error;
+pub mod passwd;
 pub mod repl;
 pub mod tail;
 
@@ -26,7 +28,9 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::reply::{render_cli, Reply};
 use client::Client;
+pub use connect::ServerOptions;
 pub use error::CliError;
+pub use passwd::PasswdArgs;
 use repl::Line;
 
 /// Where the server listens unless told otherwise.
@@ -35,24 +39,11 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:50051";
 /// Commands slower than this print their duration at the prompt, as redis-cli does.
 const SLOW_COMMAND_MS: u128 = 500;
 
-/// The `--addr` option the client commands share.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServerAddr {
-    /// The server's address, HOST:PORT.
-    #[arg(
-        long = "addr",
-        value_name = "HOST:PORT",
-        env = "SLUICE_ADDR",
-        default_value = DEFAULT_ADDRESS
-    )]
-    pub address: String,
-}
-
 /// `sluice cli`: run one command, or open a prompt.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CliArgs {
     #[command(flatten)]
-    pub server: ServerAddr,
+    pub server: ServerOptions,
     /// A command and its arguments, as redis-cli takes them (binary-safe, no unescaping).
     /// Without one, an interactive prompt opens.
     #[arg(
@@ -67,7 +58,7 @@ pub struct CliArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct TailArgs {
     #[command(flatten)]
-    pub server: ServerAddr,
+    pub server: ServerOptions,
     /// The stream to follow.
     pub stream: OsString,
     /// Print entries after this ID: an ID, 0 for the whole stream, $ (the default) for only
@@ -79,14 +70,14 @@ pub struct TailArgs {
 /// Runs `sluice cli`.
 pub async fn run(args: CliArgs) -> Result<(), CliError> {
     if args.command.is_empty() {
-        return interactive(&args.server.address).await;
+        return interactive(&args.server).await;
     }
     let arguments: Vec<Vec<u8>> = args
         .command
         .iter()
         .map(|argument| argument.as_bytes().to_vec())
         .collect();
-    let mut client = Client::connect(&args.server.address).await?;
+    let mut client = Client::connect(&args.server).await?;
     let reply = execute(&mut client, &arguments).await?;
     print(&render_cli(&reply))
 }
@@ -112,9 +103,9 @@ fn print(text: &str) -> Result<(), CliError> {
 /// The prompt. Like redis-cli, it starts even when the server is down, says so, and tries to
 /// connect again before each command; the prompt reads "not connected> " meanwhile. The
 /// prompt is only shown when stdin is a terminal, so piped commands give clean output.
-async fn interactive(address: &str) -> Result<(), CliError> {
+async fn interactive(server: &ServerOptions) -> Result<(), CliError> {
     let show_prompt = std::io::stdin().is_terminal();
-    let mut client = connect_or_report(address).await;
+    let mut client = connect_or_report(server).await;
     let mut input = tokio::io::BufReader::new(tokio::io::stdin());
     let mut line = Vec::new();
     loop {
@@ -148,7 +139,7 @@ async fn interactive(address: &str) -> Result<(), CliError> {
         let started = Instant::now();
         for _ in 0..repeat {
             if client.is_none() {
-                client = connect_or_report(address).await;
+                client = connect_or_report(server).await;
             }
             let Some(connected) = client.as_mut() else {
                 break;
@@ -169,8 +160,8 @@ async fn interactive(address: &str) -> Result<(), CliError> {
     }
 }
 
-async fn connect_or_report(address: &str) -> Option<Client> {
-    match Client::connect(address).await {
+async fn connect_or_report(server: &ServerOptions) -> Option<Client> {
+    match Client::connect(server).await {
         Ok(client) => Some(client),
         Err(error) => {
             eprintln!("{error}");
@@ -188,7 +179,7 @@ pub async fn tail(args: TailArgs) -> Result<(), CliError> {
             CliError::Usage("ERR Invalid stream ID specified as stream command argument".to_owned())
         })?,
     };
-    let mut client = Client::connect(&args.server.address).await?;
+    let mut client = Client::connect(&args.server).await?;
     let mut messages = client.tail(args.stream.as_bytes(), &after).await?;
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);

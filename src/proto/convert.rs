@@ -13,6 +13,8 @@ pub trait StreamKey: Sized {
     fn from_name(name: Vec<u8>) -> Self;
     /// The name's bytes.
     fn into_name(self) -> Vec<u8>;
+    /// The name's bytes, borrowed.
+    fn name(&self) -> &[u8];
 }
 
 macro_rules! names {
@@ -27,6 +29,12 @@ macro_rules! names {
             fn into_name(self) -> Vec<u8> {
                 match self {
                     v1::$message::$oneof::$text(text) => text.into_bytes(),
+                    v1::$message::$oneof::$bytes(bytes) => bytes,
+                }
+            }
+            fn name(&self) -> &[u8] {
+                match self {
+                    v1::$message::$oneof::$text(text) => text.as_bytes(),
                     v1::$message::$oneof::$bytes(bytes) => bytes,
                 }
             }

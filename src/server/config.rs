@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// TLS, refusing clients without such a certificate. Needs --tls-cert.
     #[arg(long, env = "SLUICE_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Users and their permissions (TOML; see the README): every call must then
+    /// authenticate, except the health service. Reloaded on SIGHUP.
+    #[arg(long, env = "SLUICE_USERS")]
+    pub users: Option<PathBuf>,
     /// Directory holding the streams (created if missing).
     #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -157,6 +161,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// TLS's files, if TLS is on.
     pub tls: Option<TlsFiles>,
+    /// The users file, if users are on.
+    pub users: Option<PathBuf>,
     /// How long in-flight calls may run after a shutdown signal.
     pub shutdown_grace_ms: u64,
 }
@@ -245,6 +251,7 @@ impl ServerConfig {
 
         Ok(ServerConfig {
             tls,
+            users: args.users,
             listen: args.listen,
             resp_listen,
             resp: RespLimits {

@@ -28,6 +28,7 @@ use crate::id::StreamId;
 use crate::model::{GroupStart, ReadLimit, ReadOptions};
 use crate::proto::groups as wire;
 use crate::proto::v1;
+use crate::server::access::{Needs, Principal};
 use crate::server::group_read::finish_group_read;
 use crate::server::groups::{ids, required, GroupsService};
 use crate::server::limits::TAIL_QUEUE_MESSAGES;
@@ -55,6 +56,7 @@ impl GroupsService {
     /// exist) before the call is answered, so those errors are the call's status.
     pub(super) async fn start_consumer(
         &self,
+        principal: Principal,
         mut inbound: Streaming<v1::ConsumeRequest>,
     ) -> Result<ReceiverStream<Result<v1::ConsumeResponse, Status>>, RequestError> {
         let start = match inbound.message().await {
@@ -63,6 +65,7 @@ impl GroupsService {
             })) => start,
             _ => return Err(RequestError::ConsumeWithoutStart),
         };
+        principal.check(start.needs())?;
         let name = self.name(start.key)?;
         let window = self.limits.consume_window(start.window);
         let read = ReadGroup {

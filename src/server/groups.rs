@@ -21,6 +21,7 @@ use crate::proto::convert::StreamKey;
 use crate::proto::groups as wire;
 use crate::proto::v1;
 use crate::proto::v1::groups_server::Groups;
+use crate::server::access::{authorize, principal};
 use crate::server::convert;
 use crate::server::gate::Gate;
 use crate::server::limits::Limits;
@@ -254,6 +255,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::CreateGroupRequest>,
     ) -> Result<Response<v1::CreateGroupResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::create(self, request.into_inner()).await)
     }
@@ -262,6 +264,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::SetGroupIdRequest>,
     ) -> Result<Response<v1::SetGroupIdResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::set_id(self, request.into_inner()).await)
     }
@@ -270,6 +273,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::DestroyGroupRequest>,
     ) -> Result<Response<v1::DestroyGroupResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::destroy(self, request.into_inner()).await)
     }
@@ -278,6 +282,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ConsumerRequest>,
     ) -> Result<Response<v1::CreateConsumerResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         let outcome = self.consumer(request.into_inner(), true).await;
         reply(outcome.map(|(created, _)| v1::CreateConsumerResponse { created }))
@@ -287,6 +292,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ConsumerRequest>,
     ) -> Result<Response<v1::DeleteConsumerResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         let outcome = self.consumer(request.into_inner(), false).await;
         reply(outcome.map(|(_, pending)| v1::DeleteConsumerResponse { pending }))
@@ -296,6 +302,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::SetPolicyRequest>,
     ) -> Result<Response<v1::SetPolicyResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::set_policy(self, request.into_inner()).await)
     }
@@ -304,6 +311,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ReadGroupRequest>,
     ) -> Result<Response<v1::ReadGroupResponse>, Status> {
+        authorize(&request)?;
         let _gate = match request.get_ref().block_ms {
             None => Some(self.gate.shared().await),
             Some(_) => None,
@@ -315,6 +323,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::AckRequest>,
     ) -> Result<Response<v1::AckResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::ack(self, request.into_inner()).await)
     }
@@ -323,6 +332,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::NackRequest>,
     ) -> Result<Response<v1::NackResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::nack(self, request.into_inner()).await)
     }
@@ -331,6 +341,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::RenewRequest>,
     ) -> Result<Response<v1::RenewResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::renew(self, request.into_inner()).await)
     }
@@ -339,6 +350,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::PendingRequest>,
     ) -> Result<Response<v1::PendingResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::pending(self, request.into_inner()).await)
     }
@@ -347,6 +359,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ClaimRequest>,
     ) -> Result<Response<v1::ClaimResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::claim(self, request.into_inner()).await)
     }
@@ -355,6 +368,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::AutoClaimRequest>,
     ) -> Result<Response<v1::AutoClaimResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::auto_claim(self, request.into_inner()).await)
     }
@@ -363,6 +377,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::GroupsInfoRequest>,
     ) -> Result<Response<v1::GroupsInfoResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(GroupsService::info(self, request.into_inner()).await)
     }
@@ -371,6 +386,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<v1::ConsumersRequest>,
     ) -> Result<Response<v1::ConsumersResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.consumers_info(request.into_inner()).await)
     }
@@ -381,6 +397,7 @@ impl Groups for GroupsService {
         &self,
         request: Request<Streaming<v1::ConsumeRequest>>,
     ) -> Result<Response<Self::ConsumeStream>, Status> {
-        reply(self.start_consumer(request.into_inner()).await)
+        let principal = principal(&request)?;
+        reply(self.start_consumer(principal, request.into_inner()).await)
     }
 }

@@ -20,6 +20,7 @@
 //! call), `gate` (MULTI/EXEC's isolation across both front ends), `shutdown`, and `resp`
 //! (the Redis-protocol front end).
 
+pub mod access;
 mod config;
 mod consume;
 mod convert;
@@ -35,6 +36,7 @@ mod status;
 mod streams;
 mod tail;
 pub mod tls;
+pub mod users;
 mod wait;
 mod write;
 
@@ -87,7 +89,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// The signal handlers could not be installed.
-    #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
+    #[error("cannot install the signal handlers (SIGINT, SIGTERM, SIGHUP): {0}")]
     Signals(#[source] std::io::Error),
     /// Building the reflection service failed.
     #[error("cannot build the reflection service: {0}")]
@@ -153,6 +155,12 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .map(tls::Tls::load)
         .transpose()
         .map_err(ServeError::Config)?;
+    let users = match &config.users {
+        Some(path) => Some(Arc::new(
+            users::Users::load(path).map_err(ServeError::Config)?,
+        )),
+        None => None,
+    };
     raise_open_files_limit(config.engine.open_files_max);
     let (engine, stream_count) = open_engine(&config).await?;
     let (listener, address) = bind(&config.listen).await?;
@@ -166,13 +174,24 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     health.set_serving::<GroupsServer<GroupsService>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
     let resp_tls = tls.as_ref().map(|tls| tls.resp.clone());
-    let (streams, groups, resp) = services(&config, &engine, &shutdown, resp_listener, resp_tls)?;
+    if let Some(users) = &users {
+        reload_on_hangup(Arc::clone(users)).map_err(ServeError::Signals)?;
+    }
+    let (streams, groups, resp) = services(
+        &config,
+        &engine,
+        &shutdown,
+        resp_listener,
+        resp_tls,
+        users.clone(),
+    )?;
     let (reflection_v1, reflection_v1alpha) = reflection();
     let mut builder = Server::builder();
     if let Some(tls) = &tls {
         builder = builder.tls_config(tls.grpc.clone())?;
     }
     let server = builder
+        .layer(access::Authenticate::new(users.clone()))
         .layer(tower::util::MapResponseLayer::new(
             status::oversized_request_as_resource_exhausted::<tonic::body::Body>,
         ))
@@ -196,6 +215,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         data_dir = %config.engine.data_dir.display(),
         fsync = %config.engine.fsync.name(),
         tls = tls_mode(&config),
+        users = users.as_ref().map_or(0, |users| users.table().len()),
         streams = stream_count,
         "listening"
     );
@@ -252,6 +272,7 @@ fn services(
     shutdown: &shutdown::Shutdown,
     resp_listener: Option<tokio::net::TcpListener>,
     resp_tls: Option<tokio_rustls::TlsAcceptor>,
+    users: Option<Arc<users::Users>>,
 ) -> Result<Services, ServeError> {
     let limits = config.limits;
     let blocked_readers = Arc::new(Semaphore::new(limits.blocked_readers_max));
@@ -277,7 +298,8 @@ fn services(
                 shutdown.clone(),
             )
             .map_err(|source| resp_bind_error(config, source))?
-            .with_tls(resp_tls),
+            .with_tls(resp_tls)
+            .with_users(users),
         ),
         None => None,
     };
@@ -291,6 +313,27 @@ fn services(
     .max_decoding_message_size(limits.message_bytes_max)
     .max_encoding_message_size(limits.message_bytes_max);
     Ok((streams, groups, resp))
+}
+
+/// Reloads the users file on every SIGHUP; a bad file keeps the users in force.
+fn reload_on_hangup(users: Arc<users::Users>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let reloading = Arc::clone(&users);
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(count)) => tracing::info!(
+                    path = %users.path().display(), users = count, "users reloaded"
+                ),
+                Ok(Err(error)) => {
+                    tracing::error!("users not reloaded, the previous ones stay: {error}")
+                }
+                Err(error) => tracing::error!("users not reloaded: {error}"),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// How the `listening` line describes TLS.

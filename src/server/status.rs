@@ -33,6 +33,16 @@ pub enum RequestError {
     /// as the command layer's).
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// The authenticated user lacks a permission on a stream the request names.
+    #[error("NOPERM user {user} has no {permission} permission on stream '{stream}'")]
+    PermissionDenied {
+        /// The user.
+        user: String,
+        /// What it lacks.
+        permission: crate::server::users::Permission,
+        /// On which stream.
+        stream: String,
+    },
     /// The request names no stream, group or consumer where it needs one.
     #[error("ERR {0} name is required: set {0} or {0}_bytes")]
     MissingName(&'static str),
@@ -146,6 +156,7 @@ fn code(error: &RequestError) -> Code {
         | RequestError::TailSubscribersFull { .. }
         | RequestError::ConsumersFull { .. } => Code::ResourceExhausted,
         RequestError::ShuttingDown => Code::Unavailable,
+        RequestError::PermissionDenied { .. } => Code::PermissionDenied,
         RequestError::Task(_) => Code::Internal,
     }
 }

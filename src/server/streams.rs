@@ -22,11 +22,13 @@ use tonic::{Request, Response, Status};
 use crate::engine::Engine;
 use crate::proto::v1;
 use crate::proto::v1::streams_server::Streams;
+use crate::server::access::{authorize, principal};
 use crate::server::convert::{self, StreamKey};
 use crate::server::gate::Gate;
 use crate::server::limits::Limits;
 use crate::server::shutdown::Shutdown;
 use crate::server::status::{status, RequestError};
+use crate::server::users::Permission;
 
 /// The Streams service over one engine.
 pub struct StreamsService {
@@ -90,6 +92,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::AddRequest>,
     ) -> Result<Response<v1::AddResponse>, Status> {
+        authorize(&request)?;
         reply(self.xadd(request.into_inner()).await)
     }
 
@@ -97,6 +100,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::RangeRequest>,
     ) -> Result<Response<v1::RangeResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.xrange(request.into_inner()).await)
     }
@@ -105,6 +109,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::ReadRequest>,
     ) -> Result<Response<v1::ReadResponse>, Status> {
+        authorize(&request)?;
         let _gate = match request.get_ref().block_ms {
             None => Some(self.gate.shared().await),
             Some(_) => None,
@@ -118,6 +123,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::TailRequest>,
     ) -> Result<Response<Self::TailStream>, Status> {
+        authorize(&request)?;
         reply(self.tail_stream(request.into_inner()).await)
     }
 
@@ -125,6 +131,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::LenRequest>,
     ) -> Result<Response<v1::LenResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.xlen(request.into_inner()).await)
     }
@@ -133,6 +140,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::DeleteRequest>,
     ) -> Result<Response<v1::DeleteResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.xdel(request.into_inner()).await)
     }
@@ -141,6 +149,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::TrimRequest>,
     ) -> Result<Response<v1::TrimResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.xtrim(request.into_inner()).await)
     }
@@ -149,6 +158,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::SetIdRequest>,
     ) -> Result<Response<v1::SetIdResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.xsetid(request.into_inner()).await)
     }
@@ -157,6 +167,7 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::InfoRequest>,
     ) -> Result<Response<v1::InfoResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.xinfo(request.into_inner()).await)
     }
@@ -165,14 +176,24 @@ impl Streams for StreamsService {
         &self,
         request: Request<v1::ListRequest>,
     ) -> Result<Response<v1::ListResponse>, Status> {
+        let principal = principal(&request)?;
         let _gate = self.gate.shared().await;
-        reply(self.keys(request.into_inner()).await)
+        let mut listed = self.keys(request.into_inner()).await;
+        if let Ok(list) = &mut listed {
+            // Only the names the caller may read.
+            list.streams
+                .retain(|name| principal.may(Permission::Read, name.as_bytes()));
+            list.streams_bytes
+                .retain(|name| principal.may(Permission::Read, name));
+        }
+        reply(listed)
     }
 
     async fn drop(
         &self,
         request: Request<v1::DropRequest>,
     ) -> Result<Response<v1::DropResponse>, Status> {
+        authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.del(request.into_inner()).await)
     }

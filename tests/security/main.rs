@@ -9,3 +9,4 @@ mod server_harness;
 
 mod pki;
 mod tls;
+mod users;

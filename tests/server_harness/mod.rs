@@ -247,6 +247,12 @@ impl Server {
         .await
     }
 
+    /// The server's process ID (to signal it).
+    pub fn pid(&self) -> libc::pid_t {
+        let child = self.child.as_ref().expect("running");
+        libc::pid_t::try_from(child.id()).expect("pid fits")
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub async fn terminate(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");

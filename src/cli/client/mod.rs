@@ -21,9 +21,11 @@ mod groups;
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::cli::connect::{Authorization, ServerOptions};
 use crate::cli::error::{is_transport_failure, CliError};
 use crate::command::{Command, XAdd, XRange, XRead, XSetId};
 use crate::id::StreamId;
@@ -59,18 +61,13 @@ impl From<Status> for Failure {
 /// A connection to one Sluice server.
 pub struct Client {
     address: String,
-    streams: StreamsClient<Channel>,
-    groups: GroupsClient<Channel>,
+    streams: StreamsClient<Connection>,
+    groups: GroupsClient<Connection>,
 }
 
 /// `HOST:PORT` (or a full `http://` URI) as a URI tonic accepts.
-fn endpoint_uri(address: &str) -> String {
-    if address.contains("://") {
-        address.to_owned()
-    } else {
-        format!("http://{address}")
-    }
-}
+/// A channel that adds the credentials to every call.
+type Connection = InterceptedService<Channel, Authorization>;
 
 /// An ID the server sent; `0-0` when it left an optional one empty.
 fn id_from_server(text: &str) -> Result<StreamId, Failure> {
@@ -116,9 +113,11 @@ fn trim_to_proto(trim: &TrimSpec) -> proto::Trim {
 
 impl Client {
     /// Connects to `address` (`HOST:PORT`).
-    pub async fn connect(address: &str) -> Result<Client, CliError> {
-        let endpoint = Endpoint::from_shared(endpoint_uri(address))
-            .map_err(|error| CliError::connection(address, &error))?
+    pub async fn connect(server: &ServerOptions) -> Result<Client, CliError> {
+        let address = server.address.as_str();
+        let authorization = Authorization(server.authorization()?);
+        let endpoint = server
+            .endpoint()?
             .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS));
         let channel = endpoint
             .connect()
@@ -126,9 +125,10 @@ impl Client {
             .map_err(|error| CliError::connection(address, &error))?;
         Ok(Client {
             address: address.to_owned(),
-            streams: StreamsClient::new(channel.clone())
+            streams: StreamsClient::with_interceptor(channel.clone(), authorization.clone())
                 .max_decoding_message_size(RESPONSE_BYTES_MAX),
-            groups: GroupsClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
+            groups: GroupsClient::with_interceptor(channel, authorization)
+                .max_decoding_message_size(RESPONSE_BYTES_MAX),
         })
     }
 
@@ -431,12 +431,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_become_uris() {
-        assert_eq!(endpoint_uri("127.0.0.1:50051"), "http://127.0.0.1:50051");
-        assert_eq!(endpoint_uri("http://h:1"), "http://h:1");
-    }
 
     #[test]
     fn fields_round_trip() {

@@ -2,8 +2,9 @@
 //! suites use them: ECHO, QUIT, RESET, HELLO, AUTH, SELECT, CLIENT, FUNCTION, and (through
 //! `introspect`) COMMAND, INFO, CONFIG. Their replies and error texts are Redis 7.0.15's.
 //!
-//! Sluice has no passwords yet: AUTH and HELLO's AUTH answer as Redis answers when the
-//! default user has none. There is one database, 0.
+//! Without `--users`, AUTH and HELLO's AUTH answer as Redis answers when the default user
+//! has no password; with it, they check the user's password (see `server::users`). There is
+//! one database, 0.
 
 use crate::command::args::{integer, is_keyword, subcommand_syntax_error, unknown_subcommand};
 use crate::command::CommandError;
@@ -12,6 +13,7 @@ use crate::server::resp::clients::Unblock;
 use crate::server::resp::connection::{Connection, End};
 use crate::server::resp::encode::Protocol;
 use crate::server::resp::introspect::{self, REDIS_VERSION};
+use crate::server::users::{AuthError, Credentials};
 
 /// Runs `arguments` if it is a command of this module (`name` is its lowercase name).
 pub(super) async fn run(
@@ -33,8 +35,8 @@ pub(super) async fn run(
                 connection.reset();
                 Ok(Reply::Status("RESET".to_owned()))
             }
-            "hello" => hello(connection, arguments),
-            "auth" => auth(arguments),
+            "hello" => hello(connection, arguments).await,
+            "auth" => auth(connection, arguments).await,
             "select" => select(arguments),
             "client" => client(connection, arguments),
             "command" => introspect::command(arguments),
@@ -49,7 +51,7 @@ pub(super) async fn run(
 }
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]].
-fn hello(connection: &mut Connection, arguments: &[Vec<u8>]) -> Result<Reply, CommandError> {
+async fn hello(connection: &mut Connection, arguments: &[Vec<u8>]) -> Result<Reply, CommandError> {
     let mut protocol = connection.protocol;
     if let Some(version) = arguments.get(1) {
         protocol = match integer(version) {
@@ -64,11 +66,12 @@ fn hello(connection: &mut Connection, arguments: &[Vec<u8>]) -> Result<Reply, Co
         };
     }
     let mut name = None;
+    let mut login = None;
     let mut at = 2;
     while at < arguments.len() {
         let more = arguments.len() - 1 - at;
         if is_keyword(&arguments[at], "auth") && more >= 2 {
-            authenticate(&arguments[at + 1], &arguments[at + 2])?;
+            login = Some((&arguments[at + 1], &arguments[at + 2]));
             at += 3;
         } else if is_keyword(&arguments[at], "setname") && more >= 1 {
             name = Some(valid_name(&arguments[at + 1])?);
@@ -79,6 +82,17 @@ fn hello(connection: &mut Connection, arguments: &[Vec<u8>]) -> Result<Reply, Co
                 String::from_utf8_lossy(&arguments[at])
             )));
         }
+    }
+    match login {
+        Some((user, password)) => log_in(connection, user, password).await?,
+        None if connection.principal().is_none() => {
+            return Err(introspect::refuse(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise \
+                 the HELLO AUTH <user> <pass> option can be used to authenticate the client and \
+                 select the RESP protocol version at the same time",
+            ))
+        }
+        None => {}
     }
     if let Some(name) = name {
         connection.client.set_name(name);
@@ -105,26 +119,60 @@ fn hello(connection: &mut Connection, arguments: &[Vec<u8>]) -> Result<Reply, Co
     ]))
 }
 
-/// With no password configured, the default user takes any password and no other user
-/// exists.
-fn authenticate(user: &[u8], _password: &[u8]) -> Result<(), CommandError> {
-    if user == b"default" {
-        Ok(())
-    } else {
-        Err(introspect::refuse(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
+/// Redis's refusal of a user name and password.
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Authenticates the connection as `user`. Without `--users` there are no passwords: the
+/// default user takes any password and no other user exists, as in Redis without one. With
+/// it, the password is checked against the user's hash (off the async workers), and a
+/// failure is logged with the client's address.
+async fn log_in(
+    connection: &mut Connection,
+    user: &[u8],
+    password: &[u8],
+) -> Result<(), CommandError> {
+    let Some(users) = connection.shared.users.clone() else {
+        return match user {
+            b"default" => Ok(()),
+            _ => Err(introspect::refuse(WRONGPASS)),
+        };
+    };
+    let credentials = Credentials::Password {
+        user: String::from_utf8_lossy(user).into_owned(),
+        password: password.to_vec(),
+    };
+    let claimed = credentials.user().to_owned();
+    let verified = match users.remembered(&credentials) {
+        Some(user) => Ok(user),
+        None => tokio::task::spawn_blocking(move || users.verify(&credentials))
+            .await
+            .unwrap_or(Err(AuthError::Invalid)),
+    };
+    match verified {
+        Ok(user) => {
+            connection.user = Some(user.name.clone());
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(peer = %connection.client.peer, user = %claimed, "RESP authentication failed");
+            Err(introspect::refuse(WRONGPASS))
+        }
     }
 }
 
-/// AUTH [username] password.
-fn auth(arguments: &[Vec<u8>]) -> Result<Reply, CommandError> {
+/// AUTH [username] password (a lone password is the default user's).
+async fn auth(connection: &mut Connection, arguments: &[Vec<u8>]) -> Result<Reply, CommandError> {
     match arguments {
-        [_, _password] => Err(introspect::refuse(
+        [_, _password] if connection.shared.users.is_none() => Err(introspect::refuse(
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         )),
-        [_, user, password] => authenticate(user, password).map(|()| reply::ok()),
+        [_, password] => log_in(connection, b"default", password)
+            .await
+            .map(|()| reply::ok()),
+        [_, user, password] => log_in(connection, user, password)
+            .await
+            .map(|()| reply::ok()),
         _ => Err(CommandError::Syntax),
     }
 }

@@ -19,12 +19,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::socket::Socket;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::socket::Socket;
 use crate::engine::Durable;
 use crate::reply::{self, Reply};
+use crate::server::access::Principal;
 use crate::server::resp::clients::Client;
 use crate::server::resp::encode::{encode, Protocol};
 use crate::server::resp::frame::RequestParser;
@@ -95,6 +96,9 @@ struct Multi {
     refused: bool,
 }
 
+/// Redis's reply to a command before authentication.
+pub(super) const NOAUTH: &str = "NOAUTH Authentication required.";
+
 /// Why the connection ends.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum End {
@@ -120,6 +124,8 @@ pub(super) struct Connection {
     pub(super) end: Option<End>,
     /// The client closed its side (seen while waiting in a blocking read).
     pub(super) peer_closed: bool,
+    /// The user this connection authenticated as (with `--users`).
+    pub(super) user: Option<String>,
 }
 
 impl Connection {
@@ -140,6 +146,7 @@ impl Connection {
             in_exec: false,
             end: None,
             peer_closed: false,
+            user: None,
         }
     }
 
@@ -222,6 +229,9 @@ impl Connection {
     async fn request(&mut self, known: Option<&'static str>, arguments: Vec<Vec<u8>>) -> Queued {
         let name = known.unwrap_or_default();
         self.client.ran(name);
+        if self.principal().is_none() && !matches!(name, "auth" | "hello" | "quit" | "reset") {
+            return Reply::error(NOAUTH).into();
+        }
         if self.multi.is_some() && !matches!(name, "exec" | "discard" | "multi" | "quit" | "reset")
         {
             return self.queue_in_multi(arguments).into();
@@ -315,9 +325,20 @@ impl Connection {
     /// RESET: out of MULTI, back to RESP2, no name.
     pub(super) fn reset(&mut self) {
         self.multi = None;
+        self.user = None;
         self.protocol = Protocol::Resp2;
         self.client.set_name(Vec::new());
         self.client.set_state(2, false);
+    }
+
+    /// Who the connection's commands run as: anyone without `--users`; with it, the user
+    /// it authenticated as, looked up in the users in force now (so a reload applies at
+    /// once); `None` before authentication, or once the user is gone from the file.
+    pub(super) fn principal(&self) -> Option<Principal> {
+        let Some(users) = &self.shared.users else {
+            return Some(Principal::Anyone);
+        };
+        users.user(self.user.as_deref()?).map(Principal::User)
     }
 
     /// 2 or 3, for CLIENT LIST.

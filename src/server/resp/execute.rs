@@ -14,10 +14,12 @@ use crate::command::{self, Command, CommandError, Scan, XAdd, XRange};
 use crate::engine::Engine;
 use crate::model::ReadLimit;
 use crate::reply::{self, Reply};
-use crate::server::resp::connection::{Connection, Queued};
+use crate::server::access::{self, Principal};
+use crate::server::resp::connection::{Connection, Queued, NOAUTH};
 use crate::server::resp::{admin, introspect};
 use crate::server::status::RequestError;
 use crate::server::streams::blocking;
+use crate::server::users::Permission;
 
 impl Connection {
     /// A command outside MULTI's own: a connection or server command, else a stream command.
@@ -47,6 +49,9 @@ impl Connection {
 
     /// Runs `command`; an error becomes its Redis error reply.
     pub(super) async fn execute(&mut self, command: Command) -> Queued {
+        if let Err(refused) = self.permitted(&command) {
+            return refused.into();
+        }
         let shared = Arc::clone(&self.shared);
         let gate = if self.in_exec {
             None
@@ -74,9 +79,35 @@ impl Connection {
                 .ack_deferred(&key, &group, &ids)
                 .map(|acked| Queued::Durable(acked.map(reply::integer)))
                 .map_err(RequestError::from),
+            command @ (Command::Keys { .. } | Command::Scan(_)) => {
+                let listed = self.answer(command).await;
+                let principal = self.principal().unwrap_or(Principal::Anyone);
+                listed.map(|reply| Queued::Reply(readable_names(reply, &principal)))
+            }
             command => self.answer(command).await.map(Queued::Reply),
         };
         answered.unwrap_or_else(|error| error_reply(error).into())
+    }
+
+    /// Whether the connection's user may run `command`: Redis's NOAUTH and NOPERM replies if
+    /// not.
+    fn permitted(&self, command: &Command) -> Result<(), Reply> {
+        let Some(principal) = self.principal() else {
+            return Err(Reply::error(NOAUTH));
+        };
+        if matches!(command, Command::FlushAll) && !access::flush_allowed(&principal) {
+            return Err(Reply::error(
+                "NOPERM this user has no permissions to run the 'flushall' command",
+            ));
+        }
+        principal
+            .check(access::command_needs(command))
+            .map_err(|_| {
+                Reply::error(
+                    "NOPERM this user has no permissions to access one of the keys used as \
+                     arguments",
+                )
+            })
     }
 
     /// XADD: appended now, replied once durable.
@@ -284,6 +315,32 @@ fn rename(engine: &Engine, from: &[u8], to: &[u8]) -> Result<Reply, RequestError
         Ok(reply::ok())
     } else {
         Ok(Reply::error("ERR no such key"))
+    }
+}
+
+/// KEYS' or SCAN's reply with only the names `principal` may read.
+fn readable_names(reply: Reply, principal: &Principal) -> Reply {
+    let readable = |names: Vec<Reply>| -> Vec<Reply> {
+        names
+            .into_iter()
+            .filter(|name| match name {
+                Reply::Bulk(name) => principal.may(Permission::Read, name),
+                _ => true,
+            })
+            .collect()
+    };
+    match reply {
+        // SCAN: [cursor, [names]].
+        Reply::Array(mut parts)
+            if matches!(parts.as_slice(), [Reply::Bulk(_), Reply::Array(_)]) =>
+        {
+            if let Some(Reply::Array(names)) = parts.pop() {
+                parts.push(Reply::Array(readable(names)));
+            }
+            Reply::Array(parts)
+        }
+        Reply::Array(names) => Reply::Array(readable(names)),
+        other => other,
     }
 }
 

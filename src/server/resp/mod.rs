@@ -73,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) address: SocketAddr,
     /// INFO's command and error statistics.
     pub(crate) stats: stats::Stats,
+    /// Users and permissions, if on (`--users`).
+    pub(crate) users: Option<Arc<crate::server::users::Users>>,
     /// What CONFIG SET changed.
     pub(crate) settings: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
@@ -113,6 +115,7 @@ impl RespServer {
                 started: Instant::now(),
                 address,
                 settings: Default::default(),
+                users: None,
                 stats: stats::Stats::default(),
             }),
         })
@@ -121,6 +124,15 @@ impl RespServer {
     /// Serves every connection over TLS (after a handshake with `acceptor`).
     pub fn with_tls(mut self, acceptor: Option<tokio_rustls::TlsAcceptor>) -> RespServer {
         self.tls = acceptor;
+        self
+    }
+
+    /// Requires every connection to authenticate as one of `users` (AUTH, HELLO … AUTH).
+    /// Call before serving.
+    pub fn with_users(mut self, users: Option<Arc<crate::server::users::Users>>) -> RespServer {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.users = users;
+        }
         self
     }
 

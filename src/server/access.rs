@@ -1,0 +1,417 @@
+//! Who may do what, for both front ends: which permission each call needs on which streams
+//! (one table for gRPC requests, one for the command layer's commands), and the check.
+//!
+//! With `--users`, every gRPC call but the health service and reflection carries credentials
+//! (`authorization: Basic base64(user:password)` or `authorization: Bearer USER.SECRET`);
+//! the [`Authenticate`] layer verifies them and hands the handlers a [`Principal`], or
+//! answers UNAUTHENTICATED. A handler then checks what its request needs with
+//! [`authorize`]: PERMISSION_DENIED names the stream and the missing permission. The check
+//! comes before anything runs, so a refused call changes nothing. Without `--users` the
+//! principal is [`Principal::Anyone`] and every check passes. A principal is looked up in
+//! the users in force at each call, so a reload on SIGHUP applies to the next call.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use futures_util::future::BoxFuture;
+use tonic::codegen::http;
+use tonic::{Request, Status};
+
+use crate::command::Command;
+use crate::proto::convert::StreamKey;
+use crate::proto::v1;
+use crate::server::status::RequestError;
+use crate::server::users::{Credentials, Permission, User, Users};
+
+/// Who a call runs as.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// Users are off: everything is allowed.
+    Anyone,
+    /// An authenticated user.
+    User(Arc<User>),
+}
+
+impl Principal {
+    /// Whether the principal holds `permission` on `stream`.
+    pub fn may(&self, permission: Permission, stream: &[u8]) -> bool {
+        match self {
+            Principal::Anyone => true,
+            Principal::User(user) => user.may(permission, stream),
+        }
+    }
+
+    /// Checks every (permission, stream) pair; the first missing one is the error.
+    pub fn check<'a>(
+        &self,
+        needs: impl IntoIterator<Item = (Permission, &'a [u8])>,
+    ) -> Result<(), RequestError> {
+        let Principal::User(user) = self else {
+            return Ok(());
+        };
+        for (permission, stream) in needs {
+            if !user.may(permission, stream) {
+                return Err(RequestError::PermissionDenied {
+                    user: user.name.clone(),
+                    permission,
+                    stream: String::from_utf8_lossy(stream).into_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The principal the [`Authenticate`] layer attached to `request`; none means the layer did
+/// not run, which is refused (fail closed).
+pub fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no credentials were checked for this call"))
+}
+
+/// Checks that the caller of `request` holds what it needs.
+pub fn authorize<T: Needs>(request: &Request<T>) -> Result<(), Status> {
+    principal(request)?
+        .check(request.get_ref().needs())
+        .map_err(crate::server::status::status)
+}
+
+/// What a request needs: a permission on each stream it names.
+pub trait Needs {
+    /// The (permission, stream) pairs.
+    fn needs(&self) -> Vec<(Permission, &[u8])>;
+}
+
+fn on<K: StreamKey>(permission: Permission, key: &Option<K>) -> Vec<(Permission, &[u8])> {
+    key.iter().map(|key| (permission, key.name())).collect()
+}
+
+macro_rules! needs {
+    ($($permission:ident: $($message:ident),+;)*) => {
+        $($(impl Needs for v1::$message {
+            fn needs(&self) -> Vec<(Permission, &[u8])> {
+                on(Permission::$permission, &self.key)
+            }
+        })+)*
+    };
+}
+
+needs! {
+    Read: RangeRequest, TailRequest, LenRequest, InfoRequest, GroupsInfoRequest,
+        ConsumersRequest;
+    Write: AddRequest, DeleteRequest, TrimRequest, SetIdRequest;
+    Consume: AckRequest, NackRequest, RenewRequest, PendingRequest, ClaimRequest,
+        AutoClaimRequest, ConsumeStart;
+    Admin: CreateGroupRequest, SetGroupIdRequest, DestroyGroupRequest, ConsumerRequest;
+}
+
+impl Needs for v1::ReadRequest {
+    fn needs(&self) -> Vec<(Permission, &[u8])> {
+        let keys = self.streams.iter().filter_map(|offset| offset.key.as_ref());
+        keys.map(|key| (Permission::Read, key.name())).collect()
+    }
+}
+
+impl Needs for v1::ReadGroupRequest {
+    fn needs(&self) -> Vec<(Permission, &[u8])> {
+        let keys = self.streams.iter().filter_map(|offset| offset.key.as_ref());
+        keys.map(|key| (Permission::Consume, key.name())).collect()
+    }
+}
+
+impl Needs for v1::DropRequest {
+    fn needs(&self) -> Vec<(Permission, &[u8])> {
+        let text = self.streams.iter().map(String::as_bytes);
+        let bytes = self.streams_bytes.iter().map(Vec::as_slice);
+        text.chain(bytes)
+            .map(|name| (Permission::Admin, name))
+            .collect()
+    }
+}
+
+impl Needs for v1::ListRequest {
+    /// Listing needs nothing; the reply holds only the names the caller may read.
+    fn needs(&self) -> Vec<(Permission, &[u8])> {
+        Vec::new()
+    }
+}
+
+impl Needs for v1::SetPolicyRequest {
+    /// Admin on the stream, and write on an explicit dead-letter stream (the default one,
+    /// `<stream>:dead-letter`, is checked by its name pattern the same way).
+    fn needs(&self) -> Vec<(Permission, &[u8])> {
+        let mut needs = on(Permission::Admin, &self.key);
+        if let Some(target) = self.policy.as_ref().and_then(|p| p.dead_letter.as_ref()) {
+            needs.push((Permission::Write, target.name()));
+        }
+        needs
+    }
+}
+
+/// What a command of the command layer (RESP, the CLI's language) needs. Commands that
+/// touch no stream need nothing; FLUSHALL needs admin on every stream (`*`), which the
+/// caller checks with [`flush_allowed`].
+pub fn command_needs(command: &Command) -> Vec<(Permission, &[u8])> {
+    use Permission::*;
+    match command {
+        Command::Ping { .. }
+        | Command::XInfoHelp
+        | Command::XGroupHelp
+        | Command::Keys { .. }
+        | Command::DbSize
+        | Command::FlushAll
+        | Command::Scan(_) => Vec::new(),
+        Command::XAdd(add) => one(Write, &add.key),
+        Command::XRange(range) => one(Read, &range.key),
+        Command::XRead(read) => read
+            .streams
+            .iter()
+            .map(|(k, _)| (Read, k.as_slice()))
+            .collect(),
+        Command::XLen { key }
+        | Command::XInfoStream { key, .. }
+        | Command::XInfoGroups { key }
+        | Command::XInfoConsumers { key, .. }
+        | Command::Type { key }
+        | Command::ErrorUnlessMissing { key, .. } => one(Read, key),
+        Command::XDel { key, .. } | Command::XTrim { key, .. } => one(Write, key),
+        Command::XSetId(set) => one(Write, &set.key),
+        Command::XGroupCreate(create) => one(Admin, &create.key),
+        Command::XGroupSetId { key, .. }
+        | Command::XGroupDestroy { key, .. }
+        | Command::XGroupCreateConsumer { key, .. }
+        | Command::XGroupDelConsumer { key, .. } => one(Admin, key),
+        Command::XGroupSetPolicy { key, policy, .. } => {
+            let mut needs = one(Admin, key);
+            if let Some(target) = &policy.dead_letter_stream {
+                needs.push((Write, target.as_slice()));
+            }
+            needs
+        }
+        Command::XReadGroup(read) => read
+            .streams
+            .iter()
+            .map(|(k, _)| (Consume, k.as_slice()))
+            .collect(),
+        Command::XAck { key, .. } | Command::XRenew { key, .. } => one(Consume, key),
+        Command::XPending(pending) => one(Consume, &pending.key),
+        Command::XClaim(claim) => one(Consume, &claim.key),
+        Command::XAutoClaim(claim) => one(Consume, &claim.key),
+        Command::XNack(nack) => one(Consume, &nack.key),
+        Command::Del { keys } => keys.iter().map(|k| (Admin, k.as_slice())).collect(),
+        Command::Exists { keys } | Command::ErrorUnlessNoGroup { keys, .. } => {
+            keys.iter().map(|k| (Read, k.as_slice())).collect()
+        }
+        Command::Rename { from, to } => vec![(Admin, from.as_slice()), (Admin, to.as_slice())],
+    }
+}
+
+fn one(permission: Permission, key: &[u8]) -> Vec<(Permission, &[u8])> {
+    vec![(permission, key)]
+}
+
+/// Whether `principal` may run FLUSHALL / FLUSHDB (admin on `*`).
+pub fn flush_allowed(principal: &Principal) -> bool {
+    match principal {
+        Principal::Anyone => true,
+        Principal::User(user) => user.may_all(Permission::Admin),
+    }
+}
+
+/// The credentials of an `authorization` header value (`Basic …` or `Bearer …`).
+pub fn parse_authorization(value: &[u8]) -> Option<Credentials> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (scheme, rest) = text.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(Credentials::Token(rest.to_owned()));
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest)
+        .ok()?;
+    let colon = decoded.iter().position(|&byte| byte == b':')?;
+    Some(Credentials::Password {
+        user: String::from_utf8(decoded[..colon].to_vec()).ok()?,
+        password: decoded[colon + 1..].to_vec(),
+    })
+}
+
+/// Paths that stay open without credentials: the health service and reflection (which
+/// describes the API, as the proto files in the repository do).
+fn open_path(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
+/// The tower layer that authenticates every gRPC call (see the module's documentation).
+#[derive(Clone)]
+pub struct Authenticate {
+    users: Option<Arc<Users>>,
+}
+
+impl Authenticate {
+    /// Authenticates against `users`, or lets everything through as [`Principal::Anyone`].
+    pub fn new(users: Option<Arc<Users>>) -> Authenticate {
+        Authenticate { users }
+    }
+}
+
+impl<S> tower::Layer<S> for Authenticate {
+    type Service = AuthenticateService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthenticateService {
+            inner,
+            users: self.users.clone(),
+        }
+    }
+}
+
+/// [`Authenticate`]'s service.
+#[derive(Clone)]
+pub struct AuthenticateService<S> {
+    inner: S,
+    users: Option<Arc<Users>>,
+}
+
+type HttpRequest = http::Request<tonic::body::Body>;
+type HttpResponse = http::Response<tonic::body::Body>;
+
+impl<S> tower::Service<HttpRequest> for AuthenticateService<S>
+where
+    S: tower::Service<HttpRequest, Response = HttpResponse> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<HttpResponse, S::Error>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
+        // The clone is ready only if polled; swap so the one polled ready serves this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(users) = self.users.clone() else {
+            request.extensions_mut().insert(Principal::Anyone);
+            return Box::pin(inner.call(request));
+        };
+        Box::pin(async move {
+            if open_path(request.uri().path()) {
+                return inner.call(request).await;
+            }
+            let header = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(|value| value.as_bytes().to_vec());
+            let peer = peer(&request);
+            match authenticate(&users, header, peer).await {
+                Ok(user) => {
+                    request.extensions_mut().insert(Principal::User(user));
+                    inner.call(request).await
+                }
+                Err(status) => Ok(status.into_http()),
+            }
+        })
+    }
+}
+
+/// Verifies the request's credentials (on the blocking pool unless remembered).
+async fn authenticate(
+    users: &Arc<Users>,
+    header: Option<Vec<u8>>,
+    peer: String,
+) -> Result<Arc<User>, Status> {
+    let Some(credentials) = header.and_then(|value| parse_authorization(&value)) else {
+        tracing::warn!(%peer, "gRPC call without credentials refused");
+        return Err(Status::unauthenticated(
+            "authentication required: send `authorization: Basic base64(user:password)` or \
+             `authorization: Bearer USER.SECRET`",
+        ));
+    };
+    if let Some(user) = users.remembered(&credentials) {
+        return Ok(user);
+    }
+    let verifying = Arc::clone(users);
+    let claimed = credentials.user().to_owned();
+    let verified = tokio::task::spawn_blocking(move || verifying.verify(&credentials))
+        .await
+        .map_err(|error| Status::internal(error.to_string()))?;
+    verified.map_err(|error| {
+        tracing::warn!(%peer, user = %claimed, "gRPC authentication failed");
+        Status::unauthenticated(error.to_string())
+    })
+}
+
+/// The client's address, for logs.
+fn peer(request: &HttpRequest) -> String {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    let extensions = request.extensions();
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|info| info.get_ref().remote_addr())
+        })
+        .map_or_else(|| "unknown".to_owned(), |address| address.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_headers_parse() {
+        let basic = base64::engine::general_purpose::STANDARD.encode("alice:p:w");
+        assert_eq!(
+            parse_authorization(format!("Basic {basic}").as_bytes()),
+            Some(Credentials::Password {
+                user: "alice".to_owned(),
+                password: b"p:w".to_vec()
+            })
+        );
+        assert_eq!(
+            parse_authorization(b"Bearer alice.00ff"),
+            Some(Credentials::Token("alice.00ff".to_owned()))
+        );
+        assert_eq!(parse_authorization(b"Digest xyz"), None);
+        assert_eq!(parse_authorization(b"Basic !!!"), None);
+        assert_eq!(parse_authorization(b"Bearer"), None);
+    }
+
+    #[test]
+    fn every_stream_of_a_command_is_checked() {
+        let parse = |words: &[&str]| {
+            let arguments: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+            crate::command::parse(&arguments).unwrap()
+        };
+        let read = parse(&["XREAD", "STREAMS", "a", "b", "0", "0"]);
+        assert_eq!(
+            command_needs(&read),
+            vec![(Permission::Read, &b"a"[..]), (Permission::Read, &b"b"[..])]
+        );
+        let rename = parse(&["RENAME", "a", "b"]);
+        assert_eq!(
+            command_needs(&rename),
+            vec![
+                (Permission::Admin, &b"a"[..]),
+                (Permission::Admin, &b"b"[..])
+            ]
+        );
+        let group = parse(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]);
+        assert_eq!(
+            command_needs(&group),
+            vec![(Permission::Consume, &b"s"[..])]
+        );
+    }
+}
