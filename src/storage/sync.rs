@@ -376,7 +376,9 @@ impl<V> CommitQueue<V> {
         };
         batch.dirty.sort_by_key(Dirty::order);
         drop(state);
+        let started = std::time::Instant::now();
         let outcome = round(&mut batch);
+        metrics::histogram!("sluice_sync_seconds").record(started.elapsed().as_secs_f64());
         let mut state = self.lock();
         state.leading = false;
         match outcome {
@@ -391,9 +393,11 @@ impl<V> CommitQueue<V> {
         let (durable, failed) = (state.durable, state.failure.is_some());
         let mut next_leader: Option<Arc<Waiter>> = None;
         let mut tasks_left = false;
+        let mut covered = 0u32;
         for waiter in std::mem::take(&mut state.waiters) {
             if failed || waiter.seq <= durable {
                 waiter.wake();
+                covered += 1;
                 continue;
             }
             match &waiter.parker {
@@ -412,6 +416,7 @@ impl<V> CommitQueue<V> {
             }
             state.waiters.push(waiter);
         }
+        metrics::histogram!("sluice_sync_batch_writers").record(f64::from(covered));
         match next_leader {
             Some(leader) => {
                 leader.wake();

@@ -219,10 +219,13 @@ impl Txn<'_> {
         let file = self.log_file()?;
         self.touched = true;
         let written = file.write_all_at(&encoded.bytes, self.writer.active.extent.len);
+        let bytes = encoded.bytes.len() as u64;
         if encoded.bytes.capacity() <= BUFFER_KEPT_BYTES_MAX {
             self.writer.buffer = encoded.bytes;
         }
         written?;
+        metrics::counter!("sluice_entries_appended_total").increment(entries.len() as u64);
+        metrics::counter!("sluice_bytes_appended_total").increment(bytes);
 
         let active = &mut self.writer.active;
         if !encoded.points.is_empty() {
