@@ -660,6 +660,52 @@ fn damaged_group_journals_are_judged_as_opening_judges_them() {
     assert_eq!((found[0].level, &found[0].path), (Level::Warning, &journal));
 }
 
+/// Damage in a journal that a later journal with records follows is not a torn append: the
+/// server quarantines the stream; the repair cuts the journal there.
+#[test]
+fn a_damaged_frame_before_a_later_journal_is_damage() {
+    let _serial = serial();
+    let data = tempfile::tempdir().expect("a temporary directory");
+    build_with_group(data.path(), 4 << 20);
+    let first = group_files(data.path(), "jnl").pop().expect("journal 1");
+    let mut bytes = fs::read(&first).expect("journal 1");
+    let frames = sluice::storage::journal::read_frames(&bytes);
+    let (last, body) = frames.bodies.last().cloned().expect("frames");
+    let second = stream_dir(data.path()).join(sluice::storage::journal::file_name(
+        2,
+        sluice::storage::journal::JournalFile::Journal,
+    ));
+    let fs_seam = sluice::storage::fs::RealFs;
+    sluice::storage::journal::start_journal(&fs_seam, &second, 2, true).expect("journal 2");
+    let mut frame = Vec::new();
+    sluice::storage::journal::encode_frame(&mut frame, &body).expect("a frame");
+    let mut later = fs::read(&second).expect("journal 2");
+    later[24..24 + frame.len()].copy_from_slice(&frame);
+    fs::write(&second, &later).expect("journal 2");
+    bytes[last as usize + 9] ^= 0x01;
+    fs::write(&first, &bytes).expect("journal 1");
+
+    let report = check_unchanged(data.path());
+    let found = findings(&report);
+    assert_eq!(found.len(), 1, "{report}");
+    assert_eq!(
+        (found[0].level, &found[0].path, found[0].offset),
+        (Level::Damage, &first, Some(last))
+    );
+    assert_eq!(found[0].fix, Some(Fix::CutJournal { at: last }));
+    {
+        let engine = Engine::open(config(data.path())).expect("the engine opens");
+        assert!(
+            engine.len(NAME).is_err(),
+            "the server quarantines the stream"
+        );
+        engine.close().expect("a clean close");
+    }
+    repair(data.path());
+    let engine = Engine::open(config(data.path())).expect("the engine opens");
+    assert_eq!(engine.len(NAME).expect("XLEN"), 20);
+}
+
 #[test]
 fn a_damaged_snapshot_is_damage_and_set_aside() {
     let _serial = serial();
