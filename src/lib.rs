@@ -24,8 +24,11 @@
 //! - `reply`: Redis's reply model, built from engine values;
 //! - `proto`: the generated gRPC types and their conversions;
 //! - `server`: the gRPC server, a thin translation over the engine;
-//! - `cli`: `sluice cli` and `sluice tail`, speaking gRPC.
+//! - `cli`: `sluice cli` and `sluice tail`, speaking gRPC;
+//! - `check`: `sluice check`, the offline verifier and repairer of a data directory (it reads
+//!   the storage formats itself, and repairs through the engine).
 
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod command;

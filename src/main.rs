@@ -1,5 +1,6 @@
 //! The `sluice` binary: `sluice serve` runs the gRPC server, `sluice cli` is a redis-cli-like
-//! client, `sluice tail` follows a stream. Each subcommand lives in the library; this only
+//! client, `sluice tail` follows a stream, `sluice check` verifies (and repairs) a data
+//! directory offline. Each subcommand lives in the library; this only
 //! parses the command line and turns the outcome into an exit code.
 
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ enum Command {
     Tail(sluice::cli::TailArgs),
     /// Hash a password from stdin (or make a bearer token) for a --users file.
     Passwd(sluice::cli::PasswdArgs),
+    /// Verify a data directory no server is using (exit 0 sound, 1 damaged, 2 cannot check);
+    /// with --repair, repair it.
+    Check(sluice::check::CheckArgs),
 }
 
 #[tokio::main]
@@ -47,6 +51,7 @@ async fn main() -> ExitCode {
         Command::Cli(args) => client_exit(sluice::cli::run(args).await),
         Command::Tail(args) => client_exit(sluice::cli::tail(args).await),
         Command::Passwd(args) => client_exit(sluice::cli::passwd::run(args)),
+        Command::Check(args) => ExitCode::from(sluice::check::run(args)),
     }
 }
 

@@ -136,6 +136,23 @@ pub struct ParsedIndex {
     pub valid_len: usize,
 }
 
+impl ParsedIndex {
+    /// The trailer, if opening trusts it for a sealed segment whose log is `log_len` bytes and
+    /// whose index file is `index_len` bytes: the trailer agrees with the log's length, the whole
+    /// file is valid, and the points fit the log and the trailer. Otherwise the index is rebuilt
+    /// from the log.
+    pub fn trusted_trailer(&self, index_len: usize, log_len: u64) -> Option<Trailer> {
+        let trailer = self.trailer?;
+        let consistent = u64::from(trailer.log_len) == log_len
+            && self.valid_len == index_len
+            && (trailer.count == 0) == self.points.is_empty()
+            && self.points.last().is_none_or(|point| {
+                u64::from(point.offset) < log_len && point.id <= trailer.last_id
+            });
+        consistent.then_some(trailer)
+    }
+}
+
 /// Parses an index file, stopping at the first damaged or out-of-order slot.
 pub fn parse(bytes: &[u8]) -> ParsedIndex {
     let mut parsed = ParsedIndex::default();

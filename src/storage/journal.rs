@@ -65,8 +65,10 @@ pub fn parse_file_name(name: &str) -> Option<(u64, JournalFile)> {
     Some((stem.parse().ok()?, kind))
 }
 
+/// The file header of generation `generation`'s journal or snapshot: fully determined by the
+/// two, so a damaged one can be written again exactly.
 // Format: the file header in this module's doc (FORMAT.md, "Group journal").
-fn header(kind: JournalFile, generation: u64) -> [u8; HEADER_BYTES as usize] {
+pub fn header(kind: JournalFile, generation: u64) -> [u8; HEADER_BYTES as usize] {
     let mut out = [0u8; HEADER_BYTES as usize];
     out[0..8].copy_from_slice(match kind {
         JournalFile::Journal => &JOURNAL_MAGIC,
@@ -79,7 +81,8 @@ fn header(kind: JournalFile, generation: u64) -> [u8; HEADER_BYTES as usize] {
     out
 }
 
-fn check_header(bytes: &[u8], kind: JournalFile, generation: u64) -> bool {
+/// Whether `bytes` begin with generation `generation`'s header of `kind`.
+pub fn check_header(bytes: &[u8], kind: JournalFile, generation: u64) -> bool {
     bytes.len() >= HEADER_BYTES as usize
         && bytes[..HEADER_BYTES as usize] == header(kind, generation)
 }
@@ -252,8 +255,14 @@ fn read_snapshot(
     generation: u64,
 ) -> Result<Option<(Vec<Vec<u8>>, u64)>> {
     let bytes = fs.open(path, OpenMode::Read)?.read_all()?;
-    if !check_header(&bytes, JournalFile::Snapshot, generation) || bytes.len() < 32 {
-        return Ok(None);
+    Ok(parse_snapshot(&bytes, generation).map(|records| (records, bytes.len() as u64)))
+}
+
+/// The record bodies of snapshot `generation` whose bytes are `bytes`, or `None` if its
+/// header, a frame or its record count is damaged.
+pub fn parse_snapshot(bytes: &[u8], generation: u64) -> Option<Vec<Vec<u8>>> {
+    if !check_header(bytes, JournalFile::Snapshot, generation) || bytes.len() < 32 {
+        return None;
     }
     let count = u64::from_le_bytes(bytes[24..32].try_into().unwrap_or_default());
     let mut at = 32usize;
@@ -264,13 +273,44 @@ fn read_snapshot(
                 records.push(body.to_vec());
                 at += FRAME_HEADER_BYTES + body.len();
             }
-            Frame::End | Frame::Damaged => return Ok(None),
+            Frame::End | Frame::Damaged => return None,
         }
     }
-    if records.len() as u64 != count {
-        return Ok(None);
-    }
-    Ok(Some((records, bytes.len() as u64)))
+    (records.len() as u64 == count).then_some(records)
+}
+
+/// A journal's frames read from its bytes (after a valid header).
+#[derive(Debug, Default)]
+pub struct Frames {
+    /// Each whole, valid frame: its offset in the file and its body.
+    pub bodies: Vec<(u64, Vec<u8>)>,
+    /// Where the valid frames end.
+    pub end: u64,
+    /// The frames ended at bytes that are not a whole, valid frame (rather than at a zero
+    /// length or the end of the file).
+    pub damaged: bool,
+    /// Non-zero bytes after `end` (a torn append's leftovers, or the damaged frame).
+    pub leftovers: bool,
+}
+
+/// Reads the frames of journal bytes `bytes` (header included) up to the zero length that ends
+/// them, or to the first damaged frame.
+pub fn read_frames(bytes: &[u8]) -> Frames {
+    let mut frames = Frames::default();
+    let mut at = (HEADER_BYTES as usize).min(bytes.len());
+    frames.damaged = loop {
+        match decode_frame(&bytes[at..]) {
+            Frame::Body(body) => {
+                frames.bodies.push((at as u64, body.to_vec()));
+                at += FRAME_HEADER_BYTES + body.len();
+            }
+            Frame::End => break false,
+            Frame::Damaged => break true,
+        }
+    };
+    frames.end = at as u64;
+    frames.leftovers = bytes[at..].iter().any(|&byte| byte != 0);
+    frames
 }
 
 /// Where a journal stands among the others, for what its damage means.
@@ -309,20 +349,13 @@ fn read_journal(
         }
         return Err(Error::corrupt(path, "group journal header damaged"));
     }
-    let mut at = HEADER_BYTES as usize;
-    let mut records = Vec::new();
-    let damaged = loop {
-        match decode_frame(&bytes[at..]) {
-            Frame::Body(body) => {
-                records.push(body.to_vec());
-                at += FRAME_HEADER_BYTES + body.len();
-            }
-            Frame::End => break false,
-            Frame::Damaged => break true,
-        }
-    };
-    let end = at as u64;
-    let leftovers = bytes[at..].iter().any(|&byte| byte != 0);
+    let Frames {
+        bodies,
+        end,
+        damaged,
+        leftovers,
+    } = read_frames(&bytes);
+    let records: Vec<Vec<u8>> = bodies.into_iter().map(|(_, body)| body).collect();
     if damaged && !tail.may_tear {
         return Err(Error::corrupt(
             path,

@@ -104,22 +104,14 @@ impl Opener<'_> {
         let index_path = self.path(id, FileKind::Index);
         let index_bytes = open_optional(self.fs(), &index_path)?.unwrap_or_default();
         let parsed = index::parse(&index_bytes);
-        if let Some(trailer) = parsed.trailer {
-            let consistent = u64::from(trailer.log_len) == log_len
-                && parsed.valid_len == index_bytes.len()
-                && (trailer.count == 0) == parsed.points.is_empty()
-                && parsed.points.last().is_none_or(|point| {
-                    u64::from(point.offset) < log_len && point.id <= trailer.last_id
-                });
-            if consistent {
-                let extent = Extent {
-                    len: log_len,
-                    count: trailer.count,
-                    first_id: parsed.points.first().map(|point| point.id),
-                    last_id: (trailer.count > 0).then_some(trailer.last_id),
-                };
-                return Ok(Segment::sealed(header, extent, parsed.points.len()));
-            }
+        if let Some(trailer) = parsed.trusted_trailer(index_bytes.len(), log_len) {
+            let extent = Extent {
+                len: log_len,
+                count: trailer.count,
+                first_id: parsed.points.first().map(|point| point.id),
+                last_id: (trailer.count > 0).then_some(trailer.last_id),
+            };
+            return Ok(Segment::sealed(header, extent, parsed.points.len()));
         }
         self.rebuild_sealed(header, log.as_ref(), &log_path, &index_path)
     }
