@@ -177,7 +177,8 @@ impl Retention {
 
 /// Where retention stands for one stream: what the guard holds back now (what the limits
 /// alone would remove but [`Retention::keep_unprocessed`] keeps), and what enforcement
-/// removed since the engine opened. For metrics.
+/// removed since the stream was opened (the engine's open, the stream's creation, or a RENAME,
+/// which reopens it). For metrics: [`crate::Engine::retention_status`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetentionStatus {
     /// Live entries in the segments held back by the guard.
@@ -186,11 +187,11 @@ pub struct RetentionStatus {
     pub held_bytes: u64,
     /// Segments held back by the guard.
     pub held_segments: u64,
-    /// Entries removed by retention since the engine opened.
+    /// Entries removed by retention since the stream was opened.
     pub removed_entries: u64,
-    /// Log bytes removed by retention since the engine opened.
+    /// Log bytes removed by retention since the stream was opened.
     pub removed_bytes: u64,
-    /// Segments removed by retention since the engine opened.
+    /// Segments removed by retention since the stream was opened.
     pub removed_segments: u64,
 }
 
