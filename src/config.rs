@@ -63,6 +63,9 @@ pub const COMMIT_THREADS_DEFAULT: usize = 2;
 /// Default group-journal growth that triggers compaction: 4 MiB.
 pub const GROUP_JOURNAL_BYTES_MIN_DEFAULT: u64 = 4 << 20;
 
+/// Default time between two background retention passes: 1 s.
+pub const RETENTION_INTERVAL_MS_DEFAULT: u64 = 1_000;
+
 /// Smallest segment size accepted (tests use tiny segments to exercise rollover).
 pub const SEGMENT_BYTES_MAX_MIN: u64 = 128;
 /// Largest segment size accepted, a bound the on-disk format sets: offsets within a segment
@@ -97,7 +100,10 @@ pub struct Config {
     /// (in the background; compaction also waits for twice the snapshot's size, so its cost
     /// per record stays constant).
     pub group_journal_bytes_min: u64,
-    /// Where `*` IDs get their milliseconds.
+    /// Milliseconds between two background passes enforcing the streams' retention policies
+    /// (0: no background pass; [`crate::Engine::enforce_retention`] still runs one).
+    pub retention_interval_ms: u64,
+    /// Where `*` IDs get their milliseconds (and what retention's maximum age is judged by).
     pub clock: Arc<dyn Clock>,
     /// Entries per node of the Redis radix tree that approximate trimming (`~`) imitates:
     /// Redis's `stream-node-max-entries`, changeable at run time (CONFIG SET), shared by
@@ -120,6 +126,7 @@ impl std::fmt::Debug for Config {
             .field("open_files_max", &self.open_files_max)
             .field("commit_threads", &self.commit_threads)
             .field("group_journal_bytes_min", &self.group_journal_bytes_min)
+            .field("retention_interval_ms", &self.retention_interval_ms)
             .finish_non_exhaustive()
     }
 }
@@ -137,6 +144,7 @@ impl Config {
             open_files_max: OPEN_FILES_MAX_DEFAULT,
             commit_threads: COMMIT_THREADS_DEFAULT,
             group_journal_bytes_min: GROUP_JOURNAL_BYTES_MIN_DEFAULT,
+            retention_interval_ms: RETENTION_INTERVAL_MS_DEFAULT,
             clock: Arc::new(SystemClock),
             node_entries: Arc::new(AtomicU64::new(NODE_ENTRIES_DEFAULT)),
         }

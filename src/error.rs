@@ -145,6 +145,9 @@ pub enum Error {
     /// A group policy that cannot work (Sluice's, not Redis's).
     #[error("ERR invalid group policy: {0}")]
     BadPolicy(&'static str),
+    /// A retention policy that cannot work (Sluice's, not Redis's).
+    #[error("ERR invalid retention policy: {0}")]
+    BadRetention(&'static str),
     /// Nothing is pending under this ID for this consumer (a negative acknowledgement or a
     /// lease renewal of an entry it does not hold).
     #[error("ERR no pending entry {0} for this consumer")]

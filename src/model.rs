@@ -141,6 +141,58 @@ pub struct StreamInfo {
     pub groups: u64,
     /// With FULL: the groups, each with its first pending entries and consumers.
     pub full_groups: Vec<FullGroup>,
+    /// The stream's retention policy, if it has one (Sluice's; reported after Redis's
+    /// fields, so a stream without one answers exactly as Redis does).
+    pub retention: Option<Retention>,
+}
+
+/// A stream's retention policy (Sluice's): limits enforced in the background by removing
+/// whole sealed segments from the head of the stream, never by rewriting one. Every limit is
+/// optional; a policy with none is no policy. Persisted with the stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Remove a segment once its newest entry's ID (its millisecond part) is older than this
+    /// many milliseconds by the wall clock.
+    pub max_age_ms: Option<u64>,
+    /// Remove the oldest segments while the stream's log holds more than this many bytes.
+    pub max_bytes: Option<u64>,
+    /// Remove the oldest segments while at least this many entries would remain.
+    pub max_len: Option<u64>,
+    /// Never remove a segment holding an entry that a consumer group has not yet delivered
+    /// (ID above its last-delivered ID) or that is still pending (in a PEL).
+    pub keep_unprocessed: bool,
+}
+
+impl Retention {
+    /// Whether no limit is set (with or without the guard): nothing would ever be removed.
+    pub fn has_no_limit(&self) -> bool {
+        self.max_age_ms.is_none() && self.max_bytes.is_none() && self.max_len.is_none()
+    }
+
+    /// Whether this is the empty policy, which means "no policy" (clearing).
+    pub fn is_clear(&self) -> bool {
+        self.has_no_limit() && !self.keep_unprocessed
+    }
+}
+
+/// Where retention stands for one stream: what the guard holds back now (what the limits
+/// alone would remove but [`Retention::keep_unprocessed`] keeps), and what enforcement
+/// removed since the stream was opened (the engine's open, the stream's creation, or a RENAME,
+/// which reopens it). For metrics: [`crate::Engine::retention_status`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionStatus {
+    /// Live entries in the segments held back by the guard.
+    pub held_entries: u64,
+    /// Log bytes of the segments held back by the guard.
+    pub held_bytes: u64,
+    /// Segments held back by the guard.
+    pub held_segments: u64,
+    /// Entries removed by retention since the stream was opened.
+    pub removed_entries: u64,
+    /// Log bytes removed by retention since the stream was opened.
+    pub removed_bytes: u64,
+    /// Segments removed by retention since the stream was opened.
+    pub removed_segments: u64,
 }
 
 /// Where a group read starts in one stream: XREADGROUP's ID argument.

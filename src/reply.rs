@@ -17,7 +17,7 @@ pub use group::{
 };
 
 use crate::id::StreamId;
-use crate::model::{Entry, StreamInfo};
+use crate::model::{Entry, Retention, RetentionStatus, StreamInfo};
 
 /// One Redis reply, as RESP2 carries it.
 ///
@@ -212,6 +212,54 @@ pub fn xinfo_stream(info: &StreamInfo, full: bool) -> Reply {
         fields.push(info.first_entry.as_ref().map_or(Reply::Nil, entry));
         fields.push(field("last-entry"));
         fields.push(info.last_entry.as_ref().map_or(Reply::Nil, entry));
+    }
+    // Sluice's, after Redis's fields and only with a policy: a stream without one answers
+    // exactly as Redis does.
+    if let Some(policy) = &info.retention {
+        for (name, value) in retention_fields(policy) {
+            fields.push(field(&format!("retention-{name}")));
+            fields.push(value);
+        }
+    }
+    Reply::Map(fields)
+}
+
+/// A retention policy's fields and values: a limit as an integer, or nil when unset.
+fn retention_fields(policy: &Retention) -> [(&'static str, Reply); 4] {
+    let limit = |value: Option<u64>| value.map_or(Reply::Nil, integer);
+    [
+        ("max-age-ms", limit(policy.max_age_ms)),
+        ("max-bytes", limit(policy.max_bytes)),
+        ("max-len", limit(policy.max_len)),
+        (
+            "keep-unprocessed",
+            integer(u64::from(policy.keep_unprocessed)),
+        ),
+    ]
+}
+
+/// XRETENTION GET: the policy's fields, then what its guard holds back and what retention
+/// removed; an empty map for a stream without a policy.
+pub fn xretention(policy: Option<&Retention>, status: Option<&RetentionStatus>) -> Reply {
+    let Some(policy) = policy else {
+        return Reply::Map(Vec::new());
+    };
+    let mut fields = Vec::new();
+    for (name, value) in retention_fields(policy) {
+        fields.push(field(name));
+        fields.push(value);
+    }
+    let status = status.copied().unwrap_or_default();
+    for (name, value) in [
+        ("held-entries", status.held_entries),
+        ("held-bytes", status.held_bytes),
+        ("held-segments", status.held_segments),
+        ("removed-entries", status.removed_entries),
+        ("removed-bytes", status.removed_bytes),
+        ("removed-segments", status.removed_segments),
+    ] {
+        fields.push(field(name));
+        fields.push(integer(value));
     }
     Reply::Map(fields)
 }
@@ -429,6 +477,7 @@ mod tests {
             entries,
             groups: 0,
             full_groups: Vec::new(),
+            retention: None,
         }
     }
 
@@ -482,6 +531,39 @@ mod tests {
         let text = render_cli(&full);
         assert!(text
             .ends_with("15) \"entries\"\n16) (empty array)\n17) \"groups\"\n18) (empty array)\n"));
+    }
+
+    #[test]
+    fn xinfo_appends_a_retention_policy_only_when_set() {
+        let mut info = sample_info(None);
+        let without = names_of(&xinfo_stream(&info, false));
+        info.retention = Some(Retention {
+            max_len: Some(5),
+            keep_unprocessed: true,
+            ..Retention::default()
+        });
+        let plain = xinfo_stream(&info, false);
+        let with = names_of(&plain);
+        assert_eq!(with[..without.len()], without[..]);
+        assert_eq!(
+            with[without.len()..],
+            [
+                "retention-max-age-ms",
+                "retention-max-bytes",
+                "retention-max-len",
+                "retention-keep-unprocessed"
+            ]
+        );
+        let text = render_cli(&plain);
+        assert!(text.ends_with(
+            "21) \"retention-max-age-ms\"\n22) (nil)\n23) \"retention-max-bytes\"\n24) (nil)\n\
+             25) \"retention-max-len\"\n26) (integer) 5\n27) \"retention-keep-unprocessed\"\n\
+             28) (integer) 1\n"
+        ));
+        assert_eq!(xretention(None, None), Reply::Map(Vec::new()));
+        let got = names_of(&xretention(info.retention.as_ref(), None));
+        assert_eq!(got.len(), 10);
+        assert_eq!(got[0], "max-age-ms");
     }
 
     #[test]

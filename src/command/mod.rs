@@ -19,7 +19,8 @@
 //! (XRANGE, XREVRANGE, XREAD, XLEN), `info` (XINFO), `keyspace` (PING, DEL, UNLINK, EXISTS,
 //! KEYS, TYPE, DBSIZE, FLUSHDB, FLUSHALL, SCAN, RENAME),
 //! `group` (XREADGROUP, and the group commands' arguments), `pending` (XACK, XPENDING,
-//! Sluice's XNACK and XRENEW), `xgroup` (XGROUP) and `claim` (XCLAIM, XAUTOCLAIM).
+//! Sluice's XNACK and XRENEW), `xgroup` (XGROUP), `claim` (XCLAIM, XAUTOCLAIM) and `retention`
+//! (Sluice's XRETENTION).
 
 pub mod args;
 mod claim;
@@ -29,6 +30,7 @@ mod info;
 mod keyspace;
 mod pending;
 mod read;
+mod retention;
 pub mod tokenizer;
 mod write;
 mod xgroup;
@@ -37,6 +39,7 @@ pub use error::CommandError;
 pub use group::{MissingGroup, XAutoClaim, XClaim, XGroupCreate, XNack, XPending, XReadGroup};
 pub use keyspace::Scan;
 pub use read::{XRange, XRead};
+pub use retention::RetentionAction;
 pub use write::{trim_spec, XAdd, XSetId};
 
 use crate::id::StreamId;
@@ -181,6 +184,14 @@ pub enum Command {
         /// The entries.
         ids: Vec<StreamId>,
     },
+    /// Sluice's XRETENTION key SET [MAXAGE ms] [MAXBYTES n] [MAXLEN n] [KEEPUNPROCESSED] |
+    /// GET | CLEAR: a stream's retention policy.
+    XRetention {
+        /// The stream.
+        key: Vec<u8>,
+        /// What to do with its policy.
+        action: RetentionAction,
+    },
     /// DEL key [key ...].
     Del {
         /// The streams to drop.
@@ -278,6 +289,7 @@ const COMMANDS: &[Definition] = &[
     define("xautoclaim", -6, claim::parse_xautoclaim),
     define("xnack", -7, pending::parse_xnack),
     define("xrenew", -5, pending::parse_xrenew),
+    define("xretention", -3, retention::parse_xretention),
     define("del", -2, keyspace::parse_del),
     define("exists", -2, keyspace::parse_exists),
     define("keys", 2, keyspace::parse_keys),
@@ -505,6 +517,7 @@ mod tests {
             ("xautoclaim s g c 0", "xautoclaim"),
             ("xnack s g c ids 1", "xnack"),
             ("xrenew s g c", "xrenew"),
+            ("xretention s", "xretention"),
             ("del", "del"),
             ("exists", "exists"),
             ("keys", "keys"),
@@ -537,6 +550,8 @@ mod tests {
                         "DEADLETTER", "LEASE", "XREADGROUP", "CLAIM", ">", "XACK", "XPENDING",
                         "IDLE", "XCLAIM", "TIME", "RETRYCOUNT", "FORCE", "JUSTID", "LASTID",
                         "XAUTOCLAIM", "XNACK", "DELAY", "REJECT", "IDS", "XRENEW", "GROUPS",
+                        "XRETENTION", "GET", "SET", "CLEAR", "MAXAGE", "MAXBYTES",
+                        "KEEPUNPROCESSED",
                         "CONSUMERS", "g", "c", "s", "2", "-2", "9-9",
                     ])
                     .prop_map(|word| word.as_bytes().to_vec()),

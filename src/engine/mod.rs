@@ -2,7 +2,7 @@
 //! them.
 //!
 //! This module is the engine's API: open and close, and one method per command (XADD, XRANGE,
-//! XLEN, XDEL, XTRIM, XSETID, XINFO, DEL, KEYS). Each is one transaction on one stream: atomic
+//! XLEN, XDEL, XTRIM, XSETID, XINFO, DEL, KEYS; retention policies in `retention`). Each is one transaction on one stream: atomic
 //! and, under the default fsync policy, durable when it returns. The parts, one concept each:
 //! - `table`: which streams exist; opening them all, creating, dropping, quarantine;
 //! - `read`: reading new entries (XREAD's `$` and `+`, several streams in one budget, Tail);
@@ -11,7 +11,8 @@
 //!   short;
 //! - `watch`: per-name change notifications that blocked readers wait on;
 //! - `commit`: the background threads that make writes durable, and the future a write
-//!   awaits.
+//!   awaits;
+//! - `retention`: per-stream retention policies, and the background thread enforcing them.
 //!
 //! The data directory's own files are [`crate::storage::data_dir`]'s. The engine is plain
 //! synchronous Rust: nothing here knows about the network.
@@ -20,6 +21,7 @@ mod commit;
 mod dead_letter;
 mod groups;
 mod read;
+mod retention;
 mod table;
 mod watch;
 
@@ -43,6 +45,8 @@ use commit::{Committers, Syncer};
 pub use dead_letter::DEAD_LETTER_FIELDS;
 pub use groups::{GroupReadStep, ReadGroup, ReadGroupOutcome, StreamIdentity};
 pub use read::{Followed, Follower};
+pub use retention::check_retention;
+use retention::Enforcer;
 use table::{check_name, Opening, Table};
 pub use watch::{Watchers, WATCHED_NAMES_SWEEP_AT};
 
@@ -50,10 +54,11 @@ pub use watch::{Watchers, WATCHED_NAMES_SWEEP_AT};
 /// file is closed.
 struct Inner {
     ctx: Arc<Context>,
-    table: Table,
+    table: Arc<Table>,
     watchers: Arc<Watchers>,
     repairs: Vec<Repair>,
     syncer: Mutex<Option<Syncer>>,
+    enforcer: Mutex<Option<Enforcer>>,
     committers: Committers,
     data_dir: DataDir,
 }
@@ -83,7 +88,7 @@ impl Engine {
             watchers: &watchers,
             committers: &committers,
         };
-        let table = Table::open(&data_dir, &opening, &mut repairs)?;
+        let table = Arc::new(Table::open(&data_dir, &opening, &mut repairs)?);
         for repair in &repairs {
             tracing::warn!(path = %repair.path.display(), "recovery: {}", repair.action);
         }
@@ -95,6 +100,7 @@ impl Engine {
                 watchers,
                 repairs,
                 syncer: Mutex::new(None),
+                enforcer: Mutex::new(None),
                 committers,
                 data_dir,
             }),
@@ -105,6 +111,9 @@ impl Engine {
             *lock(&engine.inner.syncer) = syncer;
         }
         engine.finish_open_moves()?;
+        let interval = engine.config().retention_interval_ms;
+        *lock(&engine.inner.enforcer) =
+            Enforcer::start(Arc::downgrade(&engine.inner.table), interval);
         Ok(engine)
     }
 
@@ -275,8 +284,11 @@ impl Engine {
 
     /// Makes everything durable and marks the shutdown clean (so the next open trusts the
     /// stores' padding), after the writes in progress finish. The engine stays usable: a later
-    /// write removes the mark again. Also done on drop.
+    /// write removes the mark again. Also done on drop. Background retention passes stop here
+    /// (after the one in progress), so none can write after the mark;
+    /// [`Engine::enforce_retention`] still runs a pass on demand.
     pub fn close(&self) -> Result<()> {
+        self.inner.stop_enforcer();
         self.inner.shutdown()
     }
 
@@ -292,6 +304,14 @@ impl Engine {
 }
 
 impl Inner {
+    /// Stops the background retention thread, if it runs.
+    fn stop_enforcer(&self) {
+        let enforcer = lock(&self.enforcer).take();
+        if let Some(enforcer) = enforcer {
+            enforcer.stop();
+        }
+    }
+
     /// Flushes every stream and, if all went well, writes the clean shutdown marker.
     /// Idempotent: a second call finds the marker and does nothing more.
     fn shutdown(&self) -> Result<()> {
@@ -320,6 +340,7 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.stop_enforcer();
         self.committers.stop();
         if let Some(syncer) = lock(&self.syncer).take() {
             syncer.stop();

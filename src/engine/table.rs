@@ -61,6 +61,7 @@ impl Opening<'_> {
             opened.log,
             Arc::clone(&self.ctx.config.clock),
             &opened.group_records,
+            opened.retention,
         )?);
         self.committers.serve(&stream);
         Ok((stream, opened.repairs))

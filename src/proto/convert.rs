@@ -48,7 +48,8 @@ names! {
         info_request, create_group_request, set_group_id_request, destroy_group_request,
         consumer_request, set_policy_request, group_stream_offset, group_stream_entries,
         ack_request, nack_request, renew_request, pending_request, claim_request,
-        auto_claim_request, groups_info_request, consumers_request, consume_start;
+        auto_claim_request, groups_info_request, consumers_request, consume_start,
+        set_retention_request, get_retention_request;
     GroupName(Group, GroupBytes): create_group_request, set_group_id_request,
         destroy_group_request, consumer_request, set_policy_request, read_group_request,
         ack_request, nack_request, renew_request, pending_request, claim_request,

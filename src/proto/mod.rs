@@ -1,6 +1,6 @@
 //! The generated gRPC types and service stubs of `proto/sluice/v1/sluice.proto`, and their
 //! conversions to and from the engine's types: [`convert`] for entries and names, [`groups`]
-//! for the consumer-group messages.
+//! for the consumer-group messages, [`retention`] for the retention policy's.
 
 /// Package `sluice.v1`.
 pub mod v1 {
@@ -14,3 +14,4 @@ pub mod v1 {
 
 pub mod convert;
 pub mod groups;
+pub mod retention;

@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 use tonic::codegen::http;
 use tonic::{Request, Status};
 
-use crate::command::Command;
+use crate::command::{Command, RetentionAction};
 use crate::proto::convert::StreamKey;
 use crate::proto::v1;
 use crate::server::status::RequestError;
@@ -102,11 +102,12 @@ macro_rules! needs {
 
 needs! {
     Read: RangeRequest, TailRequest, LenRequest, InfoRequest, GroupsInfoRequest,
-        ConsumersRequest;
+        ConsumersRequest, GetRetentionRequest;
     Write: AddRequest, DeleteRequest, TrimRequest, SetIdRequest;
     Consume: AckRequest, NackRequest, RenewRequest, PendingRequest, ClaimRequest,
         AutoClaimRequest, ConsumeStart;
-    Admin: CreateGroupRequest, SetGroupIdRequest, DestroyGroupRequest, ConsumerRequest;
+    Admin: CreateGroupRequest, SetGroupIdRequest, DestroyGroupRequest, ConsumerRequest,
+        SetRetentionRequest;
 }
 
 impl Needs for v1::ReadRequest {
@@ -207,6 +208,10 @@ pub fn command_needs(command: &Command) -> Vec<(Permission, &[u8])> {
             keys.iter().map(|k| (Read, k.as_slice())).collect()
         }
         Command::Rename { from, to } => vec![(Admin, from.as_slice()), (Admin, to.as_slice())],
+        Command::XRetention { key, action } => match action {
+            RetentionAction::Get => one(Read, key),
+            RetentionAction::Set(_) | RetentionAction::Clear => one(Admin, key),
+        },
     }
 }
 
@@ -387,6 +392,22 @@ mod tests {
         assert_eq!(parse_authorization(b"Digest xyz"), None);
         assert_eq!(parse_authorization(b"Basic !!!"), None);
         assert_eq!(parse_authorization(b"Bearer"), None);
+    }
+
+    /// Every RPC handler of both services checks its caller: a new RPC without the check
+    /// fails here.
+    #[test]
+    fn every_rpc_handler_checks_its_caller() {
+        for (file, source) in [
+            ("streams.rs", include_str!("streams.rs")),
+            ("groups.rs", include_str!("groups.rs")),
+        ] {
+            let handlers = source.matches("        request: Request<").count();
+            let checks = source.matches("        authorize(&request)?;").count()
+                + source.matches("principal(&request)?;").count();
+            assert!(handlers > 10, "{file}: {handlers} handlers found");
+            assert_eq!(handlers, checks, "{file}: a handler does not authorize");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use crate::config::{
     Config, FsyncPolicy, COMMIT_THREADS_DEFAULT, ENTRY_BYTES_MAX_DEFAULT,
     GROUP_JOURNAL_BYTES_MIN_DEFAULT, INDEX_INTERVAL_BYTES_DEFAULT, OPEN_FILES_MAX_DEFAULT,
-    SEGMENT_BYTES_MAX_DEFAULT, STREAM_NAME_BYTES_MAX_DEFAULT,
+    RETENTION_INTERVAL_MS_DEFAULT, SEGMENT_BYTES_MAX_DEFAULT, STREAM_NAME_BYTES_MAX_DEFAULT,
 };
 use crate::error::Error;
 use crate::server::limits::{Limits, REPLY_OVERHEAD_BYTES};
@@ -136,6 +136,10 @@ pub struct ServeArgs {
     /// Bytes a stream's group journal grows past its last snapshot before it is compacted.
     #[arg(long, env = "SLUICE_GROUP_JOURNAL_BYTES_MIN", default_value_t = GROUP_JOURNAL_BYTES_MIN_DEFAULT)]
     pub group_journal_bytes_min: u64,
+    /// Milliseconds between two background passes that enforce the streams' retention
+    /// policies (removing whole old segments); 0 turns the background passes off.
+    #[arg(long, env = "SLUICE_RETENTION_INTERVAL_MS", default_value_t = RETENTION_INTERVAL_MS_DEFAULT)]
+    pub retention_interval_ms: u64,
     /// After SIGINT/SIGTERM, how long in-flight calls may take to finish before the server
     /// closes the storage and exits anyway.
     #[arg(long, env = "SLUICE_SHUTDOWN_GRACE_MS", default_value_t = SHUTDOWN_GRACE_MS_DEFAULT)]
@@ -179,6 +183,7 @@ impl ServerConfig {
         engine.open_files_max = args.open_files_max;
         engine.commit_threads = args.commit_threads;
         engine.group_journal_bytes_min = args.group_journal_bytes_min;
+        engine.retention_interval_ms = args.retention_interval_ms;
         engine.validate().map_err(|error| match error {
             Error::Config(message) => message,
             other => other.to_string(),

@@ -14,8 +14,8 @@
 //!
 //! Modules: `config` (flags and their checks), `limits` (per-request limits), `convert` (wire
 //! types ↔ engine types), `status` (failures → gRPC status, in one place), `streams` (the
-//! service and its dispatch), `write` / `query` / `read` / `tail` (the handlers), `groups`
-//! (the Groups service, its dispatch and its non-reading handlers), `group_read` (group reads
+//! service and its dispatch), `write` / `query` / `read` / `tail` / `retention` (the
+//! handlers), `groups` (the Groups service, its dispatch and its non-reading handlers), `group_read` (group reads
 //! and claims), `consume` (the streaming consumer), `wait` (the one wait of every blocking
 //! call), `gate` (MULTI/EXEC's isolation across both front ends), `shutdown`, and `resp`
 //! (the Redis-protocol front end).
@@ -31,6 +31,7 @@ mod limits;
 mod query;
 mod read;
 pub mod resp;
+mod retention;
 mod shutdown;
 mod status;
 mod streams;

@@ -121,6 +121,10 @@ impl StreamsService {
                 .into_iter()
                 .map(crate::proto::groups::full_group_to_proto)
                 .collect(),
+            retention: info
+                .retention
+                .as_ref()
+                .map(crate::proto::retention::policy_to_proto),
         };
         self.limits.check_reply(&response)?;
         Ok(response)

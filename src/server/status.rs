@@ -7,7 +7,7 @@
 //!
 //! | code | errors |
 //! |---|---|
-//! | INVALID_ARGUMENT | malformed IDs, XADD `0-0`, an entry without fields, option and syntax errors (the command layer's), a missing stream, group or consumer name, a group policy that cannot work, a Consume call without its start |
+//! | INVALID_ARGUMENT | malformed IDs, XADD `0-0`, an entry without fields, option and syntax errors (the command layer's), a missing stream, group or consumer name, a group policy or retention policy that cannot work, a Consume call without its start |
 //! | FAILED_PRECONDITION | ID ordering rules: XADD at or below the top item, IDs exhausted, the XSETID checks; a nack or renewal of an entry the consumer does not hold |
 //! | NOT_FOUND | `ERR no such key` (XSETID, XINFO); NOGROUP; XGROUP on a missing stream; a blocked read or Tail whose stream was dropped (`UNBLOCKED …`) |
 //! | ALREADY_EXISTS | BUSYGROUP |
@@ -179,7 +179,7 @@ fn engine_code(error: &Error) -> Code {
         | Error::GroupNeedsStream => Code::NotFound,
         Error::BusyGroup => Code::AlreadyExists,
         Error::NotPending(_) => Code::FailedPrecondition,
-        Error::BadPolicy(_) => Code::InvalidArgument,
+        Error::BadPolicy(_) | Error::BadRetention(_) => Code::InvalidArgument,
         Error::EntryTooLarge { .. }
         | Error::BatchTooLarge { .. }
         | Error::NameTooLong { .. }

@@ -3,7 +3,8 @@
 //! Handlers translate and nothing more: parse the request (convert), call the engine, render
 //! the reply; every failure becomes a status in `status`. They are named after the Redis
 //! command they implement and live by kind: `write` (XADD, XDEL, XTRIM, XSETID, DEL), `query`
-//! (XRANGE, XLEN, XINFO, KEYS), `read` (XREAD) and `tail`.
+//! (XRANGE, XLEN, XINFO, KEYS), `read` (XREAD), `tail`, and `retention` (Sluice's
+//! SetRetention, GetRetention).
 //!
 //! The engine is synchronous and may block on disk (fsync, group commit), so an engine call
 //! that can wait for a sync runs on tokio's blocking pool through [`blocking`], never on a
@@ -196,5 +197,23 @@ impl Streams for StreamsService {
         authorize(&request)?;
         let _gate = self.gate.shared().await;
         reply(self.del(request.into_inner()).await)
+    }
+
+    async fn set_retention(
+        &self,
+        request: Request<v1::SetRetentionRequest>,
+    ) -> Result<Response<v1::SetRetentionResponse>, Status> {
+        authorize(&request)?;
+        let _gate = self.gate.shared().await;
+        reply(StreamsService::set_retention(self, request.into_inner()).await)
+    }
+
+    async fn get_retention(
+        &self,
+        request: Request<v1::GetRetentionRequest>,
+    ) -> Result<Response<v1::GetRetentionResponse>, Status> {
+        authorize(&request)?;
+        let _gate = self.gate.shared().await;
+        reply(StreamsService::get_retention(self, request.into_inner()).await)
     }
 }

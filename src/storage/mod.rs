@@ -19,6 +19,7 @@
 //! - [`sync`]: group commit (many writers share an fdatasync);
 //! - [`journal`]: a stream's group journal and snapshots (opaque records, CRC-framed);
 //! - [`repair`]: what recovery reports;
+//! - [`retention`]: a stream's retention policy file;
 //! - [`log`]: one stream's log (write path, views, reads, opening and recovery);
 //! - [`catalog`]: stream names to directory names;
 //! - [`data_dir`]: the data directory (lock, format, clean marker, stream directories).
@@ -33,6 +34,7 @@ pub mod journal;
 pub mod log;
 pub mod record;
 pub mod repair;
+pub mod retention;
 pub mod segment;
 #[cfg(any(test, feature = "sim-fs"))]
 pub mod sim_fs;

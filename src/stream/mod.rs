@@ -1,27 +1,35 @@
 //! Redis stream semantics over one stream log: how XADD picks IDs, XSETID's rules, XINFO's
-//! figures, and (in `groups`) the consumer groups. Each operation is one transaction on the
+//! figures, (in `groups`) the consumer groups and (in `retention`) the retention policy. Each
+//! operation is one transaction on the
 //! log, so it is atomic and, under the default fsync policy, durable when it returns.
 
 mod groups;
+mod retention;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use groups::LastIdOf;
+pub use retention::{plan as plan_retention, Plan as RetentionPlan, Removed};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::group::Groups;
 use crate::id::{AddId, IdRange, StreamId};
-use crate::model::{Entry, Field, NewEntry, ReadLimit, StreamInfo, TrimSpec};
+use crate::model::{Entry, Field, NewEntry, ReadLimit, Retention, StreamInfo, TrimSpec};
 use crate::storage::log::{StreamLog, Ticket, Txn, View};
 
-/// One stream: its name, its log and its consumer groups.
+/// One stream: its name, its log, its consumer groups and its retention policy.
 pub struct Stream {
     name: Vec<u8>,
     log: StreamLog,
     clock: Arc<dyn Clock>,
     groups: Mutex<Groups>,
+    /// The retention policy (its file is the truth; this copy changes under the writer lock
+    /// once the file is in place).
+    retention: Mutex<Option<Retention>>,
+    /// What retention removed since the stream was opened.
+    retention_removed: Mutex<Removed>,
     /// The group journal has grown enough to be compacted.
     compaction_wanted: AtomicBool,
     /// Asks a background thread to compact the group journal.
@@ -66,18 +74,22 @@ pub fn resolve_id(spec: AddId, last: StreamId, now_ms: u64) -> Result<StreamId> 
 }
 
 impl Stream {
-    /// Wraps an opened log; its groups are replayed from the journal's `group_records`.
+    /// Wraps an opened log; its groups are replayed from the journal's `group_records`, and
+    /// `retention` is the policy its directory holds.
     pub fn new(
         name: Vec<u8>,
         log: StreamLog,
         clock: Arc<dyn Clock>,
         group_records: &[Vec<u8>],
+        retention: Option<Retention>,
     ) -> Result<Stream> {
         let stream = Stream {
             name,
             log,
             clock,
             groups: Mutex::new(Groups::default()),
+            retention: Mutex::new(retention),
+            retention_removed: Mutex::new(Removed::default()),
             compaction_wanted: AtomicBool::new(false),
             compactor: OnceLock::new(),
         };
@@ -289,6 +301,7 @@ impl Stream {
             entries,
             groups,
             full_groups,
+            retention: self.retention(),
         })
     }
 }

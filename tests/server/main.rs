@@ -17,4 +17,5 @@ mod keyspace;
 mod limits;
 mod range;
 mod read;
+mod retention;
 mod tail;

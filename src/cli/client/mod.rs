@@ -14,6 +14,7 @@
 //!   Streams service, even a refusal, proves the server is up, so it replies PONG; only
 //!   UNIMPLEMENTED (not a Sluice server) and transport failures do not.
 //! - XINFO HELP and XGROUP HELP are answered locally.
+//! - XRETENTION is SetRetention (CLEAR sends no policy) or GetRetention.
 //!
 //! The consumer-group commands go through the Groups service (`groups`).
 
@@ -27,11 +28,12 @@ use tonic::{Code, Status};
 
 use crate::cli::connect::{Authorization, ServerOptions};
 use crate::cli::error::{is_transport_failure, CliError};
-use crate::command::{Command, XAdd, XRange, XRead, XSetId};
+use crate::command::{Command, RetentionAction, XAdd, XRange, XRead, XSetId};
 use crate::id::StreamId;
 use crate::model::{Counters, Entry, StreamInfo, TrimSpec, TrimStrategy};
 use crate::proto::convert::{field_from_proto, field_to_proto, key, StreamKey};
 use crate::proto::groups::full_group_from_proto;
+use crate::proto::retention::{policy_from_proto, policy_to_proto, status_from_proto};
 use crate::proto::v1 as proto;
 use crate::proto::v1::groups_client::GroupsClient;
 use crate::proto::v1::streams_client::StreamsClient;
@@ -213,6 +215,7 @@ impl Client {
             Command::XSetId(set_id) => self.xsetid(set_id).await,
             Command::XInfoStream { key: name, full } => self.xinfo_stream(name, *full).await,
             Command::XInfoHelp => Ok(reply::xinfo_help()),
+            Command::XRetention { key: name, action } => self.xretention(name, *action).await,
             Command::Del { keys } => {
                 let mut request = proto::DropRequest::default();
                 for name in keys {
@@ -392,8 +395,34 @@ impl Client {
                 .map(full_group_from_proto)
                 .collect::<Result<_, _>>()
                 .map_err(Failure::Protocol)?,
+            retention: response
+                .retention
+                .map(|policy| policy_from_proto(Some(policy))),
         };
         Ok(reply::xinfo_stream(&info, full.is_some()))
+    }
+
+    /// XRETENTION through SetRetention and GetRetention (CLEAR sets the empty policy).
+    async fn xretention(&mut self, name: &[u8], action: RetentionAction) -> Result<Reply, Failure> {
+        let policy = match action {
+            RetentionAction::Get => {
+                let request = proto::GetRetentionRequest { key: key(name) };
+                let response = self.streams.get_retention(request).await?.into_inner();
+                let policy = response
+                    .policy
+                    .map(|policy| policy_from_proto(Some(policy)));
+                let status = response.status.map(status_from_proto);
+                return Ok(reply::xretention(policy.as_ref(), status.as_ref()));
+            }
+            RetentionAction::Set(policy) => Some(policy_to_proto(&policy)),
+            RetentionAction::Clear => None,
+        };
+        let request = proto::SetRetentionRequest {
+            key: key(name),
+            policy,
+        };
+        self.streams.set_retention(request).await?;
+        Ok(reply::ok())
     }
 
     async fn keys(&mut self, pattern: &[u8]) -> Result<Reply, Failure> {

@@ -4,13 +4,13 @@
 //! Where a command runs follows the gRPC side's rules: XADD appends on the connection's task
 //! and its reply waits for durability in the connection's queue; reads that stay in memory
 //! (XLEN, EXISTS, KEYS, a range of the newest entries) run on the task; anything that may
-//! read cold data or sync files (XDEL, XTRIM, XSETID, XINFO, DEL, older ranges) runs on the
+//! read cold data or sync files (XDEL, XTRIM, XSETID, XINFO, XRETENTION, DEL, older ranges) runs on the
 //! blocking pool, and the next command waits for it, so a pipeline's commands take effect in
 //! order. Every command runs holding the server's gate shared (see `connection`).
 
 use std::sync::Arc;
 
-use crate::command::{self, Command, CommandError, Scan, XAdd, XRange};
+use crate::command::{self, Command, CommandError, RetentionAction, Scan, XAdd, XRange};
 use crate::engine::Engine;
 use crate::model::ReadLimit;
 use crate::reply::{self, Reply};
@@ -166,6 +166,9 @@ impl Connection {
                 .await?
             }
             Command::XInfoHelp => reply::xinfo_help(),
+            Command::XRetention { key, action } => {
+                blocking(move || answer_retention(&engine, &key, action)).await?
+            }
             command @ (Command::Del { .. }
             | Command::Exists { .. }
             | Command::Keys { .. }
@@ -206,6 +209,31 @@ impl Connection {
         }
         Ok(reply::xrange_owned(range.count, found))
     }
+}
+
+/// Sluice's XRETENTION, synchronously (it writes and syncs the policy file, or takes the
+/// stream's groups to count what the guard holds back): the RESP front end runs it on the
+/// blocking pool. `ERR no such key` for a missing stream.
+pub fn answer_retention(
+    engine: &Engine,
+    key: &[u8],
+    action: RetentionAction,
+) -> Result<Reply, RequestError> {
+    Ok(match action {
+        RetentionAction::Set(policy) => {
+            engine.set_retention(key, policy)?;
+            reply::ok()
+        }
+        RetentionAction::Clear => {
+            engine.set_retention(key, crate::model::Retention::default())?;
+            reply::ok()
+        }
+        RetentionAction::Get => {
+            let policy = engine.retention(key)?;
+            let status = engine.retention_status(key)?;
+            reply::xretention(policy.as_ref(), status.as_ref())
+        }
+    })
 }
 
 /// An error as its Redis reply.

@@ -121,6 +121,7 @@ fn command_info(name: &str, arity: i32) -> Reply {
             | "xgroup"
             | "xnack"
             | "xrenew"
+            | "xretention"
     );
     let flags = vec![Reply::Status(
         if writes { "write" } else { "readonly" }.to_owned(),

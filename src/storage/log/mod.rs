@@ -63,7 +63,7 @@ pub use open::{create_segment_file, Opened};
 use txn::Writer;
 pub use txn::{check_batch_size, Txn};
 use view::Body;
-pub use view::View;
+pub use view::{SegmentFacts, View};
 
 /// Notified every time a new view is published.
 pub type Listener = Arc<dyn Fn() + Send + Sync>;

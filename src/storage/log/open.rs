@@ -327,6 +327,8 @@ pub struct Opened {
     pub repairs: Vec<Repair>,
     /// The group journal's records, snapshot first, in order.
     pub group_records: Vec<Vec<u8>>,
+    /// The stream's retention policy, if it has one.
+    pub retention: Option<crate::model::Retention>,
 }
 
 impl StreamLog {
@@ -340,6 +342,8 @@ impl StreamLog {
         listener: Listener,
         after_crash: bool,
     ) -> Result<Opened> {
+        // First: a damaged policy refuses the stream before any repair touches its files.
+        let retention = crate::storage::retention::load(ctx.fs.as_ref(), &dir)?;
         let mut opener = Opener {
             ctx: &ctx,
             dir: &dir,
@@ -393,6 +397,7 @@ impl StreamLog {
             log: StreamLog::assemble(ctx, uid, dir, writer, listener),
             repairs,
             group_records: replay.records,
+            retention,
         })
     }
 }

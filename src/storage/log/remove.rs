@@ -222,6 +222,33 @@ impl Txn<'_> {
         Ok(removed)
     }
 
+    /// Removes the `count` oldest segments whole, as a retention policy does: never the active
+    /// one (the count stops short of it), never a rewrite. The same durable path as a trim's
+    /// whole-segment part (see [`Txn::remove_whole_segments`]). Returns the live entries and
+    /// the log bytes removed.
+    pub fn remove_head_segments(&mut self, count: usize) -> Result<(u64, u64)> {
+        let view = self.view();
+        let doomed: Vec<Arc<Segment>> = view
+            .segments
+            .iter()
+            .take(count)
+            .take_while(|segment| !segment.is_active())
+            .cloned()
+            .collect();
+        if doomed.is_empty() {
+            return Ok((0, 0));
+        }
+        let (mut entries, mut bytes) = (0u64, 0u64);
+        for segment in &doomed {
+            let extent = view.extent(segment);
+            entries += u64::from(segment.live(&extent));
+            bytes += extent.len;
+        }
+        self.remove_whole_segments(&doomed)?;
+        self.writer.counters.length -= entries;
+        Ok((entries, bytes))
+    }
+
     /// How many of the oldest entries an approximate trim removes (see [`Txn::trim`]).
     fn approx_removable(&self, spec: &TrimSpec) -> Result<u64> {
         let node = self

@@ -99,6 +99,23 @@ impl Segment {
     }
 }
 
+/// One segment as a view sees it, summarised: what a whole-segment removal decides by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentFacts {
+    /// Its number.
+    pub id: u64,
+    /// The ID of its first record (live or not), if it has any.
+    pub first_id: Option<StreamId>,
+    /// The ID of its last record (live or not), if it has any.
+    pub last_id: Option<StreamId>,
+    /// Its live entries.
+    pub live: u64,
+    /// Committed bytes of its log (header and records; not the active segment's padding).
+    pub bytes: u64,
+    /// Whether it is the active segment (appended to; never removed whole).
+    pub active: bool,
+}
+
 /// A consistent snapshot of a stream for readers: which segments exist, how much of the active
 /// one is committed, and the counters at that instant.
 pub struct View {
@@ -137,6 +154,24 @@ impl View {
         self.segments.len() == 1
             || range.start > before
             || (rev && range.end > before && self.active.count as usize >= count)
+    }
+
+    /// What each segment holds, oldest first (what retention decides by).
+    pub fn segment_facts(&self) -> Vec<SegmentFacts> {
+        self.segments
+            .iter()
+            .map(|segment| {
+                let extent = self.extent(segment);
+                SegmentFacts {
+                    id: segment.id,
+                    first_id: extent.first_id,
+                    last_id: extent.last_id,
+                    live: u64::from(segment.live(&extent)),
+                    bytes: extent.len,
+                    active: segment.is_active(),
+                }
+            })
+            .collect()
     }
 
     /// Number of segments.
