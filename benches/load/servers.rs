@@ -112,6 +112,8 @@ impl SluiceServer {
         }
         command
             .env("RUST_LOG", "info")
+            // The metrics endpoint on a free port (by variable: older binaries ignore it).
+            .env("SLUICE_METRICS_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -93,6 +93,12 @@ impl Engine {
                     return Err(error);
                 }
                 stream.end_dead_letters(group, ids.clone(), true)?;
+                metrics::counter!(
+                    "sluice_dead_lettered_total",
+                    "stream" => String::from_utf8_lossy(stream.name()).into_owned(),
+                    "group" => String::from_utf8_lossy(group).into_owned()
+                )
+                .increment(ids.len() as u64);
                 moved.extend(ids);
             }
         }

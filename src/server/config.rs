@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// Address to serve the Redis protocol (RESP2/RESP3) on, host:port, or `off`.
     #[arg(long, env = "SLUICE_RESP_LISTEN", default_value = RESP_LISTEN_DEFAULT)]
     pub resp_listen: String,
+    /// Address of the Prometheus metrics endpoint (GET /metrics), host:port, or `off`.
+    #[arg(long, env = "SLUICE_METRICS_LISTEN", default_value = crate::server::metrics::METRICS_LISTEN_DEFAULT)]
+    pub metrics_listen: String,
     /// Most Redis-protocol client connections at once; one more gets
     /// `ERR max number of clients reached` and is closed.
     #[arg(long, env = "SLUICE_RESP_CLIENTS_MAX", default_value_t = RESP_CLIENTS_MAX_DEFAULT)]
@@ -157,6 +160,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Where to serve RESP, if at all.
     pub resp_listen: Option<String>,
+    /// Where to serve metrics, if at all.
+    pub metrics_listen: Option<String>,
     /// The RESP listener's limits.
     pub resp: RespLimits,
     /// The storage engine's configuration, already validated.
@@ -254,7 +259,14 @@ impl ServerConfig {
 
         let tls = TlsFiles::from_flags(args.tls_cert, args.tls_key, args.tls_client_ca)?;
 
+        let metrics_listen = match args.metrics_listen.as_str() {
+            "off" => None,
+            "" => return Err("metrics_listen must be host:port or off".to_owned()),
+            address => Some(address.to_owned()),
+        };
+
         Ok(ServerConfig {
+            metrics_listen,
             tls,
             users: args.users,
             listen: args.listen,

@@ -28,6 +28,7 @@ pub mod gate;
 mod group_read;
 mod groups;
 mod limits;
+pub mod metrics;
 mod query;
 mod read;
 pub mod resp;
@@ -84,6 +85,14 @@ pub enum ServeError {
     /// The RESP listen address could not be bound.
     #[error("cannot listen on {address} (--resp-listen / SLUICE_RESP_LISTEN; `off` disables it): {source}")]
     RespBind {
+        /// The address asked for.
+        address: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The metrics listen address could not be bound.
+    #[error("cannot listen on {address} (--metrics-listen / SLUICE_METRICS_LISTEN; `off` disables it): {source}")]
+    MetricsBind {
         /// The address asked for.
         address: String,
         /// Why it failed.
@@ -162,6 +171,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         )),
         None => None,
     };
+    let metrics_server = bind_metrics(&config).await?;
     raise_open_files_limit(config.engine.open_files_max);
     let (engine, stream_count) = open_engine(&config).await?;
     let (listener, address) = bind(&config.listen).await?;
@@ -178,7 +188,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if let Some(users) = &users {
         reload_on_hangup(Arc::clone(users)).map_err(ServeError::Signals)?;
     }
-    let (streams, groups, resp) = services(
+    let (streams, groups, resp, sources) = services(
         &config,
         &engine,
         &shutdown,
@@ -191,7 +201,12 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if let Some(tls) = &tls {
         builder = builder.tls_config(tls.grpc.clone())?;
     }
+    let metrics_task = metrics_server.map(|server| {
+        let (server, address) = server.with_sources(sources);
+        (tokio::spawn(server.serve(shutdown.clone())), address)
+    });
     let server = builder
+        .layer(metrics::CallMetrics)
         .layer(access::Authenticate::new(users.clone()))
         .layer(tower::util::MapResponseLayer::new(
             status::oversized_request_as_resource_exhausted::<tonic::body::Body>,
@@ -208,11 +223,16 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let resp_address = resp
         .as_ref()
         .map_or_else(|| "off".to_owned(), |resp| resp.address().to_string());
+    let metrics_address = match &metrics_task {
+        Some((_, address)) => address.to_string(),
+        None => "off".to_owned(),
+    };
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let resp_task = resp.map(|resp| tokio::spawn(resp.serve(grace)));
     tracing::info!(
         %address,
         resp = %resp_address,
+        metrics = %metrics_address,
         data_dir = %config.engine.data_dir.display(),
         fsync = %config.engine.fsync.name(),
         tls = tls_mode(&config),
@@ -263,6 +283,7 @@ type Services = (
     StreamsServer<StreamsService>,
     GroupsServer<GroupsService>,
     Option<resp::RespServer>,
+    metrics::Sources,
 );
 
 /// The gRPC services and the RESP server, sharing the engine, the blocked-reader permits,
@@ -278,15 +299,25 @@ fn services(
     let limits = config.limits;
     let blocked_readers = Arc::new(Semaphore::new(limits.blocked_readers_max));
     let gate = gate::Gate::default();
-    let streams = StreamsServer::new(StreamsService::new(
+    let streams = StreamsService::new(
         engine.clone(),
         limits,
         Arc::clone(&blocked_readers),
         gate.clone(),
         shutdown.clone(),
-    ))
-    .max_decoding_message_size(limits.message_bytes_max)
-    .max_encoding_message_size(limits.message_bytes_max);
+    );
+    let mut sources = metrics::Sources {
+        engine: engine.clone(),
+        blocked_readers: (Arc::clone(&blocked_readers), limits.blocked_readers_max),
+        tail_subscribers: (
+            Arc::clone(&streams.tail_subscribers),
+            limits.tail_subscribers_max,
+        ),
+        resp_clients: None,
+    };
+    let streams = StreamsServer::new(streams)
+        .max_decoding_message_size(limits.message_bytes_max)
+        .max_encoding_message_size(limits.message_bytes_max);
     let resp = match resp_listener {
         Some(listener) => Some(
             resp::RespServer::new(
@@ -304,6 +335,7 @@ fn services(
         ),
         None => None,
     };
+    sources.resp_clients = resp.as_ref().map(resp::RespServer::client_count);
     let groups = GroupsServer::new(GroupsService::new(
         engine.clone(),
         limits,
@@ -313,7 +345,7 @@ fn services(
     ))
     .max_decoding_message_size(limits.message_bytes_max)
     .max_encoding_message_size(limits.message_bytes_max);
-    Ok((streams, groups, resp))
+    Ok((streams, groups, resp, sources))
 }
 
 /// Reloads the users file on every SIGHUP; a bad file keeps the users in force.
@@ -343,6 +375,28 @@ fn tls_mode(config: &ServerConfig) -> &'static str {
         None => "off",
         Some(files) if files.client_ca.is_some() => "mutual",
         Some(_) => "on",
+    }
+}
+
+/// Installs the metrics recorder and binds the metrics address, unless metrics are off; a
+/// failure to bind names the flag. Another recorder already installed (Sluice embedded in a
+/// process that has one) turns the endpoint off with a warning.
+async fn bind_metrics(config: &ServerConfig) -> Result<Option<metrics::MetricsServer>, ServeError> {
+    let Some(address) = &config.metrics_listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::MetricsBind {
+            address: address.clone(),
+            source,
+        })?;
+    match metrics::install() {
+        Ok(handle) => Ok(Some(metrics::MetricsServer::new(listener, handle))),
+        Err(error) => {
+            tracing::warn!("metrics endpoint off: {error}");
+            Ok(None)
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod groups;
 mod info;
 mod keyspace;
 mod limits;
+mod metrics;
 mod range;
 mod read;
 mod retention;

@@ -106,6 +106,7 @@ impl Launch {
         // The Redis-protocol listener on a free port too, unless a test says otherwise (its
         // default port would collide between servers running side by side).
         command.env("SLUICE_RESP_LISTEN", "127.0.0.1:0");
+        command.env("SLUICE_METRICS_LISTEN", "127.0.0.1:0");
         for (name, value) in &self.env {
             command.env(name, value);
         }
@@ -163,10 +164,14 @@ impl Launch {
             }
         });
         let mut seen = Vec::new();
-        let (address, resp_address) = guard("server start", async {
+        let (address, resp_address, metrics_address) = guard("server start", async {
             while let Some(line) = lines.recv().await {
                 if let Some(address) = listening_address(&line) {
-                    return (address, logged_address(&line, " resp="));
+                    return (
+                        address,
+                        logged_address(&line, " resp="),
+                        logged_address(&line, " metrics="),
+                    );
                 }
                 seen.push(line);
             }
@@ -177,6 +182,7 @@ impl Launch {
             child: Some(child),
             address,
             resp_address,
+            metrics_address,
             lines,
         }
     }
@@ -199,6 +205,8 @@ pub struct Server {
     pub address: SocketAddr,
     /// Where it serves the Redis protocol (`None`: off).
     pub resp_address: Option<SocketAddr>,
+    /// Where it serves metrics (`None`: off).
+    pub metrics_address: Option<SocketAddr>,
     lines: mpsc::UnboundedReceiver<String>,
 }
 

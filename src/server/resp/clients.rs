@@ -155,6 +155,11 @@ impl Clients {
         lock(&self.table).remove(&id);
     }
 
+    /// How many are connected.
+    pub fn count(&self) -> usize {
+        lock(&self.table).len()
+    }
+
     /// Every client, by ID.
     pub fn all(&self) -> Vec<Arc<Client>> {
         lock(&self.table).values().cloned().collect()

@@ -136,6 +136,12 @@ impl RespServer {
         self
     }
 
+    /// A count of the connected clients, for the metrics.
+    pub fn client_count(&self) -> Arc<dyn Fn() -> usize + Send + Sync> {
+        let shared = Arc::clone(&self.shared);
+        Arc::new(move || shared.clients.count())
+    }
+
     /// The address it listens on.
     pub fn address(&self) -> SocketAddr {
         self.shared.address

@@ -44,6 +44,12 @@ impl Stats {
             _ => None,
         };
         if let Some(name) = name {
+            metrics::counter!("sluice_resp_commands_total", "command" => name).increment(1);
+            metrics::histogram!("sluice_resp_command_seconds", "command" => name)
+                .record(took.as_secs_f64());
+            if error_code.is_some() {
+                metrics::counter!("sluice_resp_errors_total", "command" => name).increment(1);
+            }
             let command = counts.commands.entry(name).or_default();
             command.calls += 1;
             command.usec += u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
