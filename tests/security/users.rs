@@ -71,41 +71,133 @@ fn key(stream: &str) -> Option<v1::len_request::Key> {
     Some(v1::len_request::Key::Stream(stream.to_owned()))
 }
 
-/// The calls of the matrix, each needing one permission on stream `s`.
+/// Every RPC of both services, each needing one permission on stream `s` (group `g`).
 #[derive(Debug, Clone, Copy)]
 enum Call {
     Add,
     Range,
+    Read,
+    Tail,
     Len,
+    Delete,
     Trim,
+    SetId,
+    Info,
+    GetRetention,
+    SetRetention,
     CreateGroup,
+    SetGroupId,
     DestroyGroup,
+    CreateConsumer,
+    DeleteConsumer,
+    SetPolicy,
     ReadGroup,
     Ack,
+    Nack,
+    Renew,
     Pending,
+    Claim,
+    AutoClaim,
+    GroupsInfo,
+    Consumers,
+    Consume,
     Drop,
+}
+
+/// In an order where the calls an allowed user makes leave the next ones something to do
+/// (Drop last).
+const CALLS: [Call; 28] = [
+    Call::Add,
+    Call::Range,
+    Call::Read,
+    Call::Tail,
+    Call::Len,
+    Call::Delete,
+    Call::Trim,
+    Call::SetId,
+    Call::Info,
+    Call::GetRetention,
+    Call::SetRetention,
+    Call::CreateGroup,
+    Call::SetGroupId,
+    Call::DestroyGroup,
+    Call::CreateConsumer,
+    Call::DeleteConsumer,
+    Call::SetPolicy,
+    Call::ReadGroup,
+    Call::Ack,
+    Call::Nack,
+    Call::Renew,
+    Call::Pending,
+    Call::Claim,
+    Call::AutoClaim,
+    Call::GroupsInfo,
+    Call::Consumers,
+    Call::Consume,
+    Call::Drop,
+];
+
+macro_rules! named {
+    ($module:ident) => {
+        (
+            Some(v1::$module::Key::Stream("s".into())),
+            Some(v1::$module::GroupName::Group("g".into())),
+        )
+    };
 }
 
 impl Call {
     fn needs(self) -> &'static str {
+        use Call::*;
         match self {
-            Call::Range | Call::Len => "read",
-            Call::Add | Call::Trim => "write",
-            Call::ReadGroup | Call::Ack | Call::Pending => "consume",
-            Call::CreateGroup | Call::DestroyGroup | Call::Drop => "admin",
+            Range | Read | Tail | Len | Info | GetRetention | GroupsInfo | Consumers => "read",
+            Add | Delete | Trim | SetId => "write",
+            ReadGroup | Ack | Nack | Renew | Pending | Claim | AutoClaim | Consume => "consume",
+            SetRetention | CreateGroup | SetGroupId | DestroyGroup | CreateConsumer
+            | DeleteConsumer | SetPolicy | Drop => "admin",
         }
     }
 
     async fn run(self, streams: &mut Streams, groups: &mut Groups) -> Result<(), tonic::Status> {
+        match self.run_streams(streams).await {
+            Some(outcome) => outcome,
+            None => self.run_groups(groups).await,
+        }
+    }
+
+    /// The Streams service's calls (`None` for the Groups service's).
+    async fn run_streams(self, streams: &mut Streams) -> Option<Result<(), tonic::Status>> {
         let s = || "s".to_owned();
-        match self {
+        Some(match self {
             Call::Add => streams
                 .add(add_request("s", "*", &[("f", "v")]))
                 .await
                 .map(drop),
             Call::Range => streams.range(range_request("s", "-", "+")).await.map(drop),
+            Call::Read => streams
+                .read(v1::ReadRequest {
+                    streams: vec![offset("s", "0")],
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Call::Tail => streams
+                .tail(v1::TailRequest {
+                    key: Some(v1::tail_request::Key::Stream(s())),
+                    id: "0".into(),
+                    batch: 0,
+                })
+                .await
+                .map(drop),
             Call::Len => streams
                 .len(v1::LenRequest { key: key("s") })
+                .await
+                .map(drop),
+            Call::Delete => streams
+                .delete(v1::DeleteRequest {
+                    key: Some(v1::delete_request::Key::Stream(s())),
+                    ids: vec!["0-1".into()],
+                })
                 .await
                 .map(drop),
             Call::Trim => streams
@@ -118,48 +210,34 @@ impl Call {
                 })
                 .await
                 .map(drop),
-            Call::CreateGroup => groups
-                .create(v1::CreateGroupRequest {
-                    key: Some(v1::create_group_request::Key::Stream(s())),
-                    group_name: Some(v1::create_group_request::GroupName::Group("new".into())),
-                    id: "0".into(),
+            Call::SetId => streams
+                .set_id(v1::SetIdRequest {
+                    key: Some(v1::set_id_request::Key::Stream(s())),
+                    last_id: "99999999999999-0".into(),
                     ..Default::default()
                 })
                 .await
                 .map(drop),
-            Call::DestroyGroup => groups
-                .destroy(v1::DestroyGroupRequest {
-                    key: Some(v1::destroy_group_request::Key::Stream(s())),
-                    group_name: Some(v1::destroy_group_request::GroupName::Group("none".into())),
-                })
-                .await
-                .map(drop),
-            Call::ReadGroup => groups
-                .read(v1::ReadGroupRequest {
-                    group_name: Some(v1::read_group_request::GroupName::Group("g".into())),
-                    consumer_name: Some(v1::read_group_request::ConsumerName::Consumer("c".into())),
-                    streams: vec![v1::GroupStreamOffset {
-                        key: Some(v1::group_stream_offset::Key::Stream(s())),
-                        id: ">".into(),
-                    }],
-                    count: Some(1),
+            Call::Info => streams
+                .info(v1::InfoRequest {
+                    key: Some(v1::info_request::Key::Stream(s())),
                     ..Default::default()
                 })
                 .await
                 .map(drop),
-            Call::Ack => groups
-                .ack(v1::AckRequest {
-                    key: Some(v1::ack_request::Key::Stream(s())),
-                    group_name: Some(v1::ack_request::GroupName::Group("g".into())),
-                    ids: vec!["0-1".into()],
+            Call::GetRetention => streams
+                .get_retention(v1::GetRetentionRequest {
+                    key: Some(v1::get_retention_request::Key::Stream(s())),
                 })
                 .await
                 .map(drop),
-            Call::Pending => groups
-                .pending(v1::PendingRequest {
-                    key: Some(v1::pending_request::Key::Stream(s())),
-                    group_name: Some(v1::pending_request::GroupName::Group("g".into())),
-                    ..Default::default()
+            Call::SetRetention => streams
+                .set_retention(v1::SetRetentionRequest {
+                    key: Some(v1::set_retention_request::Key::Stream(s())),
+                    policy: Some(v1::RetentionPolicy {
+                        max_len: Some(1_000_000),
+                        ..Default::default()
+                    }),
                 })
                 .await
                 .map(drop),
@@ -170,6 +248,185 @@ impl Call {
                 })
                 .await
                 .map(drop),
+            _ => return None,
+        })
+    }
+
+    /// The Groups service's calls.
+    async fn run_groups(self, groups: &mut Groups) -> Result<(), tonic::Status> {
+        let consumer = || "c".to_owned();
+        match self {
+            Call::CreateGroup => {
+                let (key, group_name) = named!(create_group_request);
+                let group_name =
+                    group_name.map(|_| v1::create_group_request::GroupName::Group("new".into()));
+                let request = v1::CreateGroupRequest {
+                    key,
+                    group_name,
+                    id: "0".into(),
+                    ..Default::default()
+                };
+                groups.create(request).await.map(drop)
+            }
+            Call::SetGroupId => {
+                let (key, group_name) = named!(set_group_id_request);
+                let request = v1::SetGroupIdRequest {
+                    key,
+                    group_name,
+                    id: "0".into(),
+                    ..Default::default()
+                };
+                groups.set_id(request).await.map(drop)
+            }
+            Call::DestroyGroup => {
+                let (key, _) = named!(destroy_group_request);
+                let group_name = Some(v1::destroy_group_request::GroupName::Group("none".into()));
+                groups
+                    .destroy(v1::DestroyGroupRequest { key, group_name })
+                    .await
+                    .map(drop)
+            }
+            Call::CreateConsumer | Call::DeleteConsumer => {
+                let (key, group_name) = named!(consumer_request);
+                let consumer_name = Some(v1::consumer_request::ConsumerName::Consumer("x".into()));
+                let request = v1::ConsumerRequest {
+                    key,
+                    group_name,
+                    consumer_name,
+                };
+                match self {
+                    Call::CreateConsumer => groups.create_consumer(request).await.map(drop),
+                    _ => groups.delete_consumer(request).await.map(drop),
+                }
+            }
+            Call::SetPolicy => {
+                let (key, group_name) = named!(set_policy_request);
+                let policy = Some(v1::GroupPolicy::default());
+                groups
+                    .set_policy(v1::SetPolicyRequest {
+                        key,
+                        group_name,
+                        policy,
+                    })
+                    .await
+                    .map(drop)
+            }
+            Call::ReadGroup => groups
+                .read(v1::ReadGroupRequest {
+                    group_name: Some(v1::read_group_request::GroupName::Group("g".into())),
+                    consumer_name: Some(v1::read_group_request::ConsumerName::Consumer(consumer())),
+                    streams: vec![v1::GroupStreamOffset {
+                        key: Some(v1::group_stream_offset::Key::Stream("s".into())),
+                        id: ">".into(),
+                    }],
+                    count: Some(1),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            Call::Ack => {
+                let (key, group_name) = named!(ack_request);
+                let ids = vec!["0-1".into()];
+                groups
+                    .ack(v1::AckRequest {
+                        key,
+                        group_name,
+                        ids,
+                    })
+                    .await
+                    .map(drop)
+            }
+            Call::Nack => {
+                let (key, group_name) = named!(nack_request);
+                let consumer_name = Some(v1::nack_request::ConsumerName::Consumer(consumer()));
+                let request = v1::NackRequest {
+                    key,
+                    group_name,
+                    consumer_name,
+                    ids: vec!["0-1".into()],
+                    ..Default::default()
+                };
+                groups.nack(request).await.map(drop)
+            }
+            Call::Renew => {
+                let (key, group_name) = named!(renew_request);
+                let consumer_name = Some(v1::renew_request::ConsumerName::Consumer(consumer()));
+                let request = v1::RenewRequest {
+                    key,
+                    group_name,
+                    consumer_name,
+                    ids: vec!["0-1".into()],
+                };
+                groups.renew(request).await.map(drop)
+            }
+            Call::Pending => {
+                let (key, group_name) = named!(pending_request);
+                let request = v1::PendingRequest {
+                    key,
+                    group_name,
+                    ..Default::default()
+                };
+                groups.pending(request).await.map(drop)
+            }
+            Call::Claim => {
+                let (key, group_name) = named!(claim_request);
+                let consumer_name = Some(v1::claim_request::ConsumerName::Consumer(consumer()));
+                let request = v1::ClaimRequest {
+                    key,
+                    group_name,
+                    consumer_name,
+                    min_idle_ms: 3_600_000,
+                    ids: vec!["0-1".into()],
+                    ..Default::default()
+                };
+                groups.claim(request).await.map(drop)
+            }
+            Call::AutoClaim => {
+                let (key, group_name) = named!(auto_claim_request);
+                let consumer_name =
+                    Some(v1::auto_claim_request::ConsumerName::Consumer(consumer()));
+                let request = v1::AutoClaimRequest {
+                    key,
+                    group_name,
+                    consumer_name,
+                    min_idle_ms: 3_600_000,
+                    ..Default::default()
+                };
+                groups.auto_claim(request).await.map(drop)
+            }
+            Call::GroupsInfo => groups
+                .info(v1::GroupsInfoRequest {
+                    key: Some(v1::groups_info_request::Key::Stream("s".into())),
+                })
+                .await
+                .map(drop),
+            Call::Consumers => {
+                let (key, group_name) = named!(consumers_request);
+                groups
+                    .consumers(v1::ConsumersRequest { key, group_name })
+                    .await
+                    .map(drop)
+            }
+            Call::Consume => {
+                // A group that does not exist: an allowed caller gets NOGROUP (so no consumer
+                // keeps running to change the store under the next calls), a refused one
+                // PERMISSION_DENIED, which is checked first.
+                let (key, _) = named!(consume_start);
+                let group_name = Some(v1::consume_start::GroupName::Group("nog".into()));
+                let consumer_name = Some(v1::consume_start::ConsumerName::Consumer(consumer()));
+                let start = v1::ConsumeStart {
+                    key,
+                    group_name,
+                    consumer_name,
+                    window: 1,
+                };
+                let message = v1::ConsumeRequest {
+                    message: Some(v1::consume_request::Message::Start(start)),
+                };
+                let outbound = tokio_stream::iter(vec![message]);
+                groups.consume(outbound).await.map(drop)
+            }
+            other => panic!("{other:?} is not a Groups call"),
         }
     }
 }
@@ -211,21 +468,9 @@ async fn each_permission_allows_its_calls_and_refusals_change_nothing() {
         .await
         .expect("ops creates the group");
 
-    let calls = [
-        Call::Add,
-        Call::Range,
-        Call::Len,
-        Call::Trim,
-        Call::CreateGroup,
-        Call::DestroyGroup,
-        Call::ReadGroup,
-        Call::Ack,
-        Call::Pending,
-        Call::Drop,
-    ];
     for user in ["read", "write", "consume", "admin"] {
         let (mut streams, mut groups) = clients(&server, basic(user, user)).await;
-        for call in calls {
+        for call in CALLS {
             let before = snapshot(&mut ops_streams, &mut ops_groups).await;
             let outcome = call.run(&mut streams, &mut groups).await;
             if call.needs() == user {
