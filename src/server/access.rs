@@ -342,16 +342,10 @@ async fn authenticate(
              `authorization: Bearer USER.SECRET`",
         ));
     };
-    if let Some(user) = users.remembered(&credentials) {
-        return Ok(user);
-    }
-    let verifying = Arc::clone(users);
     let claimed = credentials.user().to_owned();
-    let verified = tokio::task::spawn_blocking(move || verifying.verify(&credentials))
-        .await
-        .map_err(|error| Status::internal(error.to_string()))?;
+    let verified = users.authenticate(credentials).await;
     verified.map_err(|error| {
-        tracing::warn!(%peer, user = %claimed, "gRPC authentication failed");
+        tracing::warn!(%peer, user = ?claimed, "gRPC authentication failed");
         Status::unauthenticated(error.to_string())
     })
 }

@@ -305,6 +305,11 @@ pub enum AuthError {
 /// Most verified credentials remembered at once (the cache is emptied when full).
 const VERIFIED_MAX: usize = 4096;
 
+/// Most hashes checked at once: each takes argon2's 19 MiB and tens of milliseconds of a
+/// core, so a flood of wrong passwords queues here instead of taking the memory and every
+/// blocking thread.
+const VERIFYING_MAX: usize = 2;
+
 /// The users in force, reloadable, with the cache of verified credentials.
 pub struct Users {
     path: PathBuf,
@@ -313,6 +318,8 @@ pub struct Users {
     key: [u8; 32],
     /// Verified against for an unknown user, so its refusal takes as long as a known one's.
     dummy: String,
+    /// Permits to check a hash ([`VERIFYING_MAX`]).
+    verifying: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for Users {
@@ -333,6 +340,7 @@ impl Users {
             verified: Mutex::new(HashMap::new()),
             key,
             dummy: hash_secret(b"not a real secret")?,
+            verifying: tokio::sync::Semaphore::new(VERIFYING_MAX),
         })
     }
 
@@ -383,6 +391,24 @@ impl Users {
             .get(&digest)
             .cloned()?;
         self.user(&name)
+    }
+
+    /// Verifies `credentials` from async code: at once if remembered, else on the blocking
+    /// pool, at most [`VERIFYING_MAX`] at a time.
+    pub async fn authenticate(
+        self: &Arc<Self>,
+        credentials: Credentials,
+    ) -> Result<Arc<User>, AuthError> {
+        if let Some(user) = self.remembered(&credentials) {
+            return Ok(user);
+        }
+        let Ok(_permit) = self.verifying.acquire().await else {
+            return Err(AuthError::Invalid);
+        };
+        let users = Arc::clone(self);
+        tokio::task::spawn_blocking(move || users.verify(&credentials))
+            .await
+            .unwrap_or(Err(AuthError::Invalid))
     }
 
     /// Verifies `credentials` (slow: an argon2 hash; run it off the async workers) and

@@ -13,7 +13,7 @@ use crate::server::resp::clients::Unblock;
 use crate::server::resp::connection::{Connection, End};
 use crate::server::resp::encode::Protocol;
 use crate::server::resp::introspect::{self, REDIS_VERSION};
-use crate::server::users::{AuthError, Credentials};
+use crate::server::users::Credentials;
 
 /// Runs `arguments` if it is a command of this module (`name` is its lowercase name).
 pub(super) async fn run(
@@ -142,19 +142,14 @@ async fn log_in(
         password: password.to_vec(),
     };
     let claimed = credentials.user().to_owned();
-    let verified = match users.remembered(&credentials) {
-        Some(user) => Ok(user),
-        None => tokio::task::spawn_blocking(move || users.verify(&credentials))
-            .await
-            .unwrap_or(Err(AuthError::Invalid)),
-    };
+    let verified = users.authenticate(credentials).await;
     match verified {
         Ok(user) => {
             connection.user = Some(user.name.clone());
             Ok(())
         }
         Err(_) => {
-            tracing::warn!(peer = %connection.client.peer, user = %claimed, "RESP authentication failed");
+            tracing::warn!(peer = %connection.client.peer, user = ?claimed, "RESP authentication failed");
             Err(introspect::refuse(WRONGPASS))
         }
     }
