@@ -312,7 +312,7 @@ where
     }
 
     fn call(&mut self, request: HttpRequest) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        let method = method_label(request.uri().path());
         let started = Instant::now();
         let call = self.inner.call(request);
         Box::pin(async move {
@@ -325,15 +325,100 @@ where
                 .map_or(tonic::Code::Ok, |value| {
                     tonic::Code::from_bytes(value.as_bytes())
                 });
-            metrics::histogram!("sluice_grpc_request_seconds", "method" => method.clone())
+            metrics::histogram!("sluice_grpc_request_seconds", "method" => method)
                 .record(started.elapsed().as_secs_f64());
             metrics::counter!(
                 "sluice_grpc_requests_total",
                 "method" => method,
-                "code" => format!("{code:?}")
+                "code" => code_label(code)
             )
             .increment(1);
             Ok(response)
         })
+    }
+}
+
+/// The method label of a request path: the path of one of the server's methods, or `other`,
+/// so that clients sending made-up paths cannot grow the set of series without bound.
+fn method_label(path: &str) -> &'static str {
+    static METHODS: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    let methods = METHODS.get_or_init(|| {
+        use prost::Message;
+        let mut methods = std::collections::HashSet::from([
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ]);
+        for encoded in [
+            crate::proto::v1::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(files) = prost_types::FileDescriptorSet::decode(encoded) else {
+                continue;
+            };
+            for file in files.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        let path =
+                            format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                        // Once per method of the API, for the life of the process.
+                        methods.insert(Box::leak(path.into_boxed_str()));
+                    }
+                }
+            }
+        }
+        methods
+    });
+    methods.get(path).copied().unwrap_or("other")
+}
+
+/// A status code's label (its name in tonic).
+fn code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "Ok",
+        Cancelled => "Cancelled",
+        Unknown => "Unknown",
+        InvalidArgument => "InvalidArgument",
+        DeadlineExceeded => "DeadlineExceeded",
+        NotFound => "NotFound",
+        AlreadyExists => "AlreadyExists",
+        PermissionDenied => "PermissionDenied",
+        ResourceExhausted => "ResourceExhausted",
+        FailedPrecondition => "FailedPrecondition",
+        Aborted => "Aborted",
+        OutOfRange => "OutOfRange",
+        Unimplemented => "Unimplemented",
+        Internal => "Internal",
+        Unavailable => "Unavailable",
+        DataLoss => "DataLoss",
+        Unauthenticated => "Unauthenticated",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_apis_methods_are_labels() {
+        assert_eq!(
+            method_label("/sluice.v1.Streams/Add"),
+            "/sluice.v1.Streams/Add"
+        );
+        assert_eq!(
+            method_label("/sluice.v1.Groups/Consume"),
+            "/sluice.v1.Groups/Consume"
+        );
+        assert_eq!(
+            method_label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/Check"
+        );
+        assert_eq!(method_label("/sluice.v1.Streams/Nope"), "other");
+        assert_eq!(method_label("/made/up"), "other");
+        assert_eq!(
+            code_label(tonic::Code::PermissionDenied),
+            "PermissionDenied"
+        );
     }
 }
