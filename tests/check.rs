@@ -828,3 +828,41 @@ fn the_binary_exits_by_what_it_finds_and_repairs() {
     let (code, _) = run_binary(&missing, &[]);
     assert_eq!(code, Some(2));
 }
+
+#[test]
+fn a_damaged_retention_policy_file_is_damage_and_a_sound_one_is_not() {
+    let _serial = serial();
+    let data = tempfile::tempdir().expect("a temporary directory");
+    build(data.path(), 5);
+    {
+        let engine = Engine::open(config(data.path())).expect("the engine opens");
+        let policy = sluice::model::Retention {
+            max_len: Some(1000),
+            ..Default::default()
+        };
+        engine.set_retention(NAME, policy).expect("XRETENTION SET");
+        engine.close().expect("close");
+    }
+    let report = check_unchanged(data.path());
+    assert!(findings(&report).is_empty(), "{report}");
+
+    let file = stream_dir(data.path()).join("retention");
+    let mut bytes = fs::read(&file).expect("the policy file");
+    bytes[20] ^= 0x01;
+    fs::write(&file, &bytes).expect("the policy file");
+    let report = check_unchanged(data.path());
+    let found = findings(&report);
+    assert_eq!(found.len(), 1, "{report}");
+    assert_eq!((found[0].level, &found[0].path), (Level::Damage, &file));
+    assert_eq!(found[0].fix, Some(Fix::SetRetentionAside));
+    assert!(Engine::open(config(data.path()))
+        .expect("the engine opens")
+        .len(NAME)
+        .is_err());
+
+    repair(data.path());
+    assert!(!file.exists());
+    let engine = Engine::open(config(data.path())).expect("the engine opens");
+    assert_eq!(engine.len(NAME).expect("XLEN"), 5);
+    assert_eq!(engine.retention(NAME).expect("XRETENTION GET"), None);
+}

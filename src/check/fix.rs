@@ -44,6 +44,9 @@ pub enum Fix {
     },
     /// Move a damaged group snapshot aside (the server already ignores it).
     SetSnapshotAside,
+    /// Move a damaged retention policy file aside: the stream opens without a policy (it
+    /// keeps more, never less, than the policy would have).
+    SetRetentionAside,
 }
 
 impl fmt::Display for Fix {
@@ -56,6 +59,7 @@ impl fmt::Display for Fix {
             Fix::WriteJournalHeader { .. } => write!(f, "write the journal header again"),
             Fix::CutJournal { at } => write!(f, "cut the journal at {at}, the rest kept aside"),
             Fix::SetSnapshotAside => write!(f, "move the snapshot aside"),
+            Fix::SetRetentionAside => write!(f, "move the policy aside; set it again"),
         }
     }
 }
@@ -79,6 +83,10 @@ pub fn apply(path: &Path, fix: &Fix) -> Result<String, CheckError> {
         }
         Fix::CutJournal { at } => cut(path, *at, Some(journal::PREALLOCATED_BYTES)),
         Fix::SetSnapshotAside => set_aside(path, "the groups are rebuilt without it"),
+        Fix::SetRetentionAside => set_aside(
+            path,
+            "the stream has no retention policy until one is set again (XRETENTION SET)",
+        ),
     }
 }
 

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::check::fix::Fix;
 use crate::check::report::{Level, Problem, StreamReport};
 use crate::check::segments::Checked;
 use crate::check::{groups, segments, tombstones, CheckError};
-use crate::storage::catalog;
 use crate::storage::segment::{self, FileKind};
 use crate::storage::tombstone::DeadSet;
+use crate::storage::{catalog, retention};
 
 /// The files of a stream directory, sorted out.
 #[derive(Default)]
@@ -70,6 +71,8 @@ fn list(dir: &Path, problems: &mut Vec<Problem>) -> Result<Listing, CheckError> 
                 &path,
                 "bytes an earlier recovery or repair cut off, kept for inspection",
             ));
+        } else if name == retention::FILE_NAME {
+            check_retention(&path, problems)?;
         } else if name.ends_with(".tmp") {
             problems.push(Problem::new(
                 Level::Warning,
@@ -101,6 +104,23 @@ fn list(dir: &Path, problems: &mut Vec<Problem>) -> Result<Listing, CheckError> 
         }
     }
     Ok(listing)
+}
+
+/// The stream's retention policy file decodes (the server quarantines a stream whose file
+/// does not; `--repair` moves it aside, leaving the stream without a policy).
+fn check_retention(path: &Path, problems: &mut Vec<Problem>) -> Result<(), CheckError> {
+    let bytes = std::fs::read(path).map_err(|source| CheckError::io(path, source))?;
+    if let Err(detail) = retention::decode(&bytes) {
+        problems.push(
+            Problem::new(
+                Level::Damage,
+                path,
+                format!("{detail}: the server quarantines the stream"),
+            )
+            .fixed_by(Fix::SetRetentionAside),
+        );
+    }
+    Ok(())
 }
 
 /// The stream's figures, and the checks that need all segments: live IDs strictly increase
