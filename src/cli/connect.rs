@@ -70,10 +70,15 @@ impl ServerOptions {
                 CliError::Usage(format!("cannot read {}: {error}", path.display()))
             })
         };
-        let host = address
+        if address.starts_with("http://") {
+            return Err(CliError::Usage(
+                "--tls-ca needs an https:// address or HOST:PORT, not http://".to_owned(),
+            ));
+        }
+        let bare = address.split_once("://").map_or(address, |(_, rest)| rest);
+        let host = bare
             .rsplit_once(':')
-            .map_or(address, |(host, _)| host)
-            .trim_start_matches("https://")
+            .map_or(bare, |(host, _)| host)
             .trim_matches(['[', ']']);
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(read(ca)?))
@@ -178,5 +183,11 @@ mod tests {
         let mut with_cert = options.clone();
         with_cert.client_cert = Some("c.pem".into());
         assert!(with_cert.endpoint().is_err());
+        let mut cleartext = ServerOptions::plain("http://127.0.0.1:1");
+        cleartext.tls_ca = Some("ca.pem".into());
+        assert!(
+            cleartext.endpoint().is_err(),
+            "TLS asked for, http:// given"
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! principal is [`Principal::Anyone`] and every check passes. A principal is looked up in
 //! the users in force at each call, so a reload on SIGHUP applies to the next call.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -19,10 +20,11 @@ use tonic::codegen::http;
 use tonic::{Request, Status};
 
 use crate::command::{Command, RetentionAction};
+use crate::model::{GroupPolicy, DEAD_LETTER_SUFFIX};
 use crate::proto::convert::StreamKey;
 use crate::proto::v1;
 use crate::server::status::RequestError;
-use crate::server::users::{Credentials, Permission, User, Users};
+use crate::server::users::{AuthError, Credentials, Permission, User, Users};
 
 /// Who a call runs as.
 #[derive(Debug, Clone)]
@@ -43,14 +45,15 @@ impl Principal {
     }
 
     /// Checks every (permission, stream) pair; the first missing one is the error.
-    pub fn check<'a>(
+    pub fn check(
         &self,
-        needs: impl IntoIterator<Item = (Permission, &'a [u8])>,
+        needs: impl IntoIterator<Item = (Permission, impl AsRef<[u8]>)>,
     ) -> Result<(), RequestError> {
         let Principal::User(user) = self else {
             return Ok(());
         };
         for (permission, stream) in needs {
+            let stream = stream.as_ref();
             if !user.may(permission, stream) {
                 return Err(RequestError::PermissionDenied {
                     user: user.name.clone(),
@@ -80,20 +83,43 @@ pub fn authorize<T: Needs>(request: &Request<T>) -> Result<(), Status> {
         .map_err(crate::server::status::status)
 }
 
+/// A stream a call needs a permission on: named in the request, or derived from it (a
+/// group's default dead-letter stream).
+pub type Name<'a> = Cow<'a, [u8]>;
+
 /// What a request needs: a permission on each stream it names.
 pub trait Needs {
     /// The (permission, stream) pairs.
-    fn needs(&self) -> Vec<(Permission, &[u8])>;
+    fn needs(&self) -> Vec<(Permission, Name<'_>)>;
 }
 
-fn on<K: StreamKey>(permission: Permission, key: &Option<K>) -> Vec<(Permission, &[u8])> {
-    key.iter().map(|key| (permission, key.name())).collect()
+fn on<K: StreamKey>(permission: Permission, key: &Option<K>) -> Vec<(Permission, Name<'_>)> {
+    key.iter()
+        .map(|key| (permission, Cow::Borrowed(key.name())))
+        .collect()
+}
+
+/// Write on the stream a group policy sends dead letters to, if it sends any: the explicit
+/// one, or `<stream>:dead-letter` when it has a delivery limit.
+fn dead_letter_needs<'a>(
+    stream: &[u8],
+    max_deliveries: u64,
+    explicit: Option<&'a [u8]>,
+) -> Option<(Permission, Name<'a>)> {
+    match explicit {
+        Some(target) => Some((Permission::Write, Cow::Borrowed(target))),
+        None if max_deliveries > 0 => Some((
+            Permission::Write,
+            Cow::Owned([stream, DEAD_LETTER_SUFFIX].concat()),
+        )),
+        None => None,
+    }
 }
 
 macro_rules! needs {
     ($($permission:ident: $($message:ident),+;)*) => {
         $($(impl Needs for v1::$message {
-            fn needs(&self) -> Vec<(Permission, &[u8])> {
+            fn needs(&self) -> Vec<(Permission, Name<'_>)> {
                 on(Permission::$permission, &self.key)
             }
         })+)*
@@ -106,57 +132,75 @@ needs! {
     Write: AddRequest, DeleteRequest, TrimRequest, SetIdRequest;
     Consume: AckRequest, NackRequest, RenewRequest, PendingRequest, ClaimRequest,
         AutoClaimRequest, ConsumeStart;
-    Admin: CreateGroupRequest, SetGroupIdRequest, DestroyGroupRequest, ConsumerRequest,
-        SetRetentionRequest;
+    Admin: SetGroupIdRequest, DestroyGroupRequest, ConsumerRequest, SetRetentionRequest;
 }
 
 impl Needs for v1::ReadRequest {
-    fn needs(&self) -> Vec<(Permission, &[u8])> {
+    fn needs(&self) -> Vec<(Permission, Name<'_>)> {
         let keys = self.streams.iter().filter_map(|offset| offset.key.as_ref());
-        keys.map(|key| (Permission::Read, key.name())).collect()
+        keys.map(|key| (Permission::Read, name(key.name())))
+            .collect()
     }
 }
 
 impl Needs for v1::ReadGroupRequest {
-    fn needs(&self) -> Vec<(Permission, &[u8])> {
+    fn needs(&self) -> Vec<(Permission, Name<'_>)> {
         let keys = self.streams.iter().filter_map(|offset| offset.key.as_ref());
-        keys.map(|key| (Permission::Consume, key.name())).collect()
+        keys.map(|key| (Permission::Consume, name(key.name())))
+            .collect()
     }
 }
 
 impl Needs for v1::DropRequest {
-    fn needs(&self) -> Vec<(Permission, &[u8])> {
+    fn needs(&self) -> Vec<(Permission, Name<'_>)> {
         let text = self.streams.iter().map(String::as_bytes);
         let bytes = self.streams_bytes.iter().map(Vec::as_slice);
         text.chain(bytes)
-            .map(|name| (Permission::Admin, name))
+            .map(|stream| (Permission::Admin, name(stream)))
             .collect()
     }
 }
 
 impl Needs for v1::ListRequest {
     /// Listing needs nothing; the reply holds only the names the caller may read.
-    fn needs(&self) -> Vec<(Permission, &[u8])> {
+    fn needs(&self) -> Vec<(Permission, Name<'_>)> {
         Vec::new()
     }
 }
 
+/// Admin on the stream, and write on where the policy sends dead letters.
+fn group_policy_needs<'a, K: StreamKey>(
+    key: &'a Option<K>,
+    policy: Option<&'a v1::GroupPolicy>,
+) -> Vec<(Permission, Name<'a>)> {
+    let mut needs = on(Permission::Admin, key);
+    if let (Some(key), Some(policy)) = (key, policy) {
+        let explicit = policy.dead_letter.as_ref().map(|target| target.name());
+        needs.extend(dead_letter_needs(
+            key.name(),
+            policy.max_deliveries,
+            explicit,
+        ));
+    }
+    needs
+}
+
 impl Needs for v1::SetPolicyRequest {
-    /// Admin on the stream, and write on an explicit dead-letter stream (the default one,
-    /// `<stream>:dead-letter`, is checked by its name pattern the same way).
-    fn needs(&self) -> Vec<(Permission, &[u8])> {
-        let mut needs = on(Permission::Admin, &self.key);
-        if let Some(target) = self.policy.as_ref().and_then(|p| p.dead_letter.as_ref()) {
-            needs.push((Permission::Write, target.name()));
-        }
-        needs
+    fn needs(&self) -> Vec<(Permission, Name<'_>)> {
+        group_policy_needs(&self.key, self.policy.as_ref())
+    }
+}
+
+impl Needs for v1::CreateGroupRequest {
+    fn needs(&self) -> Vec<(Permission, Name<'_>)> {
+        group_policy_needs(&self.key, self.policy.as_ref())
     }
 }
 
 /// What a command of the command layer (RESP, the CLI's language) needs. Commands that
 /// touch no stream need nothing; FLUSHALL needs admin on every stream (`*`), which the
-/// caller checks with [`flush_allowed`].
-pub fn command_needs(command: &Command) -> Vec<(Permission, &[u8])> {
+/// caller checks with [`admin_of_all`].
+pub fn command_needs(command: &Command) -> Vec<(Permission, Name<'_>)> {
     use Permission::*;
     match command {
         Command::Ping { .. }
@@ -168,11 +212,7 @@ pub fn command_needs(command: &Command) -> Vec<(Permission, &[u8])> {
         | Command::Scan(_) => Vec::new(),
         Command::XAdd(add) => one(Write, &add.key),
         Command::XRange(range) => one(Read, &range.key),
-        Command::XRead(read) => read
-            .streams
-            .iter()
-            .map(|(k, _)| (Read, k.as_slice()))
-            .collect(),
+        Command::XRead(read) => read.streams.iter().map(|(k, _)| (Read, name(k))).collect(),
         Command::XLen { key }
         | Command::XInfoStream { key, .. }
         | Command::XInfoGroups { key }
@@ -181,33 +221,27 @@ pub fn command_needs(command: &Command) -> Vec<(Permission, &[u8])> {
         | Command::ErrorUnlessMissing { key, .. } => one(Read, key),
         Command::XDel { key, .. } | Command::XTrim { key, .. } => one(Write, key),
         Command::XSetId(set) => one(Write, &set.key),
-        Command::XGroupCreate(create) => one(Admin, &create.key),
+        Command::XGroupCreate(create) => command_policy_needs(&create.key, &create.policy),
         Command::XGroupSetId { key, .. }
         | Command::XGroupDestroy { key, .. }
         | Command::XGroupCreateConsumer { key, .. }
         | Command::XGroupDelConsumer { key, .. } => one(Admin, key),
-        Command::XGroupSetPolicy { key, policy, .. } => {
-            let mut needs = one(Admin, key);
-            if let Some(target) = &policy.dead_letter_stream {
-                needs.push((Write, target.as_slice()));
-            }
-            needs
-        }
+        Command::XGroupSetPolicy { key, policy, .. } => command_policy_needs(key, policy),
         Command::XReadGroup(read) => read
             .streams
             .iter()
-            .map(|(k, _)| (Consume, k.as_slice()))
+            .map(|(k, _)| (Consume, name(k)))
             .collect(),
         Command::XAck { key, .. } | Command::XRenew { key, .. } => one(Consume, key),
         Command::XPending(pending) => one(Consume, &pending.key),
         Command::XClaim(claim) => one(Consume, &claim.key),
         Command::XAutoClaim(claim) => one(Consume, &claim.key),
         Command::XNack(nack) => one(Consume, &nack.key),
-        Command::Del { keys } => keys.iter().map(|k| (Admin, k.as_slice())).collect(),
+        Command::Del { keys } => keys.iter().map(|k| (Admin, name(k))).collect(),
         Command::Exists { keys } | Command::ErrorUnlessNoGroup { keys, .. } => {
-            keys.iter().map(|k| (Read, k.as_slice())).collect()
+            keys.iter().map(|k| (Read, name(k))).collect()
         }
-        Command::Rename { from, to } => vec![(Admin, from.as_slice()), (Admin, to.as_slice())],
+        Command::Rename { from, to } => vec![(Admin, name(from)), (Admin, name(to))],
         Command::XRetention { key, action } => match action {
             RetentionAction::Get => one(Read, key),
             RetentionAction::Set(_) | RetentionAction::Clear => one(Admin, key),
@@ -215,12 +249,25 @@ pub fn command_needs(command: &Command) -> Vec<(Permission, &[u8])> {
     }
 }
 
-fn one(permission: Permission, key: &[u8]) -> Vec<(Permission, &[u8])> {
-    vec![(permission, key)]
+fn one(permission: Permission, key: &[u8]) -> Vec<(Permission, Name<'_>)> {
+    vec![(permission, Cow::Borrowed(key))]
 }
 
-/// Whether `principal` may run FLUSHALL / FLUSHDB (admin on `*`).
-pub fn flush_allowed(principal: &Principal) -> bool {
+fn name(key: &[u8]) -> Name<'_> {
+    Cow::Borrowed(key)
+}
+
+/// XGROUP CREATE / SETPOLICY: admin on the stream, write on where dead letters go.
+fn command_policy_needs<'a>(key: &'a [u8], policy: &'a GroupPolicy) -> Vec<(Permission, Name<'a>)> {
+    let mut needs = one(Permission::Admin, key);
+    let explicit = policy.dead_letter_stream.as_deref();
+    needs.extend(dead_letter_needs(key, policy.max_deliveries, explicit));
+    needs
+}
+
+/// Whether `principal` holds admin on every stream (`*`): what FLUSHALL / FLUSHDB and the
+/// server-wide RESP commands (CONFIG SET, CLIENT LIST, CLIENT UNBLOCK) need.
+pub fn admin_of_all(principal: &Principal) -> bool {
     match principal {
         Principal::Anyone => true,
         Principal::User(user) => user.may_all(Permission::Admin),
@@ -345,8 +392,11 @@ async fn authenticate(
     let claimed = credentials.user().to_owned();
     let verified = users.authenticate(credentials).await;
     verified.map_err(|error| {
-        tracing::warn!(%peer, user = ?claimed, "gRPC authentication failed");
-        Status::unauthenticated(error.to_string())
+        tracing::warn!(%peer, user = ?claimed, "gRPC authentication failed: {error}");
+        match error {
+            AuthError::Invalid => Status::unauthenticated(error.to_string()),
+            AuthError::Busy => Status::unavailable(error.to_string()),
+        }
     })
 }
 
@@ -413,20 +463,44 @@ mod tests {
         let read = parse(&["XREAD", "STREAMS", "a", "b", "0", "0"]);
         assert_eq!(
             command_needs(&read),
-            vec![(Permission::Read, &b"a"[..]), (Permission::Read, &b"b"[..])]
+            vec![
+                (Permission::Read, name(b"a")),
+                (Permission::Read, name(b"b"))
+            ]
         );
         let rename = parse(&["RENAME", "a", "b"]);
         assert_eq!(
             command_needs(&rename),
             vec![
-                (Permission::Admin, &b"a"[..]),
-                (Permission::Admin, &b"b"[..])
+                (Permission::Admin, name(b"a")),
+                (Permission::Admin, name(b"b"))
             ]
         );
         let group = parse(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]);
         assert_eq!(
             command_needs(&group),
-            vec![(Permission::Consume, &b"s"[..])]
+            vec![(Permission::Consume, name(b"s"))]
+        );
+        let limited = parse(&["XGROUP", "SETPOLICY", "s", "g", "MAXDELIVERIES", "3"]);
+        assert_eq!(
+            command_needs(&limited),
+            vec![
+                (Permission::Admin, name(b"s")),
+                (Permission::Write, Cow::Owned(b"s:dead-letter".to_vec()))
+            ]
+        );
+        let elsewhere = parse(&["XGROUP", "SETPOLICY", "s", "g", "DEADLETTER", "dl"]);
+        assert_eq!(
+            command_needs(&elsewhere),
+            vec![
+                (Permission::Admin, name(b"s")),
+                (Permission::Write, name(b"dl"))
+            ]
+        );
+        let unlimited = parse(&["XGROUP", "SETPOLICY", "s", "g", "LEASE", "5"]);
+        assert_eq!(
+            command_needs(&unlimited),
+            vec![(Permission::Admin, name(b"s"))]
         );
     }
 }

@@ -212,12 +212,22 @@ impl MetricsServer {
 }
 
 impl ReadyMetricsServer {
-    /// Answers scrapes until the shutdown fires.
+    /// Answers scrapes until the shutdown fires. Meanwhile it folds the histograms' samples
+    /// every few seconds (the exporter's upkeep), so memory stays bounded without scrapes.
     pub async fn serve(self, shutdown: Shutdown) {
-        let shared = Arc::new((self.handle, self.sources));
+        let shared = Arc::new(Scrapes {
+            handle: self.handle,
+            sources: self.sources,
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        });
+        let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
         loop {
             let accepted = tokio::select! {
                 () = shutdown.fired() => return,
+                _ = upkeep.tick() => {
+                    shared.handle.run_upkeep();
+                    continue;
+                }
                 accepted = self.listener.accept() => accepted,
             };
             match accepted {
@@ -233,8 +243,19 @@ impl ReadyMetricsServer {
     }
 }
 
+/// How often the exporter's histograms are folded when nobody scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What scrapes share: one samples and renders at a time (a scrape takes every stream's
+/// group lock and walks the data directory).
+struct Scrapes {
+    handle: PrometheusHandle,
+    sources: Sources,
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
 /// One scrape: read the request head, answer, close.
-async fn answer(mut socket: TcpStream, shared: Arc<(PrometheusHandle, Sources)>) {
+async fn answer(mut socket: TcpStream, shared: Arc<Scrapes>) {
     let mut head = Vec::with_capacity(1024);
     let read = tokio::time::timeout(Duration::from_secs(10), async {
         while !head.windows(4).any(|window| window == b"\r\n\r\n") {
@@ -249,9 +270,11 @@ async fn answer(mut socket: TcpStream, shared: Arc<(PrometheusHandle, Sources)>)
         return;
     }
     let response = if head.starts_with(b"GET /metrics ") || head.starts_with(b"GET /metrics?") {
+        let _turn = shared.one_at_a_time.lock().await;
+        let scrapes = Arc::clone(&shared);
         let sampled = tokio::task::spawn_blocking(move || {
-            shared.1.sample();
-            shared.0.render()
+            scrapes.sources.sample();
+            scrapes.handle.render()
         })
         .await;
         match sampled {

@@ -15,6 +15,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls;
 
+/// How long a client may take over its TLS handshake before it is dropped (both listeners).
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The PEM files TLS is configured from, as the flags name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -82,7 +85,8 @@ impl Tls {
             .with_safe_default_protocol_versions()
             .map_err(|error| format!("TLS: {error}"))?;
         let mut grpc = tonic::transport::ServerTlsConfig::new()
-            .identity(tonic::transport::Identity::from_pem(&cert_pem, &key_pem));
+            .identity(tonic::transport::Identity::from_pem(&cert_pem, &key_pem))
+            .timeout(HANDSHAKE_TIMEOUT);
         let builder = match &files.client_ca {
             Some(path) => {
                 let ca_pem = read(path, "--tls-client-ca")?;

@@ -300,6 +300,9 @@ pub enum AuthError {
     /// No such user, or the secret does not match.
     #[error("invalid username-password pair or token")]
     Invalid,
+    /// Too many credentials are waiting to be checked (a flood of guesses, most likely).
+    #[error("too many authentications in progress; retry later")]
+    Busy,
 }
 
 /// Most verified credentials remembered at once (the cache is emptied when full).
@@ -309,6 +312,10 @@ const VERIFIED_MAX: usize = 4096;
 /// core, so a flood of wrong passwords queues here instead of taking the memory and every
 /// blocking thread.
 const VERIFYING_MAX: usize = 2;
+
+/// Most credentials waiting for a check at once; more are refused at once ([`AuthError::Busy`])
+/// rather than queued behind a flood.
+const WAITING_MAX: usize = 64;
 
 /// The users in force, reloadable, with the cache of verified credentials.
 pub struct Users {
@@ -320,6 +327,11 @@ pub struct Users {
     dummy: String,
     /// Permits to check a hash ([`VERIFYING_MAX`]).
     verifying: tokio::sync::Semaphore,
+    /// Places in the queue for those permits ([`WAITING_MAX`]).
+    waiting: Arc<tokio::sync::Semaphore>,
+    /// Bumped by each reload (under the cache's lock): a check that began before a reload
+    /// is not remembered after it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Users {
@@ -341,6 +353,8 @@ impl Users {
             key,
             dummy: hash_secret(b"not a real secret")?,
             verifying: tokio::sync::Semaphore::new(VERIFYING_MAX),
+            waiting: Arc::new(tokio::sync::Semaphore::new(WAITING_MAX)),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -402,6 +416,9 @@ impl Users {
         if let Some(user) = self.remembered(&credentials) {
             return Ok(user);
         }
+        let Ok(_place) = Arc::clone(&self.waiting).try_acquire_owned() else {
+            return Err(AuthError::Busy);
+        };
         let Ok(_permit) = self.verifying.acquire().await else {
             return Err(AuthError::Invalid);
         };
@@ -417,6 +434,7 @@ impl Users {
         if let Some(user) = self.remembered(credentials) {
             return Ok(user);
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let table = self.table();
         let user = table.get(credentials.user());
         let (secret, hashes): (&[u8], Vec<&str>) = match (credentials, user) {
@@ -445,7 +463,10 @@ impl Users {
                 if verified.len() >= VERIFIED_MAX {
                     verified.clear();
                 }
-                verified.insert(self.digest(credentials), user.name.clone());
+                // Not remembered if the file was reloaded meanwhile (the secret may be gone).
+                if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+                    verified.insert(self.digest(credentials), user.name.clone());
+                }
                 Ok(Arc::clone(user))
             }
             _ => Err(AuthError::Invalid),

@@ -39,8 +39,14 @@ fn users_file(alice_write: &str) -> String {
     );
     text += &format!(
         "[users.ops]\npassword = \"{}\"\nread = [\"*\"]\nwrite = [\"*\"]\nconsume = [\"*\"]\n\
-         admin = [\"*\"]\n",
+         admin = [\"*\"]\n\n",
         hash("ops-pw")
+    );
+    // Owns stream `orders` only (not `orders:dead-letter`).
+    text += &format!(
+        "[users.owner]\npassword = \"{}\"\nread = [\"orders\"]\nwrite = [\"orders\"]\n\
+         admin = [\"orders\"]\n",
+        hash("owner-pw")
     );
     text
 }
@@ -679,14 +685,36 @@ async fn resp_says_noauth_wrongpass_noperm_and_a_reload_applies() {
              to run the 'flushall' command\n{noperm}(integer) 1\n"
         )
     );
+    // Server-wide commands need admin on every stream; DBSIZE counts what the user may read.
+    // (redis-cli prints CLIENT LIST's reply raw, an error too.)
+    let wide = redis_cli(
+        port,
+        "AUTH owner owner-pw\nCONFIG SET stream-node-max-entries 0\nCLIENT LIST\n\
+         CLIENT UNBLOCK 1\nDBSIZE\nXADD orders 1-1 f v\nXGROUP CREATE orders g 0\n\
+         XGROUP SETPOLICY orders g MAXDELIVERIES 3\nXGROUP SETPOLICY orders g LEASE 5\n",
+    )
+    .await;
+    assert_eq!(
+        wide,
+        format!(
+            "OK\n(error) NOPERM this user has no permissions to run the 'config|set' command\n\
+             NOPERM this user has no permissions to run the 'client|list' command\n\
+             (error) NOPERM this user has no permissions to run the 'client|unblock' command\n\
+             (integer) 0\n\"1-1\"\nOK\n{noperm}OK\n"
+        )
+    );
     let hello = redis_cli(
         port,
         "HELLO 2 AUTH ops ops-pw\nXADD payments 1-1 f v\nKEYS *\n",
     )
     .await;
-    assert!(
-        hello.ends_with("\"1-1\"\n1) \"orders:1\"\n2) \"payments\"\n")
-            || hello.ends_with("\"1-1\"\n1) \"payments\"\n2) \"orders:1\"\n"),
+    // ops may read every stream: KEYS lists all three.
+    let (_, keys) = hello.split_once("\"1-1\"\n").expect("XADD's reply");
+    let mut listed: Vec<&str> = keys.lines().map(|line| &line[3..]).collect();
+    listed.sort_unstable();
+    assert_eq!(
+        listed,
+        ["\"orders\"", "\"orders:1\"", "\"payments\""],
         "{hello}"
     );
 

@@ -13,7 +13,7 @@ use crate::server::resp::clients::Unblock;
 use crate::server::resp::connection::{Connection, End};
 use crate::server::resp::encode::Protocol;
 use crate::server::resp::introspect::{self, REDIS_VERSION};
-use crate::server::users::Credentials;
+use crate::server::users::{AuthError, Credentials};
 
 /// Runs `arguments` if it is a command of this module (`name` is its lowercase name).
 pub(super) async fn run(
@@ -131,7 +131,7 @@ async fn log_in(
     user: &[u8],
     password: &[u8],
 ) -> Result<(), CommandError> {
-    let Some(users) = connection.shared.users.clone() else {
+    let Some(users) = connection.shared.users.get().cloned() else {
         return match user {
             b"default" => Ok(()),
             _ => Err(introspect::refuse(WRONGPASS)),
@@ -148,9 +148,16 @@ async fn log_in(
             connection.user = Some(user.name.clone());
             Ok(())
         }
-        Err(_) => {
-            tracing::warn!(peer = %connection.client.peer, user = ?claimed, "RESP authentication failed");
-            Err(introspect::refuse(WRONGPASS))
+        Err(error) => {
+            tracing::warn!(
+                peer = %connection.client.peer,
+                user = ?claimed,
+                "RESP authentication failed: {error}"
+            );
+            Err(introspect::refuse(match error {
+                AuthError::Invalid => WRONGPASS,
+                AuthError::Busy => "ERR too many authentications in progress; retry later",
+            }))
         }
     }
 }
@@ -158,7 +165,7 @@ async fn log_in(
 /// AUTH [username] password (a lone password is the default user's).
 async fn auth(connection: &mut Connection, arguments: &[Vec<u8>]) -> Result<Reply, CommandError> {
     match arguments {
-        [_, _password] if connection.shared.users.is_none() => Err(introspect::refuse(
+        [_, _password] if connection.shared.users.get().is_none() => Err(introspect::refuse(
             "ERR AUTH <password> called without any password configured for the default user. \
              Are you sure your configuration is correct?",
         )),
@@ -239,8 +246,12 @@ fn client(connection: &mut Connection, arguments: &[Vec<u8>]) -> Result<Reply, C
             }
         }
         "info" => Reply::Bulk(format!("{}\n", connection.client.describe(local)).into_bytes()),
-        "list" => client_list(connection, &arguments[2..])?,
+        "list" => {
+            connection.require_admin("client|list")?;
+            client_list(connection, &arguments[2..])?
+        }
         "unblock" => {
+            connection.require_admin("client|unblock")?;
             let id = integer(&arguments[2])?;
             let how = match arguments.get(3) {
                 None => Unblock::Timeout,

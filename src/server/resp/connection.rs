@@ -335,10 +335,21 @@ impl Connection {
     /// it authenticated as, looked up in the users in force now (so a reload applies at
     /// once); `None` before authentication, or once the user is gone from the file.
     pub(super) fn principal(&self) -> Option<Principal> {
-        let Some(users) = &self.shared.users else {
+        let Some(users) = self.shared.users.get() else {
             return Some(Principal::Anyone);
         };
         users.user(self.user.as_deref()?).map(Principal::User)
+    }
+
+    /// Refuses a server-wide command (`name` as Redis names it, e.g. `config|set`) unless the
+    /// connection's user holds admin on every stream; always allowed without `--users`.
+    pub(super) fn require_admin(&self, name: &str) -> Result<(), crate::command::CommandError> {
+        match self.principal() {
+            Some(principal) if crate::server::access::admin_of_all(&principal) => Ok(()),
+            _ => Err(crate::server::resp::introspect::refuse(&format!(
+                "NOPERM this user has no permissions to run the '{name}' command"
+            ))),
+        }
     }
 
     /// 2 or 3, for CLIENT LIST.

@@ -79,6 +79,15 @@ impl Connection {
                 .ack_deferred(&key, &group, &ids)
                 .map(|acked| Queued::Durable(acked.map(reply::integer)))
                 .map_err(RequestError::from),
+            Command::DbSize => {
+                // The streams the user may read.
+                let principal = self.principal().unwrap_or(Principal::Anyone);
+                let names = self.shared.engine.list(None);
+                let readable = names
+                    .iter()
+                    .filter(|name| principal.may(Permission::Read, name));
+                Ok(Queued::Reply(reply::integer(readable.count() as u64)))
+            }
             command @ (Command::Keys { .. } | Command::Scan(_)) => {
                 let listed = self.answer(command).await;
                 let principal = self.principal().unwrap_or(Principal::Anyone);
@@ -95,7 +104,7 @@ impl Connection {
         let Some(principal) = self.principal() else {
             return Err(Reply::error(NOAUTH));
         };
-        if matches!(command, Command::FlushAll) && !access::flush_allowed(&principal) {
+        if matches!(command, Command::FlushAll) && !access::admin_of_all(&principal) {
             return Err(Reply::error(
                 "NOPERM this user has no permissions to run the 'flushall' command",
             ));

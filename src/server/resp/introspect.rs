@@ -375,8 +375,10 @@ pub(super) fn config(
     if is_keyword(subcommand, "get") && arguments.len() >= 3 {
         Ok(config_get(connection, &arguments[2..]))
     } else if is_keyword(subcommand, "set") && arguments.len() >= 4 && arguments.len() % 2 == 0 {
+        connection.require_admin("config|set")?;
         config_set(connection, &arguments[2..])
     } else if is_keyword(subcommand, "resetstat") && arguments.len() == 2 {
+        connection.require_admin("config|resetstat")?;
         connection.shared.stats.reset();
         Ok(reply::ok())
     } else if is_keyword(subcommand, "help") && arguments.len() == 2 {

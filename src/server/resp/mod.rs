@@ -73,8 +73,8 @@ pub(crate) struct Shared {
     pub(crate) address: SocketAddr,
     /// INFO's command and error statistics.
     pub(crate) stats: stats::Stats,
-    /// Users and permissions, if on (`--users`).
-    pub(crate) users: Option<Arc<crate::server::users::Users>>,
+    /// Users and permissions, if on (`--users`): set once, before serving.
+    pub(crate) users: std::sync::OnceLock<Arc<crate::server::users::Users>>,
     /// What CONFIG SET changed.
     pub(crate) settings: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
@@ -115,7 +115,7 @@ impl RespServer {
                 started: Instant::now(),
                 address,
                 settings: Default::default(),
-                users: None,
+                users: std::sync::OnceLock::new(),
                 stats: stats::Stats::default(),
             }),
         })
@@ -129,9 +129,10 @@ impl RespServer {
 
     /// Requires every connection to authenticate as one of `users` (AUTH, HELLO … AUTH).
     /// Call before serving.
-    pub fn with_users(mut self, users: Option<Arc<crate::server::users::Users>>) -> RespServer {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.users = users;
+    pub fn with_users(self, users: Option<Arc<crate::server::users::Users>>) -> RespServer {
+        if let Some(users) = users {
+            // A new server's cell is empty: this is its only setting.
+            let _ = self.shared.users.set(users);
         }
         self
     }
