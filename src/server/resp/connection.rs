@@ -346,9 +346,10 @@ impl Connection {
     pub(super) fn require_admin(&self, name: &str) -> Result<(), crate::command::CommandError> {
         match self.principal() {
             Some(principal) if crate::server::access::admin_of_all(&principal) => Ok(()),
-            _ => Err(crate::server::resp::introspect::refuse(&format!(
-                "NOPERM this user has no permissions to run the '{name}' command"
-            ))),
+            _ => Err(crate::command::args::error_text(
+                format!("NOPERM this user has no permissions to run the '{name}' command")
+                    .as_bytes(),
+            )),
         }
     }
 
