@@ -12,7 +12,6 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use base64::Engine as _;
 use futures_util::future::BoxFuture;
@@ -23,6 +22,7 @@ use crate::command::{Command, RetentionAction};
 use crate::model::{GroupPolicy, DEAD_LETTER_SUFFIX};
 use crate::proto::convert::StreamKey;
 use crate::proto::v1;
+use crate::server::around::{AroundCall, HttpRequest, HttpResponse};
 use crate::server::status::RequestError;
 use crate::server::users::{AuthError, Credentials, Permission, User, Users};
 
@@ -301,7 +301,8 @@ fn open_path(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
 }
 
-/// The tower layer that authenticates every gRPC call (see the module's documentation).
+/// The step that authenticates every gRPC call (see the module's documentation); a layer
+/// through [`Around`](crate::server::around::Around).
 #[derive(Clone)]
 pub struct Authenticate {
     users: Option<Arc<Users>>,
@@ -314,44 +315,16 @@ impl Authenticate {
     }
 }
 
-impl<S> tower::Layer<S> for Authenticate {
-    type Service = AuthenticateService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthenticateService {
-            inner,
-            users: self.users.clone(),
-        }
-    }
-}
-
-/// [`Authenticate`]'s service.
-#[derive(Clone)]
-pub struct AuthenticateService<S> {
-    inner: S,
-    users: Option<Arc<Users>>,
-}
-
-type HttpRequest = http::Request<tonic::body::Body>;
-type HttpResponse = http::Response<tonic::body::Body>;
-
-impl<S> tower::Service<HttpRequest> for AuthenticateService<S>
-where
-    S: tower::Service<HttpRequest, Response = HttpResponse> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<HttpResponse, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
-        // The clone is ready only if polled; swap so the one polled ready serves this call.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl AroundCall for Authenticate {
+    fn around<S>(
+        &self,
+        mut request: HttpRequest,
+        mut inner: S,
+    ) -> BoxFuture<'static, Result<HttpResponse, S::Error>>
+    where
+        S: tower::Service<HttpRequest, Response = HttpResponse> + Send + 'static,
+        S::Future: Send + 'static,
+    {
         let Some(users) = self.users.clone() else {
             request.extensions_mut().insert(Principal::Anyone);
             return Box::pin(inner.call(request));

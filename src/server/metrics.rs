@@ -17,7 +17,6 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -26,9 +25,9 @@ use metrics_util::MetricKindMask;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tonic::codegen::http;
 
 use crate::engine::Engine;
+use crate::server::around::{AroundCall, HttpRequest, HttpResponse};
 use crate::server::shutdown::Shutdown;
 
 /// Default address of the metrics endpoint.
@@ -300,44 +299,24 @@ fn http_response(status: &str, content_type: &str, body: &str) -> String {
     )
 }
 
-/// The tower layer that counts and times every gRPC call by method and status.
+/// The step that counts and times every gRPC call by method and status; a layer through
+/// [`Around`](crate::server::around::Around).
 #[derive(Clone, Copy, Default)]
 pub struct CallMetrics;
 
-impl<S> tower::Layer<S> for CallMetrics {
-    type Service = CallMetricsService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        CallMetricsService { inner }
-    }
-}
-
-/// [`CallMetrics`]' service.
-#[derive(Clone)]
-pub struct CallMetricsService<S> {
-    inner: S,
-}
-
-type HttpRequest = http::Request<tonic::body::Body>;
-type HttpResponse = http::Response<tonic::body::Body>;
-
-impl<S> tower::Service<HttpRequest> for CallMetricsService<S>
-where
-    S: tower::Service<HttpRequest, Response = HttpResponse> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<HttpResponse, S::Error>>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: HttpRequest) -> Self::Future {
+impl AroundCall for CallMetrics {
+    fn around<S>(
+        &self,
+        request: HttpRequest,
+        mut inner: S,
+    ) -> BoxFuture<'static, Result<HttpResponse, S::Error>>
+    where
+        S: tower::Service<HttpRequest, Response = HttpResponse> + Send + 'static,
+        S::Future: Send + 'static,
+    {
         let method = method_label(request.uri().path());
         let started = Instant::now();
-        let call = self.inner.call(request);
+        let call = inner.call(request);
         Box::pin(async move {
             let response = call.await?;
             // A refusal is a trailers-only response: its status is in the headers. A call

@@ -18,9 +18,11 @@
 //! handlers), `groups` (the Groups service, its dispatch and its non-reading handlers), `group_read` (group reads
 //! and claims), `consume` (the streaming consumer), `wait` (the one wait of every blocking
 //! call), `gate` (MULTI/EXEC's isolation across both front ends), `shutdown`, and `resp`
-//! (the Redis-protocol front end).
+//! (the Redis-protocol front end). Around every gRPC call, `around` runs `access`'s
+//! authentication and `metrics`' call metrics.
 
 pub mod access;
+mod around;
 mod config;
 mod consume;
 mod convert;
@@ -206,8 +208,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         (tokio::spawn(server.serve(shutdown.clone())), address)
     });
     let server = builder
-        .layer(metrics::CallMetrics)
-        .layer(access::Authenticate::new(users.clone()))
+        .layer(around::Around(metrics::CallMetrics))
+        .layer(around::Around(access::Authenticate::new(users.clone())))
         .layer(tower::util::MapResponseLayer::new(
             status::oversized_request_as_resource_exhausted::<tonic::body::Body>,
         ))
