@@ -139,6 +139,13 @@ fn findings(report: &Report) -> Vec<&Problem> {
         .collect()
 }
 
+/// The report's one warning or damage (there must be exactly one).
+fn one_finding(report: &Report) -> &Problem {
+    let found = findings(report);
+    assert_eq!(found.len(), 1, "{report}");
+    found[0]
+}
+
 /// Repairs `data`; the store must then check sound, with no warning or damage left.
 fn repair(data: &Path) -> check::RepairOutcome {
     repair_with(config(data))
@@ -215,14 +222,13 @@ fn a_flipped_byte_in_a_sealed_segment_is_damage_and_repair_cuts_there() {
     fs::write(&path, &bytes).expect("segment 1");
 
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
-    assert_eq!(found[0].level, Level::Damage);
-    assert_eq!(found[0].path, path);
-    assert_eq!(found[0].offset, Some(offsets[damaged] as u64));
-    assert!(found[0].what.contains("checksum"), "{}", found[0].what);
+    let found = one_finding(&report);
+    assert_eq!(found.level, Level::Damage);
+    assert_eq!(found.path, path);
+    assert_eq!(found.offset, Some(offsets[damaged] as u64));
+    assert!(found.what.contains("checksum"), "{}", found.what);
     assert_eq!(
-        found[0].fix,
+        found.fix,
         Some(Fix::CutLog {
             at: offsets[damaged] as u64
         })
@@ -297,13 +303,12 @@ fn a_torn_active_tail_is_a_warning_the_server_repairs() {
         report.is_sound(),
         "a torn tail is the server's to repair:\n{report}"
     );
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
+    let found = one_finding(&report);
     assert_eq!(
-        (found[0].level, &found[0].path, found[0].offset),
+        (found.level, &found.path, found.offset),
         (Level::Warning, &path, Some(last as u64))
     );
-    assert_eq!(found[0].fix, None);
+    assert_eq!(found.fix, None);
 
     let outcome = repair(data.path());
     assert!(
@@ -339,14 +344,13 @@ fn a_flipped_byte_before_an_active_index_point_is_damage() {
     bytes[offsets[5] + 10] ^= 0x01;
     fs::write(&path, &bytes).expect("the active segment");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
+    let found = one_finding(&report);
     let at = offsets[5] as u64;
     assert_eq!(
-        (found[0].level, &found[0].path, found[0].offset),
+        (found.level, &found.path, found.offset),
         (Level::Damage, &path, Some(at))
     );
-    assert_eq!(found[0].fix, Some(Fix::CutLog { at }));
+    assert_eq!(found.fix, Some(Fix::CutLog { at }));
 
     let engine = Engine::open(config.clone()).expect("the engine opens");
     assert!(
@@ -402,19 +406,17 @@ fn a_wrong_index_point_is_damage_and_a_torn_one_a_warning() {
     ));
     fs::write(&path, &wrong).expect("index 1");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
-    assert_eq!((found[0].level, &found[0].path), (Level::Damage, &path));
-    assert_eq!(found[0].fix, Some(Fix::SetIndexAside));
+    let found = one_finding(&report);
+    assert_eq!((found.level, &found.path), (Level::Damage, &path));
+    assert_eq!(found.fix, Some(Fix::SetIndexAside));
 
     // A point whose checksum fails: the server rebuilds the index itself.
     let mut torn = pristine.clone();
     torn[40] ^= 0x01;
     fs::write(&path, &torn).expect("index 1");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
-    assert_eq!((found[0].level, &found[0].path), (Level::Warning, &path));
+    let found = one_finding(&report);
+    assert_eq!((found.level, &found.path), (Level::Warning, &path));
 
     fs::write(&path, &wrong).expect("index 1");
     repair(data.path());
@@ -456,13 +458,12 @@ fn a_damaged_tombstone_with_valid_ones_after_it_is_damage() {
     bytes[4] ^= 0x01; // the first slot, deleting entry 1
     fs::write(&path, &bytes).expect("tombstones");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
+    let found = one_finding(&report);
     assert_eq!(
-        (found[0].level, &found[0].path, found[0].offset),
+        (found.level, &found.path, found.offset),
         (Level::Damage, &path, Some(0))
     );
-    assert_eq!(found[0].fix, Some(Fix::KeepValidTombstones));
+    assert_eq!(found.fix, Some(Fix::KeepValidTombstones));
 
     repair(data.path());
     let engine = Engine::open(config(data.path())).expect("the engine opens");
@@ -479,12 +480,8 @@ fn a_damaged_tombstone_with_valid_ones_after_it_is_damage() {
     torn.extend_from_slice(&[7; 17]);
     fs::write(&path, &torn).expect("tombstones");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
-    assert_eq!(
-        (found[0].level, found[0].offset),
-        (Level::Warning, Some(80))
-    );
+    let found = one_finding(&report);
+    assert_eq!((found.level, found.offset), (Level::Warning, Some(80)));
 }
 
 #[test]
@@ -505,13 +502,12 @@ fn a_damaged_segment_header_is_quarantine_and_repair_derives_it() {
         engine.close().expect("a clean close");
     }
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
+    let found = one_finding(&report);
     assert_eq!(
-        (found[0].level, &found[0].path, found[0].offset),
+        (found.level, &found.path, found.offset),
         (Level::Damage, &path, Some(0))
     );
-    assert!(matches!(found[0].fix, Some(Fix::WriteHeader(_))));
+    assert!(matches!(found.fix, Some(Fix::WriteHeader(_))));
 
     let outcome = repair(data.path());
     assert!(outcome
@@ -613,10 +609,9 @@ fn damaged_group_journals_are_judged_as_opening_judges_them() {
     bytes[13] ^= 0x01;
     fs::write(&journal, &bytes).expect("the journal");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
-    assert_eq!((found[0].level, &found[0].path), (Level::Damage, &journal));
-    assert!(matches!(found[0].fix, Some(Fix::WriteJournalHeader { .. })));
+    let found = one_finding(&report);
+    assert_eq!((found.level, &found.path), (Level::Damage, &journal));
+    assert!(matches!(found.fix, Some(Fix::WriteJournalHeader { .. })));
     repair(data.path());
     let engine = Engine::open(config(data.path())).expect("the engine opens");
     assert_eq!(
@@ -635,13 +630,12 @@ fn damaged_group_journals_are_judged_as_opening_judges_them() {
     bytes[end..end + frame.len()].copy_from_slice(&frame);
     fs::write(&journal, &bytes).expect("the journal");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
+    let found = one_finding(&report);
     assert_eq!(
-        (found[0].level, found[0].offset),
+        (found.level, found.offset),
         (Level::Damage, Some(end as u64))
     );
-    assert_eq!(found[0].fix, Some(Fix::CutJournal { at: end as u64 }));
+    assert_eq!(found.fix, Some(Fix::CutJournal { at: end as u64 }));
     repair(data.path());
     let engine = Engine::open(config(data.path())).expect("the engine opens");
     assert_eq!(pending_ids(&engine), pending);
@@ -655,9 +649,8 @@ fn damaged_group_journals_are_judged_as_opening_judges_them() {
     fs::write(&journal, &bytes).expect("the journal");
     let report = check_unchanged(data.path());
     assert!(report.is_sound(), "{report}");
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
-    assert_eq!((found[0].level, &found[0].path), (Level::Warning, &journal));
+    let found = one_finding(&report);
+    assert_eq!((found.level, &found.path), (Level::Warning, &journal));
 }
 
 /// Damage in a journal that a later journal with records follows is not a torn append: the
@@ -686,13 +679,12 @@ fn a_damaged_frame_before_a_later_journal_is_damage() {
     fs::write(&first, &bytes).expect("journal 1");
 
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
+    let found = one_finding(&report);
     assert_eq!(
-        (found[0].level, &found[0].path, found[0].offset),
+        (found.level, &found.path, found.offset),
         (Level::Damage, &first, Some(last))
     );
-    assert_eq!(found[0].fix, Some(Fix::CutJournal { at: last }));
+    assert_eq!(found.fix, Some(Fix::CutJournal { at: last }));
     {
         let engine = Engine::open(config(data.path())).expect("the engine opens");
         assert!(
@@ -717,10 +709,9 @@ fn a_damaged_snapshot_is_damage_and_set_aside() {
     bytes[middle] ^= 0x01;
     fs::write(&snapshot, &bytes).expect("the snapshot");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
-    assert_eq!((found[0].level, &found[0].path), (Level::Damage, &snapshot));
-    assert_eq!(found[0].fix, Some(Fix::SetSnapshotAside));
+    let found = one_finding(&report);
+    assert_eq!((found.level, &found.path), (Level::Damage, &snapshot));
+    assert_eq!(found.fix, Some(Fix::SetSnapshotAside));
     repair(data.path());
     assert!(!snapshot.exists());
     let engine = Engine::open(config(data.path())).expect("the engine opens");
@@ -851,10 +842,9 @@ fn a_damaged_retention_policy_file_is_damage_and_a_sound_one_is_not() {
     bytes[20] ^= 0x01;
     fs::write(&file, &bytes).expect("the policy file");
     let report = check_unchanged(data.path());
-    let found = findings(&report);
-    assert_eq!(found.len(), 1, "{report}");
-    assert_eq!((found[0].level, &found[0].path), (Level::Damage, &file));
-    assert_eq!(found[0].fix, Some(Fix::SetRetentionAside));
+    let found = one_finding(&report);
+    assert_eq!((found.level, &found.path), (Level::Damage, &file));
+    assert_eq!(found.fix, Some(Fix::SetRetentionAside));
     assert!(Engine::open(config(data.path()))
         .expect("the engine opens")
         .len(NAME)
