@@ -227,16 +227,7 @@ fn ack(engine: &Engine, ms: std::ops::RangeInclusive<u64>) {
 #[test]
 fn the_guard_holds_undelivered_and_pending_entries_until_acknowledged() {
     let (_fs, _clock, engine) = filled();
-    engine
-        .create_group(
-            STREAM,
-            GROUP,
-            GroupTarget::Id(StreamId::MIN),
-            false,
-            None,
-            GroupPolicy::default(),
-        )
-        .unwrap();
+    create_group(&engine);
     assert_eq!(read_group(&engine, 5, false), vec![1, 2, 3, 4, 5]);
     engine
         .set_retention(
@@ -270,16 +261,7 @@ fn the_guard_holds_undelivered_and_pending_entries_until_acknowledged() {
     assert_eq!((status.held_segments, status.removed_segments), (0, 3));
     // Without the guard the same state would have gone at once: the guard made the difference.
     let (_fs, _clock, unguarded) = filled();
-    unguarded
-        .create_group(
-            STREAM,
-            GROUP,
-            GroupTarget::Id(StreamId::MIN),
-            false,
-            None,
-            GroupPolicy::default(),
-        )
-        .unwrap();
+    create_group(&unguarded);
     unguarded
         .set_retention(STREAM, policy(|p| p.max_len = Some(1)))
         .unwrap();
@@ -376,4 +358,18 @@ fn the_background_thread_enforces_by_itself() {
     let engine = Engine::open(Config::new(dir.path())).unwrap();
     assert!(engine.repairs().is_empty(), "{:?}", engine.repairs());
     assert_eq!(engine.retention(STREAM).unwrap().unwrap().max_len, Some(1));
+}
+
+/// Creates group [`GROUP`] on [`STREAM`], reading from the start, with no policy.
+fn create_group(engine: &Engine) {
+    engine
+        .create_group(
+            STREAM,
+            GROUP,
+            GroupTarget::Id(StreamId::MIN),
+            false,
+            None,
+            GroupPolicy::default(),
+        )
+        .expect("a group");
 }

@@ -171,16 +171,7 @@ fn a_clean_store_is_sound_and_its_figures_are_right() {
         engine
             .delete(NAME, &[StreamId::new(3, 0), StreamId::new(40, 0)])
             .expect("XDEL");
-        engine
-            .create_group(
-                NAME,
-                GROUP,
-                GroupTarget::Id(StreamId::MIN),
-                false,
-                None,
-                GroupPolicy::default(),
-            )
-            .expect("a group");
+        create_group(&engine);
         engine.close().expect("a clean close");
     }
     let report = check_unchanged(data.path());
@@ -528,16 +519,7 @@ fn build_with_group(data: &Path, journal_bytes_min: u64) -> Vec<StreamId> {
     let mut config = config(data);
     config.group_journal_bytes_min = journal_bytes_min;
     let engine = Engine::open(config).expect("the engine opens");
-    engine
-        .create_group(
-            NAME,
-            GROUP,
-            GroupTarget::Id(StreamId::MIN),
-            false,
-            None,
-            GroupPolicy::default(),
-        )
-        .expect("a group");
+    create_group(&engine);
     for _ in 0..4 {
         let read = engine
             .read_group(&ReadGroup {
@@ -855,4 +837,18 @@ fn a_damaged_retention_policy_file_is_damage_and_a_sound_one_is_not() {
     let engine = Engine::open(config(data.path())).expect("the engine opens");
     assert_eq!(engine.len(NAME).expect("XLEN"), 5);
     assert_eq!(engine.retention(NAME).expect("XRETENTION GET"), None);
+}
+
+/// Creates group [`GROUP`] on [`NAME`], reading from the start, with no policy.
+fn create_group(engine: &Engine) {
+    engine
+        .create_group(
+            NAME,
+            GROUP,
+            GroupTarget::Id(StreamId::MIN),
+            false,
+            None,
+            GroupPolicy::default(),
+        )
+        .expect("a group");
 }
