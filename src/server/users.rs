@@ -428,12 +428,9 @@ impl Users {
             .unwrap_or(Err(AuthError::Invalid))
     }
 
-    /// Verifies `credentials` (slow: an argon2 hash; run it off the async workers) and
-    /// remembers them if they hold.
+    /// Verifies `credentials` against their hash (slow: run it off the async workers; callers
+    /// look in [`Users::remembered`] first) and remembers them if they hold.
     pub fn verify(&self, credentials: &Credentials) -> Result<Arc<User>, AuthError> {
-        if let Some(user) = self.remembered(credentials) {
-            return Ok(user);
-        }
         let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let table = self.table();
         let user = table.get(credentials.user());

@@ -1,7 +1,7 @@
 //! Redis stream semantics over one stream log: how XADD picks IDs, XSETID's rules, XINFO's
 //! figures, (in `groups`) the consumer groups and (in `retention`) the retention policy. Each
-//! operation is one transaction on the
-//! log, so it is atomic and, under the default fsync policy, durable when it returns.
+//! operation is one transaction on the log, so it is atomic and, under the default fsync
+//! policy, durable when it returns.
 
 mod groups;
 mod retention;
