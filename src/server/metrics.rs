@@ -2,14 +2,14 @@
 //! by default, `off` to disable), built on the `metrics` facade and its Prometheus exporter.
 //!
 //! Events are recorded where they happen, through the facade: gRPC calls per method and
-//! status with their latency ([`CallMetrics`], a tower layer), RESP commands and errors per
+//! status with their latency ([`CallMetrics`], a step around each call), RESP commands and errors per
 //! command with their latency, entries and bytes appended and read, each sync round's
 //! latency and how many writers it acknowledged, entries dead-lettered per group. State is
 //! sampled when Prometheus scrapes ([`Sources`]): streams, bytes on disk, open files and maps
 //! against the budget, blocked readers and Tail subscribers against theirs, RESP clients, and
 //! per consumer group its pending entries and lag, and per stream with a retention policy
-//! what its guard holds back. A gauge not refreshed by a scrape (a dropped stream's) is
-//! gone from the next one.
+//! what its guard holds back. A gauge no scrape has refreshed for a second (a dropped
+//! stream's) is left out of the next scrape.
 //!
 //! The endpoint answers `GET /metrics` (anything else is 404) with the text exposition
 //! format, over plain HTTP/1.1, one request per connection.
