@@ -35,9 +35,25 @@ enum Command {
     Check(sluice::check::CheckArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    match Arguments::parse().command {
+fn main() -> ExitCode {
+    let arguments = Arguments::parse();
+    let runtime = match &arguments.command {
+        Command::Serve(args) => sluice::server::runtime::build(args.worker_threads),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(arguments.command)),
+        Err(error) => {
+            eprintln!("sluice: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> ExitCode {
+    match command {
         Command::Serve(args) => {
             sluice::server::init_logging();
             match sluice::server::run(*args).await {

@@ -688,81 +688,101 @@ fn only_a_failed_write_to_disk_stops_a_stream() {
     ));
 }
 
-/// Writers awaiting durability asynchronously (as the server's do): commit threads lead the
-/// syncs. After a power cut mid-run every acknowledged entry is there, and every task ended.
+/// Writers awaiting durability asynchronously (as the server's do), on a multi-thread runtime
+/// (commit threads lead the syncs) and on a current-thread one with the engine's sync pump (the
+/// runtime's thread leads them). After a power cut mid-run every acknowledged entry is there,
+/// and every task ended.
 #[test]
 fn async_writers_lose_nothing_acknowledged() {
-    for cut in [50u64, 133, 260, 400] {
-        let fs = SimFs::new();
-        let clock = Arc::new(ManualClock::new(1));
-        let engine = Engine::open_with(config(&clock), Arc::new(fs.clone())).unwrap();
-        fs.cut_after(cut);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+    for pump in [false, true] {
+        for cut in [50u64, 133, 260, 400] {
+            async_writers_cut(cut, pump);
+        }
+    }
+}
+
+fn async_writers_cut(cut: u64, pump: bool) {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(1));
+    let engine = Engine::open_with(config(&clock), Arc::new(fs.clone())).unwrap();
+    fs.cut_after(cut);
+    let runtime = if pump {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .unwrap();
-        let acknowledged: Vec<(StreamId, Vec<Field>)> = runtime.block_on(async {
-            let tasks: Vec<_> = (0..16u64)
-                .map(|task| {
-                    let engine = engine.clone();
-                    tokio::spawn(async move {
-                        let mut acked = Vec::new();
-                        for n in 0..40u64 {
-                            let fields = vec![(b"t".to_vec(), format!("{task}-{n}").into_bytes())];
-                            let entry = NewEntry {
-                                id: AddId::Auto,
-                                fields: fields.clone(),
-                            };
-                            let commit =
-                                match engine.add_deferred(STREAMS[0], &[entry], false, None) {
-                                    Ok(commit) => commit,
-                                    Err(_) => break,
-                                };
-                            match commit.await {
-                                Ok(Some(ids)) => acked.push((ids[0], fields)),
-                                _ => break,
-                            }
-                        }
-                        acked
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            for task in tasks {
-                all.extend(
-                    tokio::time::timeout(std::time::Duration::from_secs(60), task)
-                        .await
-                        .expect("a writer hung")
-                        .unwrap(),
-                );
-            }
-            all
-        });
-        drop(runtime);
-        drop(engine);
-        fs.cut_now();
-        fs.reboot(Tear::Torn { seed: cut });
-        let engine = Engine::open_with(config(&clock), Arc::new(fs.clone())).unwrap();
-        let present: BTreeMap<StreamId, Vec<Field>> = engine
-            .range(
-                STREAMS[0],
-                IdRange::ALL,
-                false,
-                ReadLimit::count(usize::MAX),
-            )
             .unwrap()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|entry| (entry.id, entry.fields))
+    };
+    let acknowledged: Vec<(StreamId, Vec<Field>)> = runtime.block_on(async {
+        if pump {
+            tokio::spawn(engine.sync_pump());
+        }
+        let tasks: Vec<_> = (0..16u64)
+            .map(|task| {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    let mut acked = Vec::new();
+                    for n in 0..40u64 {
+                        let fields = vec![(b"t".to_vec(), format!("{task}-{n}").into_bytes())];
+                        let entry = NewEntry {
+                            id: AddId::Auto,
+                            fields: fields.clone(),
+                        };
+                        let commit = match engine.add_deferred(STREAMS[0], &[entry], false, None) {
+                            Ok(commit) => commit,
+                            Err(_) => break,
+                        };
+                        match commit.await {
+                            Ok(Some(ids)) => acked.push((ids[0], fields)),
+                            _ => break,
+                        }
+                    }
+                    acked
+                })
+            })
             .collect();
-        assert!(!acknowledged.is_empty(), "cut {cut}: nothing acknowledged");
-        for (id, fields) in &acknowledged {
-            assert_eq!(
-                present.get(id),
-                Some(fields),
-                "cut {cut}: acknowledged {id} lost"
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(
+                tokio::time::timeout(std::time::Duration::from_secs(60), task)
+                    .await
+                    .expect("a writer hung")
+                    .unwrap(),
             );
         }
+        all
+    });
+    drop(runtime);
+    drop(engine);
+    fs.cut_now();
+    fs.reboot(Tear::Torn { seed: cut });
+    let engine = Engine::open_with(config(&clock), Arc::new(fs.clone())).unwrap();
+    let present: BTreeMap<StreamId, Vec<Field>> = engine
+        .range(
+            STREAMS[0],
+            IdRange::ALL,
+            false,
+            ReadLimit::count(usize::MAX),
+        )
+        .unwrap()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| (entry.id, entry.fields))
+        .collect();
+    assert!(
+        !acknowledged.is_empty(),
+        "cut {cut} (pump {pump}): nothing acknowledged"
+    );
+    for (id, fields) in &acknowledged {
+        assert_eq!(
+            present.get(id),
+            Some(fields),
+            "cut {cut} (pump {pump}): acknowledged {id} lost"
+        );
     }
 }

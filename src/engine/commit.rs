@@ -24,13 +24,36 @@ use crate::stream::Stream;
 
 /// What a commit thread is asked to do for a stream; each kind has its own "already
 /// requested" flag, cleared when the thread takes the request.
-enum Request {
+pub(super) enum Request {
     /// Lead group-commit rounds of one of the stream's queues.
-    Round(Weak<Stream>, Arc<AtomicBool>, CommitQueueKind),
+    Round(RoundRequest),
     /// Compact the stream's group journal.
     Compact(Weak<Stream>, Arc<AtomicBool>),
     /// Stop.
     Stop,
+}
+
+/// A request to lead the sync rounds that tasks wait for, on one of a stream's queues: run
+/// by a commit thread, or by the runtime thread's [`super::pump::SyncPump`].
+pub(super) struct RoundRequest {
+    stream: Weak<Stream>,
+    requested: Arc<AtomicBool>,
+    queue: CommitQueueKind,
+}
+
+/// Rounds a committer thread leads for one queue before letting other streams have a turn.
+const ROUNDS_PER_TURN: usize = 16;
+
+impl RoundRequest {
+    /// Leads up to `rounds_max` rounds (blocking on their syncs); if more are needed, a new
+    /// request is made.
+    pub(super) fn run(self, rounds_max: usize) {
+        // Cleared first: a request made during the round is not lost.
+        self.requested.store(false, Ordering::Release);
+        if let Some(stream) = self.stream.upgrade() {
+            stream.log().try_flush(self.queue, rounds_max);
+        }
+    }
 }
 
 /// Threads that lead group-commit rounds for writes awaited by async tasks, and compact group
@@ -53,13 +76,7 @@ impl Committers {
                     .spawn(move || loop {
                         let request = lock(&receiver).recv();
                         match request {
-                            Ok(Request::Round(stream, requested, queue)) => {
-                                // Cleared first: a request made during the round is not lost.
-                                requested.store(false, Ordering::Release);
-                                if let Some(stream) = stream.upgrade() {
-                                    stream.log().try_flush(queue);
-                                }
-                            }
+                            Ok(Request::Round(round)) => round.run(ROUNDS_PER_TURN),
                             Ok(Request::Compact(stream, requested)) => {
                                 requested.store(false, Ordering::Release);
                                 if let Some(stream) = stream.upgrade() {
@@ -76,34 +93,50 @@ impl Committers {
         Committers { requests, threads }
     }
 
-    /// Lets `stream` ask this pool for sync rounds (for its waiting tasks) and for group
-    /// journal compactions.
+    /// Lets `stream` ask for sync rounds (for its waiting tasks) and for group journal
+    /// compactions. Rounds asked for on a thread running a [`super::pump::SyncPump`] are led
+    /// by it; the rest, and every compaction, by this pool.
     pub fn serve(&self, stream: &Arc<Stream>) {
         for queue in [CommitQueueKind::Log, CommitQueueKind::Journal] {
             let round = self.scheduler(stream, move |stream, requested| {
-                Request::Round(stream, requested, queue)
+                let round = RoundRequest {
+                    stream,
+                    requested,
+                    queue,
+                };
+                super::pump::offer(round).err().map(Request::Round)
             });
             stream.log().set_round_scheduler(queue, round);
         }
-        stream.set_compactor(self.scheduler(stream, Request::Compact));
+        stream.set_compactor(self.scheduler(stream, |stream, requested| {
+            Some(Request::Compact(stream, requested))
+        }));
     }
 
-    /// A function that sends `make(stream)` to the pool, unless one is already waiting.
+    /// A function that makes a request for `stream`, unless one is already waiting, and sends
+    /// it to the pool unless `make` has handed it elsewhere (returned `None`).
     fn scheduler(
         &self,
         stream: &Arc<Stream>,
-        make: impl Fn(Weak<Stream>, Arc<AtomicBool>) -> Request + Send + Sync + 'static,
+        make: impl Fn(Weak<Stream>, Arc<AtomicBool>) -> Option<Request> + Send + Sync + 'static,
     ) -> Box<dyn Fn() + Send + Sync> {
         let requests = Mutex::new(self.requests.clone());
         let weak = Arc::downgrade(stream);
         let requested = Arc::new(AtomicBool::new(false));
         Box::new(move || {
             if !requested.swap(true, Ordering::AcqRel) {
-                // A send fails only once the pool has stopped (engine shutdown), when the
-                // final flush makes everything durable anyway.
-                let _ = lock(&requests).send(make(weak.clone(), Arc::clone(&requested)));
+                if let Some(request) = make(weak.clone(), Arc::clone(&requested)) {
+                    // A send fails only once the pool has stopped (engine shutdown), when the
+                    // final flush makes everything durable anyway.
+                    let _ = lock(&requests).send(request);
+                }
             }
         })
+    }
+
+    /// A pump for the calling runtime thread, whose leftover requests come to this pool.
+    pub(super) fn pump(&self) -> super::pump::SyncPump {
+        super::pump::SyncPump::new(self.requests.clone())
     }
 
     /// Stops the threads after the rounds in progress.

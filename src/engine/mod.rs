@@ -12,6 +12,8 @@
 //! - `watch`: per-name change notifications that blocked readers wait on;
 //! - `commit`: the background threads that make writes durable, and the future a write
 //!   awaits;
+//! - `pump`: sync rounds led on a single-threaded server's own thread, between batches of
+//!   tasks (Redis's `beforeSleep`);
 //! - `retention`: per-stream retention policies, and the background thread enforcing them.
 //!
 //! The data directory's own files are [`crate::storage::data_dir`]'s. The engine is plain
@@ -20,6 +22,7 @@
 mod commit;
 mod dead_letter;
 mod groups;
+mod pump;
 mod read;
 mod retention;
 mod table;
@@ -44,6 +47,7 @@ pub use commit::{Commit, Durable};
 use commit::{Committers, Syncer};
 pub use dead_letter::DEAD_LETTER_FIELDS;
 pub use groups::{GroupReadStep, ReadGroup, ReadGroupOutcome, StreamIdentity};
+pub use pump::SyncPump;
 pub use read::{Followed, Follower};
 pub use retention::check_retention;
 use retention::Enforcer;
@@ -280,6 +284,12 @@ impl Engine {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// A [`SyncPump`] to spawn on a current-thread runtime: the sync rounds its tasks await
+    /// are then led on that thread between batches of tasks, not by a commit thread.
+    pub fn sync_pump(&self) -> SyncPump {
+        self.inner.committers.pump()
     }
 
     /// Makes everything durable and marks the shutdown clean (so the next open trusts the

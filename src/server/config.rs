@@ -106,6 +106,13 @@ pub struct ServeArgs {
     /// Segment files and maps held open at once, across all streams.
     #[arg(long, env = "SLUICE_OPEN_FILES_MAX", default_value_t = OPEN_FILES_MAX_DEFAULT)]
     pub open_files_max: usize,
+    /// Threads that run connections and commands. With 1 (the default) the server runs on
+    /// one thread, as Redis does, and leads the syncs its writes await (fsync always) on it,
+    /// between batches of commands: the least CPU per operation. More threads use more
+    /// cores, with the syncs led by the commit threads.
+    #[arg(long, env = "SLUICE_WORKER_THREADS", default_value_t = crate::server::runtime::WORKER_THREADS_DEFAULT,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_threads: u16,
     /// Threads that run group-commit syncs for Add calls (under fsync always): syncs of
     /// different streams run side by side on different threads.
     #[arg(long, env = "SLUICE_COMMIT_THREADS", default_value_t = COMMIT_THREADS_DEFAULT)]

@@ -17,7 +17,8 @@
 //! service and its dispatch), `write` / `query` / `read` / `tail` / `retention` (the
 //! handlers), `groups` (the Groups service, its dispatch and its non-reading handlers), `group_read` (group reads
 //! and claims), `consume` (the streaming consumer), `wait` (the one wait of every blocking
-//! call), `gate` (MULTI/EXEC's isolation across both front ends), `shutdown`, and `resp`
+//! call), `gate` (MULTI/EXEC's isolation across both front ends), `shutdown`, `runtime` (the
+//! tokio runtime: one thread by default, with the engine's sync pump), and `resp`
 //! (the Redis-protocol front end). Around every gRPC call, `around` runs `access`'s
 //! authentication and `metrics`' call metrics.
 
@@ -35,6 +36,7 @@ mod query;
 mod read;
 pub mod resp;
 mod retention;
+pub mod runtime;
 mod shutdown;
 mod status;
 mod streams;
@@ -176,6 +178,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let metrics_server = bind_metrics(&config).await?;
     raise_open_files_limit(config.engine.open_files_max);
     let (engine, stream_count) = open_engine(&config).await?;
+    runtime::start_sync_pump(&engine);
     let (listener, address) = bind(&config.listen).await?;
     let resp_listener = bind_resp(&config).await?;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -237,6 +240,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         metrics = %metrics_address,
         data_dir = %config.engine.data_dir.display(),
         fsync = %config.engine.fsync.name(),
+        worker_threads = runtime::worker_threads(),
         tls = tls_mode(&config),
         users = users.as_ref().map_or(0, |users| users.table().len()),
         streams = stream_count,

@@ -92,9 +92,6 @@ pub struct StreamLog {
     listener: Listener,
 }
 
-/// Rounds a committer thread leads for one queue before letting other streams have a turn.
-const ROUNDS_PER_TURN: usize = 16;
-
 /// The two commit queues of a stream (see [`StreamLog::try_flush`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitQueueKind {
@@ -268,16 +265,17 @@ impl StreamLog {
         Poll::Ready(Ok(()))
     }
 
-    /// Leads the sync rounds of `queue` that waiting tasks need and no one is leading (for
-    /// committer threads).
-    pub fn try_flush(&self, queue: CommitQueueKind) {
+    /// Leads the sync rounds of `queue` that waiting tasks need and no one is leading, up to
+    /// `rounds_max` of them (for committer threads, and a runtime thread's sync pump): if
+    /// more are needed, the round scheduler is asked for them.
+    pub fn try_flush(&self, queue: CommitQueueKind, rounds_max: usize) {
         match queue {
             CommitQueueKind::Log => self
                 .commits
-                .try_lead(&|batch| self.sync_round(batch), ROUNDS_PER_TURN),
+                .try_lead(&|batch| self.sync_round(batch), rounds_max),
             CommitQueueKind::Journal => self
                 .journal_commits
-                .try_lead(&|batch| self.sync_journal_round(batch), ROUNDS_PER_TURN),
+                .try_lead(&|batch| self.sync_journal_round(batch), rounds_max),
         }
     }
 

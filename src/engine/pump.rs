@@ -1,0 +1,248 @@
+//! Sync rounds led on the runtime thread itself, between batches of tasks.
+//!
+//! This is how Redis makes `appendfsync always` cheap: its event loop runs every command that
+//! is ready, then, before it sleeps, writes and syncs the append-only file once for all of
+//! them, then sends their replies. A [`SyncPump`] does the same on a current-thread runtime
+//! (a server with `--worker-threads 1`): a task that awaits durability hands its round
+//! request to the pump instead of waking a commit thread. The pump is a task like the others,
+//! woken by the first request; it is queued behind every task already runnable, so by the
+//! time it runs they have all made their writes, and one round covers them. The round
+//! blocks this thread for the sync (as Redis's does), then wakes the waiting tasks on this
+//! same thread, where they run next.
+//!
+//! Against commit threads this saves, per round, the commit thread's wake-up and sleep and
+//! the cross-thread wake of every waiting task, which on a small virtual machine cost more
+//! CPU than the sync itself (see the README's benchmark section).
+//!
+//! Each turn the pump leads one round on its thread, and hands the rounds other streams asked
+//! for in the same turn to the commit threads, which sync them side by side: syncing many
+//! files one after another would stall every connection for all of them. A thread whose
+//! writes go to a single stream (a job queue, the benchmarks) has all its rounds led here.
+//!
+//! Guarantees: every request [`offer`] accepts is run, by the pump or a commit thread; if
+//! the pump is dropped first (the runtime shutting down), its requests go to the commit
+//! threads. A thread without a pump refuses every offer, so requests made on it go to the
+//! commit threads as before.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::mpsc;
+use std::task::{Context, Poll, Waker};
+
+use super::commit::{Request, RoundRequest};
+
+thread_local! {
+    /// The pump running on this thread, if any: the requests it has yet to run, and how to
+    /// wake it.
+    static INBOX: RefCell<Option<Inbox>> = const { RefCell::new(None) };
+}
+
+struct Inbox {
+    rounds: Vec<RoundRequest>,
+    waker: Option<Waker>,
+}
+
+/// Hands `round` to this thread's pump and wakes it; gives it back if this thread has none.
+pub(super) fn offer(round: RoundRequest) -> Result<(), RoundRequest> {
+    INBOX.with(|inbox| {
+        let mut inbox = inbox.borrow_mut();
+        let Some(inbox) = inbox.as_mut() else {
+            return Err(round);
+        };
+        inbox.rounds.push(round);
+        if let Some(waker) = inbox.waker.take() {
+            waker.wake();
+        }
+        Ok(())
+    })
+}
+
+/// Leads, on the thread that polls it, the sync rounds that tasks on that thread ask for.
+/// Never completes; spawn it on a current-thread runtime (on a multi-thread runtime it would
+/// serve only the worker that first polled it, and tasks move between workers).
+pub struct SyncPump {
+    /// Where requests left over when the pump is dropped go.
+    fallback: mpsc::Sender<Request>,
+    /// Whether this pump installed the thread's inbox (a second pump on one thread does
+    /// nothing).
+    installed: bool,
+}
+
+impl SyncPump {
+    pub(super) fn new(fallback: mpsc::Sender<Request>) -> SyncPump {
+        SyncPump {
+            fallback,
+            installed: false,
+        }
+    }
+}
+
+impl Future for SyncPump {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        if !self.installed {
+            let installed = INBOX.with(|inbox| {
+                let mut inbox = inbox.borrow_mut();
+                if inbox.is_some() {
+                    return false;
+                }
+                *inbox = Some(Inbox {
+                    rounds: Vec::new(),
+                    waker: None,
+                });
+                true
+            });
+            if !installed {
+                return Poll::Pending;
+            }
+            self.installed = true;
+        }
+        let rounds = INBOX.with(|inbox| {
+            let mut inbox = inbox.borrow_mut();
+            let inbox = inbox.as_mut()?;
+            if inbox.rounds.is_empty() {
+                inbox.waker = Some(context.waker().clone());
+                return None;
+            }
+            Some(std::mem::take(&mut inbox.rounds))
+        });
+        let Some(rounds) = rounds else {
+            return Poll::Pending;
+        };
+        // One round here, with the inbox released (it may ask for the next one). Other
+        // streams' rounds go to the commit threads, to sync side by side with this one: a
+        // thread that synced many files one after another would stall every connection.
+        let mut rounds = rounds.into_iter();
+        if let Some(round) = rounds.next() {
+            round.run(1);
+            #[cfg(test)]
+            tests::RUN_HERE.with(|run| run.set(run.get() + 1));
+        }
+        for round in rounds {
+            // A send fails only once the commit threads have stopped, after the engine's
+            // final flush.
+            let _ = self.fallback.send(Request::Round(round));
+        }
+        // Let the tasks the rounds woke (and any others) run before looking again.
+        context.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl Drop for SyncPump {
+    fn drop(&mut self) {
+        if !self.installed {
+            return;
+        }
+        // `try_with`: the thread's locals may already be gone when a runtime is dropped at
+        // thread exit.
+        let left = INBOX
+            .try_with(|inbox| inbox.borrow_mut().take())
+            .ok()
+            .flatten();
+        for round in left.map(|inbox| inbox.rounds).unwrap_or_default() {
+            // A send fails only once the commit threads have stopped, after the engine's
+            // final flush.
+            let _ = self.fallback.send(Request::Round(round));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    use crate::model::{NewEntry, ReadLimit};
+    use crate::{AddId, Config, Engine, FsyncPolicy, IdRange};
+
+    thread_local! {
+        /// Round requests a pump ran on this thread.
+        pub(super) static RUN_HERE: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn entry(n: u64) -> NewEntry {
+        NewEntry {
+            id: AddId::Auto,
+            fields: vec![(b"n".to_vec(), n.to_string().into_bytes())],
+        }
+    }
+
+    /// Concurrent async writers on a current-thread runtime: every write is acknowledged and
+    /// present, and the pump, not a commit thread, led their syncs, fewer than one a write.
+    #[test]
+    fn a_pump_leads_the_rounds_its_threads_tasks_await() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config::new(dir.path());
+        config.fsync = FsyncPolicy::Always;
+        let engine = Engine::open(config).expect("the engine opens");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (writers, each) = (8u64, 25u64);
+        runtime.block_on(async {
+            tokio::spawn(engine.sync_pump());
+            let tasks: Vec<_> = (0..writers)
+                .map(|writer| {
+                    let engine = engine.clone();
+                    tokio::spawn(async move {
+                        for n in 0..each {
+                            let commit = engine
+                                .add_deferred(b"s", &[entry(writer * 1000 + n)], false, None)
+                                .expect("an add");
+                            let ids = commit.await.expect("durable").expect("ids");
+                            assert_eq!(ids.len(), 1);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                tokio::time::timeout(Duration::from_secs(30), task)
+                    .await
+                    .expect("a writer hung")
+                    .expect("a writer panicked");
+            }
+        });
+        let run = RUN_HERE.with(Cell::get);
+        assert!(run > 0, "the pump led no round");
+        assert!(
+            run < writers * each,
+            "{run} round requests for {} writes: none shared",
+            writers * each
+        );
+        let entries = engine
+            .range(b"s", IdRange::ALL, false, ReadLimit::count(usize::MAX))
+            .expect("a range")
+            .expect("the stream");
+        assert_eq!(entries.len() as u64, writers * each);
+    }
+
+    /// On a thread without a pump, offers are refused and the commit threads lead the rounds
+    /// its tasks await.
+    #[test]
+    fn without_a_pump_the_commit_threads_lead() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config::new(dir.path());
+        config.fsync = FsyncPolicy::Always;
+        let engine = Engine::open(config).expect("the engine opens");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            for n in 0..20 {
+                let commit = engine
+                    .add_deferred(b"s", &[entry(n)], false, None)
+                    .expect("an add");
+                tokio::time::timeout(Duration::from_secs(30), commit)
+                    .await
+                    .expect("a write hung")
+                    .expect("durable");
+            }
+        });
+        assert_eq!(RUN_HERE.with(Cell::get), 0);
+    }
+}
