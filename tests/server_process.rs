@@ -309,6 +309,8 @@ fn bad_configuration_is_reported() {
             "message_bytes_max must be between",
         ),
         ("--fsync", "sometimes", "expected always, everysec or no"),
+        ("--worker-threads", "0", "--worker-threads"),
+        ("--worker-threads", "1025", "--worker-threads"),
     ];
     for (name, value, expected) in flags {
         let (status, stderr) = Launch::new(dir.path()).flag(name, value).run_to_exit();
@@ -338,6 +340,34 @@ fn bad_configuration_is_reported() {
         .run_to_exit();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot listen on 256.0.0.1:1"), "{stderr}");
+}
+
+/// `--worker-threads`: one thread by default (with the sync pump), N when asked, as the
+/// runtime reports them; both serve concurrent durable adds (`--fsync always`).
+#[tokio::test]
+async fn worker_threads_choose_the_runtime() {
+    for (flag, workers) in [(None, 1), (Some("3"), 3)] {
+        let dir = data_dir();
+        let mut flags = vec![("--fsync", "always")];
+        flags.extend(flag.map(|n| ("--worker-threads", n)));
+        let server = Server::start(dir.path(), &flags).await;
+        let mut writers = Vec::new();
+        for writer in 0..8 {
+            let mut client = server.client().await;
+            writers.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    add(&mut client, "s", "*", &[("w", &writer.to_string())]).await;
+                }
+            }));
+        }
+        for writer in writers {
+            writer.await.expect("a writer");
+        }
+        let mut client = server.client().await;
+        assert_eq!(range_all(&mut client, "s").await.len(), 200, "{flag:?}");
+        let logged = format!(" worker_threads={workers} ");
+        assert!(server.listening.contains(&logged), "{}", server.listening);
+    }
 }
 
 #[tokio::test]

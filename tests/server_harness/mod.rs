@@ -164,13 +164,14 @@ impl Launch {
             }
         });
         let mut seen = Vec::new();
-        let (address, resp_address, metrics_address) = guard("server start", async {
+        let (address, resp_address, metrics_address, listening) = guard("server start", async {
             while let Some(line) = lines.recv().await {
                 if let Some(address) = listening_address(&line) {
                     return (
                         address,
                         logged_address(&line, " resp="),
                         logged_address(&line, " metrics="),
+                        line,
                     );
                 }
                 seen.push(line);
@@ -183,6 +184,7 @@ impl Launch {
             address,
             resp_address,
             metrics_address,
+            listening,
             lines,
         }
     }
@@ -207,6 +209,8 @@ pub struct Server {
     pub resp_address: Option<SocketAddr>,
     /// Where it serves metrics (`None`: off).
     pub metrics_address: Option<SocketAddr>,
+    /// The line it logged once listening (its settings).
+    pub listening: String,
     lines: mpsc::UnboundedReceiver<String>,
 }
 
