@@ -720,7 +720,7 @@ fn async_writers_cut(cut: u64, pump: bool) {
     };
     let acknowledged: Vec<(StreamId, Vec<Field>)> = runtime.block_on(async {
         if pump {
-            tokio::spawn(engine.sync_pump());
+            tokio::spawn(engine.sync_pump().run());
         }
         let tasks: Vec<_> = (0..16u64)
             .map(|task| {

@@ -286,7 +286,7 @@ impl Engine {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// A [`SyncPump`] to spawn on a current-thread runtime: the sync rounds its tasks await
+    /// A [`SyncPump`] whose `run` to spawn on a current-thread runtime: the sync rounds its tasks await
     /// are then led on that thread between batches of tasks, not by a commit thread.
     pub fn sync_pump(&self) -> SyncPump {
         self.inner.committers.pump()

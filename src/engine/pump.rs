@@ -8,7 +8,8 @@
 //! woken by the first request; it is queued behind every task already runnable, so by the
 //! time it runs they have all made their writes, and one round covers them. The round
 //! blocks this thread for the sync (as Redis's does), then wakes the waiting tasks on this
-//! same thread, where they run next.
+//! same thread, where they run next. Before it syncs, the pump lets the runtime poll for I/O
+//! twice more, so requests that arrived meanwhile join the round.
 //!
 //! Against commit threads this saves, per round, the commit thread's wake-up and sleep and
 //! the cross-thread wake of every waiting task, which on a small virtual machine cost more
@@ -25,8 +26,6 @@
 //! commit threads as before.
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 
@@ -58,84 +57,103 @@ pub(super) fn offer(round: RoundRequest) -> Result<(), RoundRequest> {
     })
 }
 
-/// Leads, on the thread that polls it, the sync rounds that tasks on that thread ask for.
-/// Never completes; spawn it on a current-thread runtime (on a multi-thread runtime it would
+/// Driver passes a pump lets go by before it syncs: the writes of requests that arrive
+/// meanwhile join the round. Two passes: the first reads the new requests, the second runs
+/// the call tasks they spawned. Measured in the README (benchmarks): 0, 1, 2 and 4 passes.
+const PASSES_BEFORE_SYNC: usize = 2;
+
+/// Leads, on the thread that runs it, the sync rounds that tasks on that thread ask for.
+/// Spawn [`SyncPump::run`] on a current-thread runtime (on a multi-thread runtime it would
 /// serve only the worker that first polled it, and tasks move between workers).
 pub struct SyncPump {
     /// Where requests left over when the pump is dropped go.
     fallback: mpsc::Sender<Request>,
-    /// Whether this pump installed the thread's inbox (a second pump on one thread does
-    /// nothing).
-    installed: bool,
 }
 
 impl SyncPump {
     pub(super) fn new(fallback: mpsc::Sender<Request>) -> SyncPump {
-        SyncPump {
-            fallback,
-            installed: false,
+        SyncPump { fallback }
+    }
+
+    /// Runs the pump; never returns. A second pump on a thread that has one does nothing.
+    pub async fn run(self) {
+        let Some(_inbox) = Installed::here(self.fallback) else {
+            return std::future::pending().await;
+        };
+        loop {
+            std::future::poll_fn(requests_waiting).await;
+            for _ in 0..PASSES_BEFORE_SYNC {
+                tokio::task::yield_now().await;
+            }
+            let rounds = INBOX.with(|inbox| {
+                inbox
+                    .borrow_mut()
+                    .as_mut()
+                    .map(|inbox| std::mem::take(&mut inbox.rounds))
+                    .unwrap_or_default()
+            });
+            // One round here, with the inbox released (it may ask for the next one). Other
+            // streams' rounds go to the commit threads, to sync side by side with this one: a
+            // thread that synced many files one after another would stall every connection.
+            let mut rounds = rounds.into_iter();
+            if let Some(round) = rounds.next() {
+                round.run(1);
+                #[cfg(test)]
+                tests::RUN_HERE.with(|run| run.set(run.get() + 1));
+            }
+            for round in rounds {
+                _inbox.forward(round);
+            }
         }
     }
 }
 
-impl Future for SyncPump {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
-        if !self.installed {
-            let installed = INBOX.with(|inbox| {
-                let mut inbox = inbox.borrow_mut();
-                if inbox.is_some() {
-                    return false;
-                }
-                *inbox = Some(Inbox {
-                    rounds: Vec::new(),
-                    waker: None,
-                });
-                true
-            });
-            if !installed {
-                return Poll::Pending;
-            }
-            self.installed = true;
-        }
-        let rounds = INBOX.with(|inbox| {
-            let mut inbox = inbox.borrow_mut();
-            let inbox = inbox.as_mut()?;
-            if inbox.rounds.is_empty() {
-                inbox.waker = Some(context.waker().clone());
-                return None;
-            }
-            Some(std::mem::take(&mut inbox.rounds))
-        });
-        let Some(rounds) = rounds else {
+/// Ready once the inbox holds a request; until then the pump's waker waits in it.
+fn requests_waiting(context: &mut Context<'_>) -> Poll<()> {
+    INBOX.with(|inbox| {
+        let mut inbox = inbox.borrow_mut();
+        let Some(inbox) = inbox.as_mut() else {
             return Poll::Pending;
         };
-        // One round here, with the inbox released (it may ask for the next one). Other
-        // streams' rounds go to the commit threads, to sync side by side with this one: a
-        // thread that synced many files one after another would stall every connection.
-        let mut rounds = rounds.into_iter();
-        if let Some(round) = rounds.next() {
-            round.run(1);
-            #[cfg(test)]
-            tests::RUN_HERE.with(|run| run.set(run.get() + 1));
+        if inbox.rounds.is_empty() {
+            inbox.waker = Some(context.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(())
         }
-        for round in rounds {
-            // A send fails only once the commit threads have stopped, after the engine's
-            // final flush.
-            let _ = self.fallback.send(Request::Round(round));
-        }
-        // Let the tasks the rounds woke (and any others) run before looking again.
-        context.waker().wake_by_ref();
-        Poll::Pending
+    })
+}
+
+/// This thread's inbox, installed for as long as the pump runs; requests left in it when
+/// the pump is dropped (the runtime shutting down) go to the commit threads.
+struct Installed {
+    fallback: mpsc::Sender<Request>,
+}
+
+impl Installed {
+    fn here(fallback: mpsc::Sender<Request>) -> Option<Installed> {
+        INBOX.with(|inbox| {
+            let mut inbox = inbox.borrow_mut();
+            if inbox.is_some() {
+                return None;
+            }
+            *inbox = Some(Inbox {
+                rounds: Vec::new(),
+                waker: None,
+            });
+            Some(Installed { fallback })
+        })
+    }
+
+    fn forward(&self, round: RoundRequest) {
+        // A send fails only once the commit threads have stopped, after the engine's final
+        // flush.
+        let _ = self.fallback.send(Request::Round(round));
     }
 }
 
-impl Drop for SyncPump {
+impl Drop for Installed {
     fn drop(&mut self) {
-        if !self.installed {
-            return;
-        }
         // `try_with`: the thread's locals may already be gone when a runtime is dropped at
         // thread exit.
         let left = INBOX
@@ -143,9 +161,7 @@ impl Drop for SyncPump {
             .ok()
             .flatten();
         for round in left.map(|inbox| inbox.rounds).unwrap_or_default() {
-            // A send fails only once the commit threads have stopped, after the engine's
-            // final flush.
-            let _ = self.fallback.send(Request::Round(round));
+            self.forward(round);
         }
     }
 }
@@ -184,7 +200,7 @@ mod tests {
             .expect("a runtime");
         let (writers, each) = (8u64, 25u64);
         runtime.block_on(async {
-            tokio::spawn(engine.sync_pump());
+            tokio::spawn(engine.sync_pump().run());
             let tasks: Vec<_> = (0..writers)
                 .map(|writer| {
                     let engine = engine.clone();

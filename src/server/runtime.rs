@@ -33,7 +33,7 @@ pub fn build(threads: u16) -> io::Result<Runtime> {
 /// thread it runs on).
 pub fn start_sync_pump(engine: &Engine) {
     if Handle::current().runtime_flavor() == RuntimeFlavor::CurrentThread {
-        tokio::spawn(engine.sync_pump());
+        tokio::spawn(engine.sync_pump().run());
     }
 }
 
