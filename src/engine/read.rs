@@ -281,4 +281,65 @@ mod tests {
         assert_eq!(read(&mut follower, 2), 1);
         assert!(follower.at_end());
     }
+
+    /// Ranges of every size from many starts in a large active segment, whose reads are sized
+    /// by the entries wanted (and so end mid-record, or hold fewer records than wanted): each
+    /// returns exactly the slice of the whole stream it names, forward and reverse.
+    #[test]
+    fn sized_reads_of_the_active_segment_return_exact_ranges() {
+        use crate::id::{IdRange, StreamId};
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config::new(dir.path());
+        config.fsync = FsyncPolicy::No;
+        config.segment_bytes_max = 8 << 20;
+        config.index_interval_bytes = 4096;
+        let engine = Engine::open(config).expect("the engine opens");
+        for n in 0..3000usize {
+            // Sizes vary, so no read boundary falls on a record boundary by construction.
+            let value = vec![b'v'; 20 + (n * 37) % 300];
+            let entry = NewEntry {
+                id: AddId::Auto,
+                fields: vec![(b"f".to_vec(), value)],
+            };
+            engine.add(b"s", &[entry], false, None).expect("an add");
+        }
+        let all = engine
+            .range(b"s", IdRange::ALL, false, ReadLimit::count(usize::MAX))
+            .expect("a range")
+            .expect("the stream");
+        assert_eq!(all.len(), 3000);
+        for start in (0..3000).step_by(97) {
+            for count in [1usize, 7, 100, 333, 2999] {
+                let range = IdRange {
+                    start: all[start].id,
+                    end: StreamId::MAX,
+                };
+                let got = engine
+                    .range(b"s", range, false, ReadLimit::count(count))
+                    .expect("a range")
+                    .expect("the stream");
+                let expected = &all[start..(start + count).min(all.len())];
+                assert_eq!(got.len(), expected.len(), "start {start} count {count}");
+                assert!(
+                    got.iter().zip(expected).all(|(a, b)| a == b),
+                    "start {start} count {count}"
+                );
+                let reverse = IdRange {
+                    start: StreamId::MIN,
+                    end: all[start].id,
+                };
+                let got = engine
+                    .range(b"s", reverse, true, ReadLimit::count(count))
+                    .expect("a reverse range")
+                    .expect("the stream");
+                let low = (start + 1).saturating_sub(count);
+                let expected: Vec<_> = all[low..=start].iter().rev().collect();
+                assert_eq!(
+                    got.iter().collect::<Vec<_>>(),
+                    expected,
+                    "reverse start {start} count {count}"
+                );
+            }
+        }
+    }
 }

@@ -29,10 +29,13 @@ pub(crate) enum Source {
     File(Arc<dyn File>),
 }
 
-/// Bytes of the first positional read of the active segment in a walk; each further read of
+/// Bytes of the first positional read of the active segment in a walk, unless the walk knows
+/// better (a forward range sizes it for the entries it still wants); each further read of
 /// the same walk is four times larger, up to [`CHUNK_BYTES_MAX`]. A read for a few entries
 /// reads a few kilobytes; a long scan soon reads in large chunks.
 const CHUNK_BYTES_FIRST: usize = 16 << 10;
+/// Smallest first read of a walk.
+const CHUNK_BYTES_MIN: usize = 4 << 10;
 /// Largest positional read of the active segment.
 const CHUNK_BYTES_MAX: usize = 256 << 10;
 /// Times a range is read again because segments vanished under it (whole-segment trimming).
@@ -107,6 +110,14 @@ impl Collector {
         self.bytes += size;
         self.entries.push(build());
         Ok(self.entries.len() < self.limit.count)
+    }
+
+    /// About how many log bytes the entries still wanted take, for records of `average`
+    /// bytes: at most the reply bytes left.
+    fn log_bytes_wanted(&self, average: u64) -> u64 {
+        let entries = self.limit.count.saturating_sub(self.entries.len()) as u64;
+        let bytes = self.limit.bytes.saturating_sub(self.bytes) as u64;
+        entries.saturating_mul(average).min(bytes)
     }
 }
 
@@ -192,6 +203,9 @@ impl StreamLog {
 
     /// Calls `visit(ordinal, record)` for each record in `[from, to)` of a segment's log, the
     /// first having ordinal `ordinal`, until it returns `Ok(false)`.
+    /// Visits the records from offset `from` (record `ordinal`) to `to`, until `visit` says
+    /// stop. The active segment is read in chunks, the first of `first_chunk` bytes.
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         segment: &Segment,
@@ -199,6 +213,7 @@ impl StreamLog {
         from: u64,
         to: u64,
         ordinal: u32,
+        first_chunk: u64,
         visit: &mut dyn FnMut(u32, &RecordRef<'_>) -> Result<bool>,
     ) -> Result<()> {
         let corrupt = |at: u64| {
@@ -209,7 +224,7 @@ impl StreamLog {
         };
         let mut position = from;
         let mut ordinal = ordinal;
-        let mut chunk_bytes = CHUNK_BYTES_FIRST as u64;
+        let mut chunk_bytes = first_chunk.clamp(CHUNK_BYTES_MIN as u64, CHUNK_BYTES_MAX as u64);
         while position < to {
             let mut chunk_end = match source {
                 Source::Map(_) => to,
@@ -311,6 +326,11 @@ impl StreamLog {
                     }
                 }
             }
+            // The first read covers the entries still wanted, at this segment's average
+            // record size, from the index point before the start (up to an interval away).
+            let average = extent.len / u64::from(extent.count.max(1));
+            let first_chunk =
+                out.log_bytes_wanted(average) + u64::from(self.ctx.config.index_interval_bytes);
             let mut wants_more = true;
             self.walk(
                 segment,
@@ -318,6 +338,7 @@ impl StreamLog {
                 offset,
                 extent.len,
                 ordinal,
+                first_chunk,
                 &mut |ordinal, record| {
                     if record.id < range.start || dead.is_dead(ordinal) {
                         return Ok(true);
@@ -378,6 +399,7 @@ impl StreamLog {
                     from,
                     end,
                     start.ordinal,
+                    CHUNK_BYTES_FIRST as u64,
                     &mut |ordinal, record| {
                         if range.contains(record.id) && !dead.is_dead(ordinal) {
                             wanted.push((
@@ -429,6 +451,7 @@ impl StreamLog {
             offset,
             extent.len,
             ordinal,
+            CHUNK_BYTES_FIRST as u64,
             &mut |ordinal, record| {
                 if record.id == id {
                     found = Some(ordinal);
@@ -459,6 +482,7 @@ impl StreamLog {
             offset,
             extent.len,
             ordinal,
+            CHUNK_BYTES_FIRST as u64,
             &mut |ordinal, record| {
                 if record.id >= id {
                     found = ordinal;
