@@ -448,18 +448,7 @@ fn concurrent_appenders_lose_nothing_acknowledged() {
         drop(engine);
         fs.reboot(Tear::Torn { seed: cut });
         let engine = Engine::open_with(config, Arc::new(fs.clone())).unwrap();
-        let present: BTreeMap<StreamId, Vec<Field>> = engine
-            .range(
-                STREAMS[0],
-                IdRange::ALL,
-                false,
-                ReadLimit::count(usize::MAX),
-            )
-            .unwrap()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|entry| (entry.id, entry.fields))
-            .collect();
+        let present = entries_of_first_stream(&engine);
         let total_acked: usize = acknowledged.iter().map(Vec::len).sum();
         assert!(total_acked > 0, "cut {cut}: nothing was acknowledged");
         for (id, fields) in acknowledged.iter().flatten() {
@@ -701,6 +690,22 @@ fn async_writers_lose_nothing_acknowledged() {
     }
 }
 
+/// The first stream's entries after a reboot, by ID.
+fn entries_of_first_stream(engine: &Engine) -> BTreeMap<StreamId, Vec<Field>> {
+    engine
+        .range(
+            STREAMS[0],
+            IdRange::ALL,
+            false,
+            ReadLimit::count(usize::MAX),
+        )
+        .unwrap()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|entry| (entry.id, entry.fields))
+        .collect()
+}
+
 fn async_writers_cut(cut: u64, pump: bool) {
     let fs = SimFs::new();
     let clock = Arc::new(ManualClock::new(1));
@@ -762,18 +767,7 @@ fn async_writers_cut(cut: u64, pump: bool) {
     fs.cut_now();
     fs.reboot(Tear::Torn { seed: cut });
     let engine = Engine::open_with(config(&clock), Arc::new(fs.clone())).unwrap();
-    let present: BTreeMap<StreamId, Vec<Field>> = engine
-        .range(
-            STREAMS[0],
-            IdRange::ALL,
-            false,
-            ReadLimit::count(usize::MAX),
-        )
-        .unwrap()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|entry| (entry.id, entry.fields))
-        .collect();
+    let present = entries_of_first_stream(&engine);
     assert!(
         !acknowledged.is_empty(),
         "cut {cut} (pump {pump}): nothing acknowledged"

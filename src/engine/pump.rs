@@ -179,6 +179,20 @@ mod tests {
         pub(super) static RUN_HERE: Cell<u64> = const { Cell::new(0) };
     }
 
+    /// An engine syncing every write (in a temporary directory, kept alive by the first
+    /// value) and a current-thread runtime.
+    fn durable_engine() -> (tempfile::TempDir, Engine, tokio::runtime::Runtime) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config::new(dir.path());
+        config.fsync = FsyncPolicy::Always;
+        let engine = Engine::open(config).expect("the engine opens");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        (dir, engine, runtime)
+    }
+
     fn entry(n: u64) -> NewEntry {
         NewEntry {
             id: AddId::Auto,
@@ -190,14 +204,7 @@ mod tests {
     /// present, and the pump, not a commit thread, led their syncs, fewer than one a write.
     #[test]
     fn a_pump_leads_the_rounds_its_threads_tasks_await() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut config = Config::new(dir.path());
-        config.fsync = FsyncPolicy::Always;
-        let engine = Engine::open(config).expect("the engine opens");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let (_dir, engine, runtime) = durable_engine();
         let (writers, each) = (8u64, 25u64);
         runtime.block_on(async {
             tokio::spawn(engine.sync_pump().run());
@@ -240,14 +247,7 @@ mod tests {
     /// its tasks await.
     #[test]
     fn without_a_pump_the_commit_threads_lead() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut config = Config::new(dir.path());
-        config.fsync = FsyncPolicy::Always;
-        let engine = Engine::open(config).expect("the engine opens");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let (_dir, engine, runtime) = durable_engine();
         runtime.block_on(async {
             for n in 0..20 {
                 let commit = engine
