@@ -516,17 +516,9 @@ fn exact_trimming_with_compaction_survives_every_cut() {
         fs.cut_now();
         fs.reboot(Tear::Torn { seed: cut });
         let engine = Engine::open_with(config.clone(), Arc::new(fs.clone())).unwrap();
-        let ids: Vec<u64> = engine
-            .range(
-                STREAMS[0],
-                IdRange::ALL,
-                false,
-                ReadLimit::count(usize::MAX),
-            )
-            .unwrap()
-            .unwrap_or_default()
-            .iter()
-            .map(|entry| entry.id.ms)
+        let ids: Vec<u64> = entries_of_first_stream(&engine)
+            .keys()
+            .map(|id| id.ms)
             .collect();
         let newest = ids.last().copied().unwrap_or(0);
         assert!(
