@@ -329,8 +329,9 @@ impl StreamLog {
             // The first read covers the entries still wanted, at this segment's average
             // record size, from the index point before the start (up to an interval away).
             let average = extent.len / u64::from(extent.count.max(1));
-            let first_chunk =
-                out.log_bytes_wanted(average) + u64::from(self.ctx.config.index_interval_bytes);
+            let first_chunk = out
+                .log_bytes_wanted(average)
+                .saturating_add(u64::from(self.ctx.config.index_interval_bytes));
             let mut wants_more = true;
             self.walk(
                 segment,
