@@ -169,7 +169,10 @@ impl Drop for Installed {
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
+    use std::future::Future;
     use std::time::Duration;
+
+    use super::INBOX;
 
     use crate::model::{NewEntry, ReadLimit};
     use crate::{AddId, Config, Engine, FsyncPolicy, IdRange};
@@ -260,5 +263,48 @@ mod tests {
             }
         });
         assert_eq!(RUN_HERE.with(Cell::get), 0);
+    }
+
+    /// A request still in the inbox when the runtime (and so the pump) is dropped goes to the
+    /// commit threads: the stream's "already requested" flag is cleared, so a later writer
+    /// elsewhere gets its sync instead of waiting for a request nobody will run.
+    #[test]
+    fn requests_left_at_drop_go_to_the_commit_threads() {
+        let (_dir, engine, runtime) = durable_engine();
+        runtime.block_on(async {
+            tokio::spawn(engine.sync_pump().run());
+            // Let the pump install its inbox.
+            tokio::task::yield_now().await;
+            let mut commit = engine
+                .add_deferred(b"s", &[entry(1)], false, None)
+                .expect("an add");
+            // Polled once: the round request is offered to the pump, which does not get to
+            // run before the runtime goes.
+            std::future::poll_fn(|context| {
+                let polled = std::pin::Pin::new(&mut commit).poll(context);
+                assert!(polled.is_pending(), "durable before any sync");
+                std::task::Poll::Ready(())
+            })
+            .await;
+        });
+        drop(runtime);
+        assert!(
+            INBOX.with(|inbox| inbox.borrow().is_none()),
+            "the inbox went with the pump"
+        );
+        let other = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        other.block_on(async {
+            let commit = engine
+                .add_deferred(b"s", &[entry(2)], false, None)
+                .expect("an add");
+            tokio::time::timeout(Duration::from_secs(10), commit)
+                .await
+                .expect("a write hung: the request left in the inbox was lost")
+                .expect("durable");
+        });
     }
 }
