@@ -39,6 +39,20 @@ pub(super) struct RoundRequest {
     stream: Weak<Stream>,
     requested: Arc<AtomicBool>,
     queue: CommitQueueKind,
+    /// Whether [`RoundRequest::run`] took it.
+    ran: bool,
+}
+
+impl Drop for RoundRequest {
+    /// A request dropped without running (a pump unwinding from a panic, a pool that has
+    /// stopped) clears its flag, so the queue's next waiter asks again instead of waiting for
+    /// a request nobody will run. After a run the flag is cleared already, or set again by a
+    /// newer request, which this leaves alone.
+    fn drop(&mut self) {
+        if !self.ran {
+            self.requested.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// Rounds a committer thread leads for one queue before letting other streams have a turn.
@@ -47,8 +61,9 @@ const ROUNDS_PER_TURN: usize = 16;
 impl RoundRequest {
     /// Leads up to `rounds_max` rounds (blocking on their syncs); if more are needed, a new
     /// request is made.
-    pub(super) fn run(self, rounds_max: usize) {
+    pub(super) fn run(mut self, rounds_max: usize) {
         // Cleared first: a request made during the round is not lost.
+        self.ran = true;
         self.requested.store(false, Ordering::Release);
         if let Some(stream) = self.stream.upgrade() {
             stream.log().try_flush(self.queue, rounds_max);
@@ -103,6 +118,7 @@ impl Committers {
                     stream,
                     requested,
                     queue,
+                    ran: false,
                 };
                 super::pump::offer(round).err().map(Request::Round)
             });

@@ -15,10 +15,12 @@
 //! the cross-thread wake of every waiting task, which on a small virtual machine cost more
 //! CPU than the sync itself (see the README's benchmark section).
 //!
-//! Each turn the pump leads one round on its thread, and hands the rounds other streams asked
-//! for in the same turn to the commit threads, which sync them side by side: syncing many
-//! files one after another would stall every connection for all of them. A thread whose
-//! writes go to a single stream (a job queue, the benchmarks) has all its rounds led here.
+//! Each turn the pump leads one round on its thread, and first hands the others asked for in
+//! the same turn (other streams', or the same stream's other queue: the group journal syncs
+//! apart from the log) to the commit threads, which sync them side by side with it: syncing
+//! many files one after another would stall every connection for all of them. Writes to a
+//! single stream's log (the Add benchmarks) have all their rounds led here; a job pipeline
+//! that also reads and acknowledges in a group shares its turns with a commit thread.
 //!
 //! Guarantees: every request [`offer`] accepts is run, by the pump or a commit thread; if
 //! the pump is dropped first (the runtime shutting down), its requests go to the commit
@@ -92,17 +94,19 @@ impl SyncPump {
                     .map(|inbox| std::mem::take(&mut inbox.rounds))
                     .unwrap_or_default()
             });
-            // One round here, with the inbox released (it may ask for the next one). Other
-            // streams' rounds go to the commit threads, to sync side by side with this one: a
-            // thread that synced many files one after another would stall every connection.
+            // One round here, with the inbox released (it may ask for the next one). The
+            // others (other streams, or a stream's other queue) go to the commit threads first,
+            // to sync side by side with this one: a thread that synced many files one after
+            // another would stall every connection for all of them.
             let mut rounds = rounds.into_iter();
-            if let Some(round) = rounds.next() {
+            let first = rounds.next();
+            for round in rounds {
+                _inbox.forward(round);
+            }
+            if let Some(round) = first {
                 round.run(1);
                 #[cfg(test)]
                 tests::RUN_HERE.with(|run| run.set(run.get() + 1));
-            }
-            for round in rounds {
-                _inbox.forward(round);
             }
         }
     }

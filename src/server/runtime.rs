@@ -26,7 +26,7 @@ pub fn build(threads: u16) -> io::Result<Runtime> {
         builder.worker_threads(usize::from(threads));
         builder
     };
-    builder.enable_all().thread_name("sluice-worker").build()
+    builder.enable_all().build()
 }
 
 /// Starts `engine`'s sync pump if the calling runtime has one thread (a pump serves only the

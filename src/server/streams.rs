@@ -8,7 +8,9 @@
 //!
 //! The engine is synchronous and may block on disk (fsync, group commit), so an engine call
 //! that can wait for a sync runs on tokio's blocking pool through [`blocking`], never on a
-//! runtime thread. The hot paths are the exceptions, each because it waits for no sync and the
+//! runtime thread (a one-thread server's sync pump does block its thread for a sync, once
+//! per batch of tasks, by design: see [`crate::engine::SyncPump`]). The hot paths are the
+//! exceptions, each because it waits for no sync and the
 //! hop to the pool and back costs more than the work: Add appends on its task and awaits
 //! durability (the [`crate::engine::Durable`] future); Len, a caught-up Tail and a Range of the
 //! active segment's entries read a view on their task (the newest entries, in the page cache);

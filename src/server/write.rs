@@ -39,7 +39,8 @@ impl StreamsService {
                 .collect::<Result<Vec<_>, _>>()?
         };
         // The append itself is a short write to the page cache, done here; the wait for the
-        // group-commit sync is an await, not a parked thread (a commit thread leads the sync).
+        // group-commit sync is an await, not a parked thread (the sync pump of a one-thread
+        // server, or a commit thread, leads the sync).
         let commit = {
             let _gate = self.gate.shared().await;
             self.engine
