@@ -22,6 +22,8 @@ use crate::lock::{lock, wait_timeout_while};
 use crate::storage::log::{CommitQueueKind, Ticket};
 use crate::stream::Stream;
 
+use super::round::RoundRequest;
+
 /// What a commit thread is asked to do for a stream; each kind has its own "already
 /// requested" flag, cleared when the thread takes the request.
 pub(super) enum Request {
@@ -33,43 +35,8 @@ pub(super) enum Request {
     Stop,
 }
 
-/// A request to lead the sync rounds that tasks wait for, on one of a stream's queues: run
-/// by a commit thread, or by the runtime thread's [`super::pump::SyncPump`].
-pub(super) struct RoundRequest {
-    stream: Weak<Stream>,
-    requested: Arc<AtomicBool>,
-    queue: CommitQueueKind,
-    /// Whether [`RoundRequest::run`] took it.
-    ran: bool,
-}
-
-impl Drop for RoundRequest {
-    /// A request dropped without running (a pump unwinding from a panic, a pool that has
-    /// stopped) clears its flag, so the queue's next waiter asks again instead of waiting for
-    /// a request nobody will run. After a run the flag is cleared already, or set again by a
-    /// newer request, which this leaves alone.
-    fn drop(&mut self) {
-        if !self.ran {
-            self.requested.store(false, Ordering::Release);
-        }
-    }
-}
-
 /// Rounds a committer thread leads for one queue before letting other streams have a turn.
 const ROUNDS_PER_TURN: usize = 16;
-
-impl RoundRequest {
-    /// Leads up to `rounds_max` rounds (blocking on their syncs); if more are needed, a new
-    /// request is made.
-    pub(super) fn run(mut self, rounds_max: usize) {
-        // Cleared first: a request made during the round is not lost.
-        self.ran = true;
-        self.requested.store(false, Ordering::Release);
-        if let Some(stream) = self.stream.upgrade() {
-            stream.log().try_flush(self.queue, rounds_max);
-        }
-    }
-}
 
 /// Threads that lead group-commit rounds for writes awaited by async tasks, and compact group
 /// journals off the writers' path.
@@ -114,12 +81,7 @@ impl Committers {
     pub fn serve(&self, stream: &Arc<Stream>) {
         for queue in [CommitQueueKind::Log, CommitQueueKind::Journal] {
             let round = self.scheduler(stream, move |stream, requested| {
-                let round = RoundRequest {
-                    stream,
-                    requested,
-                    queue,
-                    ran: false,
-                };
+                let round = RoundRequest::new(stream, requested, queue);
                 super::pump::offer(round).err().map(Request::Round)
             });
             stream.log().set_round_scheduler(queue, round);
@@ -152,7 +114,12 @@ impl Committers {
 
     /// A pump for the calling runtime thread, whose leftover requests come to this pool.
     pub(super) fn pump(&self) -> super::pump::SyncPump {
-        super::pump::SyncPump::new(self.requests.clone())
+        let requests = Mutex::new(self.requests.clone());
+        super::pump::SyncPump::new(Box::new(move |round| {
+            // A send fails only once the commit threads have stopped, after the engine's
+            // final flush.
+            let _ = lock(&requests).send(Request::Round(round));
+        }))
     }
 
     /// Stops the threads after the rounds in progress.

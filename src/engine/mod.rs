@@ -13,7 +13,7 @@
 //! - `commit`: the background threads that make writes durable, and the future a write
 //!   awaits;
 //! - `pump`: sync rounds led on a single-threaded server's own thread, between batches of
-//!   tasks (Redis's `beforeSleep`);
+//!   tasks (Redis's `beforeSleep`); `round`: the request to lead them, run by either;
 //! - `retention`: per-stream retention policies, and the background thread enforcing them.
 //!
 //! The data directory's own files are [`crate::storage::data_dir`]'s. The engine is plain
@@ -25,6 +25,7 @@ mod groups;
 mod pump;
 mod read;
 mod retention;
+mod round;
 mod table;
 mod watch;
 

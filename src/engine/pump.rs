@@ -28,10 +28,12 @@
 //! commit threads as before.
 
 use std::cell::RefCell;
-use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 
-use super::commit::{Request, RoundRequest};
+use super::round::RoundRequest;
+
+/// Where a pump sends the requests it does not run itself: the commit threads.
+pub(super) type Fallback = Box<dyn Fn(RoundRequest) + Send + Sync>;
 
 thread_local! {
     /// The pump running on this thread, if any: the requests it has yet to run, and how to
@@ -68,12 +70,12 @@ const PASSES_BEFORE_SYNC: usize = 2;
 /// Spawn [`SyncPump::run`] on a current-thread runtime (on a multi-thread runtime it would
 /// serve only the worker that first polled it, and tasks move between workers).
 pub struct SyncPump {
-    /// Where requests left over when the pump is dropped go.
-    fallback: mpsc::Sender<Request>,
+    /// Where the requests it does not run go.
+    fallback: Fallback,
 }
 
 impl SyncPump {
-    pub(super) fn new(fallback: mpsc::Sender<Request>) -> SyncPump {
+    pub(super) fn new(fallback: Fallback) -> SyncPump {
         SyncPump { fallback }
     }
 
@@ -131,11 +133,11 @@ fn requests_waiting(context: &mut Context<'_>) -> Poll<()> {
 /// This thread's inbox, installed for as long as the pump runs; requests left in it when
 /// the pump is dropped (the runtime shutting down) go to the commit threads.
 struct Installed {
-    fallback: mpsc::Sender<Request>,
+    fallback: Fallback,
 }
 
 impl Installed {
-    fn here(fallback: mpsc::Sender<Request>) -> Option<Installed> {
+    fn here(fallback: Fallback) -> Option<Installed> {
         INBOX.with(|inbox| {
             let mut inbox = inbox.borrow_mut();
             if inbox.is_some() {
@@ -150,9 +152,7 @@ impl Installed {
     }
 
     fn forward(&self, round: RoundRequest) {
-        // A send fails only once the commit threads have stopped, after the engine's final
-        // flush.
-        let _ = self.fallback.send(Request::Round(round));
+        (self.fallback)(round);
     }
 }
 
