@@ -1,8 +1,9 @@
 //! The threads that make writes durable in the background, and the future a write awaits.
 //!
 //! - [`Committers`]: under `always`, an async task cannot block on a sync, so when one awaits
-//!   durability and no sync round is running, it asks this pool to lead one. The round covers
-//!   every write enqueued so far (group commit, see [`crate::storage::sync`]).
+//!   durability and no sync round is running, it asks this pool to lead one (or, on a thread
+//!   running a [`super::pump::SyncPump`], the pump). The round covers every write enqueued so
+//!   far (group commit, see [`crate::storage::sync`]).
 //! - [`Commit`]: what [`super::Engine::add_deferred`] returns; resolves once the write is
 //!   durable, parking no thread meanwhile.
 //! - [`Syncer`]: under `everysec`, syncs every stream once a second.
@@ -98,7 +99,7 @@ impl Committers {
         stream: &Arc<Stream>,
         make: impl Fn(Weak<Stream>, Arc<AtomicBool>) -> Option<Request> + Send + Sync + 'static,
     ) -> Box<dyn Fn() + Send + Sync> {
-        let requests = Mutex::new(self.requests.clone());
+        let requests = self.requests.clone();
         let weak = Arc::downgrade(stream);
         let requested = Arc::new(AtomicBool::new(false));
         Box::new(move || {
@@ -106,7 +107,7 @@ impl Committers {
                 if let Some(request) = make(weak.clone(), Arc::clone(&requested)) {
                     // A send fails only once the pool has stopped (engine shutdown), when the
                     // final flush makes everything durable anyway.
-                    let _ = lock(&requests).send(request);
+                    let _ = requests.send(request);
                 }
             }
         })
@@ -114,11 +115,11 @@ impl Committers {
 
     /// A pump for the calling runtime thread, whose leftover requests come to this pool.
     pub(super) fn pump(&self) -> super::pump::SyncPump {
-        let requests = Mutex::new(self.requests.clone());
+        let requests = self.requests.clone();
         super::pump::SyncPump::new(Box::new(move |round| {
             // A send fails only once the commit threads have stopped, after the engine's
             // final flush.
-            let _ = lock(&requests).send(Request::Round(round));
+            let _ = requests.send(Request::Round(round));
         }))
     }
 

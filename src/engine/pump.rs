@@ -81,7 +81,7 @@ impl SyncPump {
 
     /// Runs the pump; never returns. A second pump on a thread that has one does nothing.
     pub async fn run(self) {
-        let Some(_inbox) = Installed::here(self.fallback) else {
+        let Some(inbox) = Installed::here(self.fallback) else {
             return std::future::pending().await;
         };
         loop {
@@ -103,7 +103,7 @@ impl SyncPump {
             let mut rounds = rounds.into_iter();
             let first = rounds.next();
             for round in rounds {
-                _inbox.forward(round);
+                inbox.forward(round);
             }
             if let Some(round) = first {
                 round.run(1);

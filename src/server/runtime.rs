@@ -3,8 +3,9 @@
 //! One thread by default, as Redis runs: every connection and command on one current-thread
 //! runtime, with the engine's [`crate::engine::SyncPump`] leading the syncs that `always`
 //! writes await on that same thread, between batches of commands. That is the cheapest way
-//! to serve per operation, and on a machine whose cores the clients share, also the fastest
-//! (the README's benchmark section has the figures). With more threads the server is a
+//! to serve per operation, and on a machine whose cores the clients share also the fastest
+//! for writes and Tail, though not for Range, which one thread serves with less throughput
+//! than two (the README's benchmark section has the figures). With more threads the server is a
 //! multi-thread runtime with that many workers, for machines with cores to spare, and the
 //! commit threads lead the syncs.
 

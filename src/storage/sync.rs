@@ -9,7 +9,8 @@
 //! the next one, so under load one sync acknowledges many writes.
 //!
 //! Waiters are threads (the blocking API) or async tasks. A task cannot block on a sync, so
-//! when no round is running it asks a committer thread to lead one (see `engine.rs`).
+//! when no round is running it asks for one through the queue's scheduler: a committer thread, or
+//! the sync pump of a one-thread server (see `engine/commit.rs` and `engine/pump.rs`).
 //!
 //! Wake-ups are targeted: a round wakes exactly the waiters it made durable, plus the oldest
 //! remaining one to lead (or, for a task, to ask for) the next round. Waking every waiter after every round (a condition
