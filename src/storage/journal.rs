@@ -406,16 +406,18 @@ pub fn start_journal(
 }
 
 /// Makes sure `file` can take `len` more bytes at `end`, doubling its preallocation as needed.
-pub fn reserve(file: &dyn File, end: u64, len: u64) -> std::io::Result<()> {
+/// Returns the file's size.
+pub fn reserve(file: &dyn File, end: u64, len: u64) -> std::io::Result<u64> {
     let size = file.len()?;
     if end + len <= size {
-        return Ok(());
+        return Ok(size);
     }
     let mut grown = size.max(PREALLOCATED_BYTES);
     while grown < end + len {
         grown = grown.saturating_mul(2);
     }
-    file.set_len(grown)
+    file.set_len(grown)?;
+    Ok(grown)
 }
 
 /// Writes snapshot `generation` holding `records` (bodies) aside, as `tag` names it (unique

@@ -16,7 +16,8 @@
 //! - [`record`]: one entry's frame in a log; [`segment`]: a segment file's name, header and
 //!   validating scan; [`index`]: a segment's sparse index; [`tombstone`]: deletions and trims;
 //! - [`handles`]: the bounded cache of open files and maps;
-//! - [`sync`]: group commit (many writers share an fdatasync);
+//! - [`sync`]: group commit (many writers share an fdatasync); [`zeros`]: zeros written
+//!   ahead of appends, so that syncs overwrite allocated blocks;
 //! - [`journal`]: a stream's group journal and snapshots (opaque records, CRC-framed);
 //! - [`repair`]: what recovery reports;
 //! - [`retention`]: a stream's retention policy file;
@@ -40,3 +41,4 @@ pub mod segment;
 pub mod sim_fs;
 pub mod sync;
 pub mod tombstone;
+pub mod zeros;

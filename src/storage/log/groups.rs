@@ -13,6 +13,7 @@ use crate::storage::journal::{self, HEADER_BYTES};
 use crate::storage::log::txn::Txn;
 use crate::storage::log::StreamLog;
 use crate::storage::segment::FileKind;
+use crate::storage::zeros::ZeroedTo;
 
 impl Txn<'_> {
     /// Appends record bodies to the group journal, creating it first if the stream has none.
@@ -32,9 +33,13 @@ impl Txn<'_> {
         let generation = self.writer.journal.generation;
         let file = self.log.writable(generation, FileKind::Journal)?;
         let end = self.writer.journal.end;
-        journal::reserve(file.as_ref(), end, bytes.len() as u64)?;
-        file.write_all_at(&bytes, end)?;
+        let size = journal::reserve(file.as_ref(), end, bytes.len() as u64)?;
         let state = &mut self.writer.journal;
+        let new_end = end + bytes.len() as u64;
+        state
+            .zeroed_to
+            .write_ahead(file.as_ref(), end, new_end, size)?;
+        file.write_all_at(&bytes, end)?;
         state.end += bytes.len() as u64;
         state.journal_bytes += bytes.len() as u64;
         self.mark_dirty(generation, FileKind::Journal, file);
@@ -75,6 +80,7 @@ impl Txn<'_> {
         state.generation = generation;
         state.end = HEADER_BYTES;
         state.journal_bytes = 0;
+        state.zeroed_to = ZeroedTo(HEADER_BYTES);
         Ok(())
     }
 }

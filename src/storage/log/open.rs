@@ -34,6 +34,7 @@ use crate::storage::log::{Listener, StreamLog};
 use crate::storage::repair::Repair;
 use crate::storage::segment::{self, FileKind, SegmentHeader, HEADER_BYTES};
 use crate::storage::tombstone::{self, DeadSet, Tombstone};
+use crate::storage::zeros::ZeroedTo;
 
 /// A stream directory's segment files: each segment's number and the kinds of file it has.
 type SegmentFiles = BTreeMap<u64, Vec<FileKind>>;
@@ -388,6 +389,7 @@ impl StreamLog {
             end: replay.journal.map_or(0, |(_, end)| end),
             snapshot_bytes: replay.snapshot_bytes,
             journal_bytes: replay.journal_bytes,
+            zeroed_to: ZeroedTo(replay.journal.map_or(0, |(_, end)| end)),
         };
         let repairs = opener.repairs;
         let segments = segments.into_iter().map(Arc::new).collect();

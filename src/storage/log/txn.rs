@@ -22,6 +22,7 @@ use crate::storage::log::StreamLog;
 use crate::storage::record;
 use crate::storage::segment::{self, FileKind, SegmentHeader, HEADER_BYTES};
 use crate::storage::sync::{add_dirty, Dirty, FileRef};
+use crate::storage::zeros::ZeroedTo;
 
 /// The largest encoding buffer a stream keeps between appends; a bigger batch's buffer is
 /// freed after use, so one large batch does not pin its size in memory for good.
@@ -65,6 +66,8 @@ pub(crate) struct JournalState {
     pub(crate) snapshot_bytes: u64,
     /// Bytes of journal since it.
     pub(crate) journal_bytes: u64,
+    /// How far its file holds written bytes (see [`crate::storage::zeros`]).
+    pub(crate) zeroed_to: ZeroedTo,
 }
 
 /// The active segment as the writer knows it.
@@ -75,6 +78,8 @@ pub(crate) struct Active {
     pub(crate) extent: Extent,
     /// Offset of its newest index point.
     pub(crate) last_point: Option<u64>,
+    /// How far its log file holds written bytes (see [`crate::storage::zeros`]).
+    pub(crate) zeroed_to: ZeroedTo,
 }
 
 impl Active {
@@ -100,6 +105,7 @@ impl Active {
             id: header.segment_id,
             header,
             shared,
+            zeroed_to: ZeroedTo(extent.len),
             extent,
             last_point,
         };
@@ -218,7 +224,14 @@ impl Txn<'_> {
         let encoded = self.encode(entries);
         let file = self.log_file()?;
         self.touched = true;
-        let written = file.write_all_at(&encoded.bytes, self.writer.active.extent.len);
+        let start = self.writer.active.extent.len;
+        let preallocated = self.config().segment_bytes_max;
+        let written = self
+            .writer
+            .active
+            .zeroed_to
+            .write_ahead(file.as_ref(), start, encoded.end, preallocated)
+            .and_then(|()| file.write_all_at(&encoded.bytes, start));
         let bytes = encoded.bytes.len() as u64;
         if encoded.bytes.capacity() <= BUFFER_KEPT_BYTES_MAX {
             self.writer.buffer = encoded.bytes;
