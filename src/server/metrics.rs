@@ -14,12 +14,14 @@
 //! The endpoint answers `GET /metrics` (anything else is 404) with the text exposition
 //! format, over plain HTTP/1.1, one request per connection.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -314,7 +316,7 @@ impl AroundCall for CallMetrics {
         S: tower::Service<HttpRequest, Response = HttpResponse> + Send + 'static,
         S::Future: Send + 'static,
     {
-        let method = method_label(request.uri().path());
+        let method = method_handles(request.uri().path());
         let started = Instant::now();
         let call = inner.call(request);
         Box::pin(async move {
@@ -327,30 +329,65 @@ impl AroundCall for CallMetrics {
                 .map_or(tonic::Code::Ok, |value| {
                     tonic::Code::from_bytes(value.as_bytes())
                 });
-            metrics::histogram!("sluice_grpc_request_seconds", "method" => method)
-                .record(started.elapsed().as_secs_f64());
-            metrics::counter!(
-                "sluice_grpc_requests_total",
-                "method" => method,
-                "code" => code_label(code)
-            )
-            .increment(1);
+            method.record(code, started.elapsed());
             Ok(response)
         })
     }
 }
 
-/// The method label of a request path: the path of one of the server's methods, or `other`,
-/// so that clients sending made-up paths cannot grow the set of series without bound.
-fn method_label(path: &str) -> &'static str {
-    static METHODS: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
-        std::sync::OnceLock::new();
-    let methods = METHODS.get_or_init(|| {
+/// Status codes, 0 (OK) to 16 (UNAUTHENTICATED).
+const CODES: usize = 17;
+
+/// One method's call metrics: its label and its handles, each registered on first use (so a
+/// method never called, or a code never returned, has no series). Looked up once per call by
+/// path, where the `metrics` macros would build a key and search the registry for each.
+struct MethodMetrics {
+    label: &'static str,
+    seconds: OnceLock<Histogram>,
+    calls: [OnceLock<Counter>; CODES],
+}
+
+impl MethodMetrics {
+    fn new(label: &'static str) -> MethodMetrics {
+        MethodMetrics {
+            label,
+            seconds: OnceLock::new(),
+            calls: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    /// Counts one call that ended with `code` after `elapsed`.
+    fn record(&self, code: tonic::Code, elapsed: Duration) {
+        let method = self.label;
+        self.seconds
+            .get_or_init(|| metrics::histogram!("sluice_grpc_request_seconds", "method" => method))
+            .record(elapsed.as_secs_f64());
+        let index = (code as usize).min(CODES - 1);
+        self.calls[index]
+            .get_or_init(|| {
+                metrics::counter!(
+                    "sluice_grpc_requests_total",
+                    "method" => method,
+                    "code" => code_label(code)
+                )
+            })
+            .increment(1);
+    }
+}
+
+/// The metrics of a request path's method: one of the server's methods, or `other`, so that
+/// clients sending made-up paths cannot grow the set of series without bound. The handles
+/// belong to the recorder installed when they were first used: `sluice serve` installs it
+/// before it serves (or never, with metrics off).
+fn method_handles(path: &str) -> &'static MethodMetrics {
+    static METHODS: OnceLock<(HashMap<&'static str, MethodMetrics>, MethodMetrics)> =
+        OnceLock::new();
+    let (methods, other) = METHODS.get_or_init(|| {
         use prost::Message;
-        let mut methods = std::collections::HashSet::from([
+        let mut paths = vec![
             "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-        ]);
+        ];
         for encoded in [
             crate::proto::v1::FILE_DESCRIPTOR_SET,
             tonic_health::pb::FILE_DESCRIPTOR_SET,
@@ -364,14 +401,18 @@ fn method_label(path: &str) -> &'static str {
                         let path =
                             format!("/{}.{}/{}", file.package(), service.name(), method.name());
                         // Once per method of the API, for the life of the process.
-                        methods.insert(Box::leak(path.into_boxed_str()));
+                        paths.push(Box::leak(path.into_boxed_str()));
                     }
                 }
             }
         }
-        methods
+        let methods = paths
+            .into_iter()
+            .map(|path| (path, MethodMetrics::new(path)))
+            .collect();
+        (methods, MethodMetrics::new("other"))
     });
-    methods.get(path).copied().unwrap_or("other")
+    methods.get(path).unwrap_or(other)
 }
 
 /// A status code's label (its name in tonic).
@@ -401,6 +442,10 @@ fn code_label(code: tonic::Code) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn method_label(path: &str) -> &'static str {
+        method_handles(path).label
+    }
 
     #[test]
     fn only_the_apis_methods_are_labels() {
