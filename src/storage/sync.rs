@@ -4,8 +4,8 @@
 //! the files it dirtied and the view of the stream it produced; then it releases the lock and
 //! *waits* until its sequence number is durable. The first waiter to find no sync in progress
 //! becomes the leader: it takes everything enqueued so far (which covers every write up to the
-//! newest sequence number), syncs it without any lock held, publishes the newest view, and wakes
-//! the others. Writers arriving during that sync queue up behind it and are covered together by
+//! newest sequence number), syncs it without any lock held, publishes the newest view, wakes
+//! the others, and only then tells the stream's followers (see [`Round::announce`]). Writers arriving during that sync queue up behind it and are covered together by
 //! the next one, so under load one sync acknowledges many writes.
 //!
 //! Waiters are threads (the blocking API) or async tasks. A task cannot block on a sync, so
@@ -133,6 +133,25 @@ pub fn add_dirty(list: &mut Vec<Dirty>, item: Dirty) {
     }
 }
 
+/// What a sync round does, for the queue that leads it.
+pub trait Round<V> {
+    /// Syncs what `batch` dirtied and publishes its view.
+    fn sync(&self, batch: &mut Batch<V>) -> Result<(), String>;
+
+    /// Runs after the round's writers are woken: tells the stream's followers (blocked
+    /// readers, Tails) what the round published. The writers hear first, so a writer's next
+    /// request is on its way while the followers are served, as Redis replies to a writer
+    /// before it serves the clients blocked on the key.
+    fn announce(&self) {}
+}
+
+/// A closure is a round that announces nothing.
+impl<V, F: Fn(&mut Batch<V>) -> Result<(), String>> Round<V> for F {
+    fn sync(&self, batch: &mut Batch<V>) -> Result<(), String> {
+        self(batch)
+    }
+}
+
 /// What one sync round makes durable and then publishes.
 pub struct Batch<V> {
     /// The newest sequence number covered.
@@ -237,11 +256,7 @@ impl<V> CommitQueue<V> {
 
     /// Blocks until write `seq` is durable, leading sync rounds as needed. `round` syncs a
     /// batch and publishes it; an error from it fails every waiter and every later write.
-    pub fn wait_durable(
-        &self,
-        seq: u64,
-        round: &dyn Fn(&mut Batch<V>) -> Result<(), String>,
-    ) -> Result<(), String> {
+    pub fn wait_durable(&self, seq: u64, round: &dyn Round<V>) -> Result<(), String> {
         let mut state = self.lock();
         loop {
             if state.durable >= seq {
@@ -323,7 +338,7 @@ impl<V> CommitQueue<V> {
     /// their turn); returns at once if a round is already running (its end leads or schedules
     /// the next). For committer threads, which must never wait on another leader: leading the
     /// next round here saves handing it to another thread.
-    pub fn try_lead(&self, round: &dyn Fn(&mut Batch<V>) -> Result<(), String>, rounds_max: usize) {
+    pub fn try_lead(&self, round: &dyn Round<V>, rounds_max: usize) {
         for _ in 0..rounds_max {
             let state = self.lock();
             if state.leading || state.failure.is_some() || state.durable >= state.enqueued {
@@ -339,7 +354,7 @@ impl<V> CommitQueue<V> {
     }
 
     /// Syncs whatever is enqueued, if anything (the `everysec` tick, and shutdown).
-    pub fn flush(&self, round: &dyn Fn(&mut Batch<V>) -> Result<(), String>) -> Result<(), String> {
+    pub fn flush(&self, round: &dyn Round<V>) -> Result<(), String> {
         let target = self.lock().enqueued;
         self.wait_durable(target, round)
     }
@@ -348,7 +363,7 @@ impl<V> CommitQueue<V> {
     fn lead<'a>(
         &'a self,
         state: MutexGuard<'a, State<V>>,
-        round: &dyn Fn(&mut Batch<V>) -> Result<(), String>,
+        round: &dyn Round<V>,
     ) -> MutexGuard<'a, State<V>> {
         let (state, tasks_left) = self.lead_for_tasks(state, round);
         if tasks_left {
@@ -362,7 +377,7 @@ impl<V> CommitQueue<V> {
     fn lead_for_tasks<'a>(
         &'a self,
         mut state: MutexGuard<'a, State<V>>,
-        round: &dyn Fn(&mut Batch<V>) -> Result<(), String>,
+        round: &dyn Round<V>,
     ) -> (MutexGuard<'a, State<V>>, bool) {
         let Some(view) = state.view.take() else {
             // Nothing enqueued beyond what is durable (a flush with nothing to do).
@@ -378,7 +393,7 @@ impl<V> CommitQueue<V> {
         batch.dirty.sort_by_key(Dirty::order);
         drop(state);
         let started = std::time::Instant::now();
-        let outcome = round(&mut batch);
+        let outcome = round.sync(&mut batch);
         metrics::histogram!("sluice_sync_seconds").record(started.elapsed().as_secs_f64());
         let mut state = self.lock();
         state.leading = false;
@@ -418,6 +433,7 @@ impl<V> CommitQueue<V> {
             state.waiters.push(waiter);
         }
         metrics::histogram!("sluice_sync_batch_writers").record(f64::from(covered));
+        round.announce();
         match next_leader {
             Some(leader) => {
                 leader.wake();
@@ -496,9 +512,46 @@ mod tests {
         let round = |_: &mut Batch<u64>| Err("disk on fire".to_string());
         assert!(queue.wait_durable(1, &round).is_err());
         let other = Arc::clone(&queue);
-        let result = thread::spawn(move || other.wait_durable(1, &|_| Ok(())))
+        let result = thread::spawn(move || other.wait_durable(1, &|_: &mut Batch<u64>| Ok(())))
             .join()
             .unwrap();
         assert_eq!(result, Err("disk on fire".to_string()));
+    }
+
+    /// Records the order of wake-ups and announcements.
+    struct Events(Mutex<Vec<&'static str>>);
+
+    impl std::task::Wake for Events {
+        fn wake(self: Arc<Self>) {
+            self.0.lock().unwrap().push("writer woken");
+        }
+    }
+
+    struct Announcing(Arc<Events>);
+
+    impl Round<u64> for Announcing {
+        fn sync(&self, _: &mut Batch<u64>) -> Result<(), String> {
+            self.0 .0.lock().unwrap().push("synced");
+            Ok(())
+        }
+
+        fn announce(&self) {
+            self.0 .0.lock().unwrap().push("followers told");
+        }
+    }
+
+    #[test]
+    fn the_writers_are_woken_before_the_followers_are_told() {
+        let queue = CommitQueue::<u64>::new(0);
+        let events = Arc::new(Events(Mutex::new(Vec::new())));
+        let waker = Waker::from(Arc::clone(&events));
+        queue.enqueue(1, 1, &mut Vec::new());
+        assert!(queue.poll_durable(1, &waker).is_pending());
+        queue.try_lead(&Announcing(Arc::clone(&events)), 1);
+        assert_eq!(
+            *events.0.lock().unwrap(),
+            ["synced", "writer woken", "followers told"]
+        );
+        assert!(queue.poll_durable(1, &waker).is_ready());
     }
 }

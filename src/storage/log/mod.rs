@@ -34,6 +34,7 @@ mod remove;
 mod txn;
 mod view;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -45,7 +46,7 @@ use crate::storage::fs::{File, OpenMode};
 use crate::storage::handles::{Handle, HandleKey, HandleKind};
 use crate::storage::index::SLOT_BYTES as INDEX_SLOT_BYTES;
 use crate::storage::segment::{self, FileKind};
-use crate::storage::sync::{Batch, CommitQueue, Dirty};
+use crate::storage::sync::{Batch, CommitQueue, Dirty, Round};
 
 pub use context::Context;
 
@@ -159,14 +160,20 @@ impl StreamLog {
     }
 
     fn publish(&self, view: Arc<View>) {
-        {
-            let mut published = write(&self.published);
-            if view.seq <= published.seq {
-                return;
-            }
-            *published = view;
+        if self.publish_quietly(view) {
+            (self.listener)();
         }
-        (self.listener)();
+    }
+
+    /// Makes `view` the published one unless a newer one is; returns whether it did. The
+    /// listeners are not told.
+    fn publish_quietly(&self, view: Arc<View>) -> bool {
+        let mut published = write(&self.published);
+        if view.seq <= published.seq {
+            return false;
+        }
+        *published = view;
+        true
     }
 
     pub(crate) fn path(&self, segment: u64, kind: FileKind) -> PathBuf {
@@ -231,12 +238,12 @@ impl StreamLog {
     pub fn wait_durable(&self, ticket: Ticket) -> Result<()> {
         if let Some(seq) = ticket.log {
             self.commits
-                .wait_durable(seq, &|batch| self.sync_round(batch))
+                .wait_durable(seq, &LogRound::new(self))
                 .map_err(Error::Poisoned)?;
         }
         if let Some(seq) = ticket.journal {
             self.journal_commits
-                .wait_durable(seq, &|batch| self.sync_journal_round(batch))
+                .wait_durable(seq, &JournalRound(self))
                 .map_err(Error::Poisoned)?;
         }
         Ok(())
@@ -270,12 +277,10 @@ impl StreamLog {
     /// more are needed, the round scheduler is asked for them.
     pub fn try_flush(&self, queue: CommitQueueKind, rounds_max: usize) {
         match queue {
-            CommitQueueKind::Log => self
-                .commits
-                .try_lead(&|batch| self.sync_round(batch), rounds_max),
+            CommitQueueKind::Log => self.commits.try_lead(&LogRound::new(self), rounds_max),
             CommitQueueKind::Journal => self
                 .journal_commits
-                .try_lead(&|batch| self.sync_journal_round(batch), rounds_max),
+                .try_lead(&JournalRound(self), rounds_max),
         }
     }
 
@@ -388,23 +393,6 @@ impl StreamLog {
         Ok((outcome, Ticket::default()))
     }
 
-    /// One group-commit round of the group journal (under `always`): sync it, then, if a
-    /// change asked for it, wake the stream's listeners, so that a blocked group read sees what
-    /// a journal-only change (a negative acknowledgement, a destroyed group, a moved
-    /// last-delivered ID) made possible. (The flag is taken after the sync: a change that set
-    /// it after the round began is announced early, and its readers, waking, wait for its
-    /// durability as every group read does; never late.)
-    fn sync_journal_round(&self, batch: &mut Batch<()>) -> std::result::Result<(), String> {
-        for item in &batch.dirty {
-            self.sync_dirty(item)
-                .map_err(|error| format!("sync failed: {error}"))?;
-        }
-        if self.journal_announce.swap(false, Ordering::AcqRel) {
-            (self.listener)();
-        }
-        Ok(())
-    }
-
     /// Syncs one dirty file or directory.
     fn sync_dirty(&self, item: &Dirty) -> std::io::Result<()> {
         match item {
@@ -418,19 +406,6 @@ impl StreamLog {
             },
             Dirty::Dir(path) => self.ctx.fs.sync_dir(path),
         }
-    }
-
-    /// One group-commit round: sync what the batch dirtied, persist the index points that are
-    /// now safe, publish.
-    fn sync_round(&self, batch: &mut Batch<Arc<View>>) -> std::result::Result<(), String> {
-        for item in &batch.dirty {
-            self.sync_dirty(item)
-                .map_err(|error| format!("sync failed: {error}"))?;
-        }
-        self.persist_points(&batch.view)
-            .map_err(|error| format!("index write failed: {error}"))?;
-        self.publish(Arc::clone(&batch.view));
-        Ok(())
     }
 
     /// Syncs a file whose handle was let go since it was written. A file that no longer exists
@@ -465,10 +440,10 @@ impl StreamLog {
     /// Syncs everything written but not yet durable (the `everysec` tick, and shutdown).
     pub fn flush(&self) -> Result<()> {
         self.commits
-            .flush(&|batch| self.sync_round(batch))
+            .flush(&LogRound::new(self))
             .map_err(Error::Poisoned)?;
         self.journal_commits
-            .flush(&|batch| self.sync_journal_round(batch))
+            .flush(&JournalRound(self))
             .map_err(Error::Poisoned)
     }
 
@@ -528,5 +503,69 @@ impl StreamLog {
             .failure
             .clone()
             .or_else(|| self.commit_failure())
+    }
+}
+
+/// A group-commit round of the log: sync what the batch dirtied, persist the index points that
+/// are now safe, publish; once the round's writers are woken, tell the listeners.
+struct LogRound<'a> {
+    log: &'a StreamLog,
+    published: Cell<bool>,
+}
+
+impl<'a> LogRound<'a> {
+    fn new(log: &'a StreamLog) -> LogRound<'a> {
+        LogRound {
+            log,
+            published: Cell::new(false),
+        }
+    }
+}
+
+impl Round<Arc<View>> for LogRound<'_> {
+    fn sync(&self, batch: &mut Batch<Arc<View>>) -> std::result::Result<(), String> {
+        for item in &batch.dirty {
+            self.log
+                .sync_dirty(item)
+                .map_err(|error| format!("sync failed: {error}"))?;
+        }
+        self.log
+            .persist_points(&batch.view)
+            .map_err(|error| format!("index write failed: {error}"))?;
+        if self.log.publish_quietly(Arc::clone(&batch.view)) {
+            self.published.set(true);
+        }
+        Ok(())
+    }
+
+    fn announce(&self) {
+        if self.published.take() {
+            (self.log.listener)();
+        }
+    }
+}
+
+/// A group-commit round of the group journal (under `always`): sync it; then, if a change asked
+/// for it, wake the stream's listeners, so that a blocked group read sees what a journal-only
+/// change (a negative acknowledgement, a destroyed group, a moved last-delivered ID) made
+/// possible. (The flag is taken after the sync: a change that set it after the round began is
+/// announced early, and its readers, waking, wait for its durability as every group read does;
+/// never late.)
+struct JournalRound<'a>(&'a StreamLog);
+
+impl Round<()> for JournalRound<'_> {
+    fn sync(&self, batch: &mut Batch<()>) -> std::result::Result<(), String> {
+        for item in &batch.dirty {
+            self.0
+                .sync_dirty(item)
+                .map_err(|error| format!("sync failed: {error}"))?;
+        }
+        Ok(())
+    }
+
+    fn announce(&self) {
+        if self.0.journal_announce.swap(false, Ordering::AcqRel) {
+            (self.0.listener)();
+        }
     }
 }
