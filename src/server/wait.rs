@@ -80,8 +80,11 @@ impl Changes {
 /// stops counting; once every watch is gone (the engine was dropped), an error. With no
 /// watches, never.
 async fn any_changed(watches: &mut [watch::Receiver<u64>]) -> Result<(), watch::error::RecvError> {
-    if watches.is_empty() {
-        return pending().await;
+    match watches {
+        [] => return pending().await,
+        // One stream (a Tail, most blocked reads): its watch alone, with nothing to allocate.
+        [watch] => return watch.changed().await,
+        _ => {}
     }
     let watched = watches.len();
     let closed = std::sync::atomic::AtomicUsize::new(0);
