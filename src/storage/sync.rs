@@ -433,7 +433,11 @@ impl<V> CommitQueue<V> {
             state.waiters.push(waiter);
         }
         metrics::histogram!("sluice_sync_batch_writers").record(f64::from(covered));
+        // Announced without the lock: telling many followers takes a while, and this stream's
+        // writers enqueue under it meanwhile.
+        drop(state);
         round.announce();
+        let state = self.lock();
         match next_leader {
             Some(leader) => {
                 leader.wake();

@@ -9,10 +9,10 @@
 //! CPU and half the time per append.
 //!
 //! The step grows with the file: a power of two at least as large as the written part of the
-//! file, from one page up to [`STEP_BYTES_MAX`]. So a file never holds more zeros past its
-//! records than records (a small stream's segment stays small on disk: a thousand streams
-//! of a hundred bytes each allocate 4 MiB, not 256 MiB), and a large one allocates 256 KiB at
-//! a time.
+//! file, from one page up to [`STEP_BYTES_MAX`]. So past its first page a file never holds more
+//! zeros past its records than records (a small stream's segment stays small on disk: a
+//! thousand streams of a hundred bytes each allocate 4 MiB, not 256 MiB), and a large one
+//! allocates 256 KiB at a time.
 //!
 //! What this changes on disk: nothing a reader can see. Past the last record a file holds
 //! zeros, written or a hole, and recovery reads both the same way. A crash that tears a zero
