@@ -19,8 +19,6 @@
 //! write leaves zeros or a hole too. [`ZeroedTo::write_ahead`] never writes below the
 //! append's start, so records already written are never touched.
 
-use std::io;
-
 use crate::storage::fs::File;
 
 /// The largest step in which zeros are written.
@@ -40,25 +38,26 @@ impl ZeroedTo {
     /// Before an append of `start..end`: writes zeros from where the written part of the file
     /// ends (at least `start`) up to the next step boundary at or after `end`, but not past
     /// `size`, the file's preallocated size (past it, the append grows the file).
-    pub fn write_ahead(
-        &mut self,
-        file: &dyn File,
-        start: u64,
-        end: u64,
-        size: u64,
-    ) -> io::Result<()> {
+    ///
+    /// Best effort: zeros are not data. If writing them fails (a full disk), the appends land
+    /// in holes as they would without them, the append's own write and sync report the disk's
+    /// state, and this step is not tried again. So a nearly full disk fails no append that
+    /// would have succeeded without the zeros.
+    pub fn write_ahead(&mut self, file: &dyn File, start: u64, end: u64, size: u64) {
         if end <= self.0 {
-            return Ok(());
+            return;
         }
         let to = end.next_multiple_of(step(end)).min(size);
         let mut offset = self.0.max(start);
         while offset < to {
             let length = (to - offset).min(STEP_BYTES_MAX) as usize;
-            file.write_all_at(&ZEROS[..length], offset)?;
+            if let Err(error) = file.write_all_at(&ZEROS[..length], offset) {
+                tracing::debug!(%error, offset, "zeros ahead of the appends not written");
+                break;
+            }
             offset += length as u64;
         }
         self.0 = to.max(end);
-        Ok(())
     }
 }
 
@@ -72,6 +71,7 @@ fn step(end: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::io;
     use std::os::unix::fs::MetadataExt;
     use std::path::PathBuf;
     use std::sync::Arc;
@@ -113,7 +113,7 @@ mod tests {
         let mut zeroed = ZeroedTo(10);
         file.write_all_at(&[7; 10], 0).unwrap();
 
-        zeroed.write_ahead(file, 10, 20, size).unwrap();
+        zeroed.write_ahead(file, 10, 20, size);
         assert_eq!(zeroed, ZeroedTo(STEP_BYTES_MIN));
         file.write_all_at(&[7; 10], 10).unwrap();
         assert_eq!(
@@ -123,23 +123,19 @@ mod tests {
         );
 
         // Within the step: nothing to write.
-        zeroed.write_ahead(file, 20, STEP_BYTES_MIN, size).unwrap();
+        zeroed.write_ahead(file, 20, STEP_BYTES_MIN, size);
         assert_eq!(zeroed, ZeroedTo(STEP_BYTES_MIN));
 
         // Records reach past the step before the next append (a zero write starting below
         // them would clobber them): the zeros start at the append.
         let records_end = STEP_BYTES_MAX + 5;
         file.write_all_at(&[9; 5], STEP_BYTES_MAX).unwrap();
-        zeroed
-            .write_ahead(file, records_end, records_end + 1, size)
-            .unwrap();
+        zeroed.write_ahead(file, records_end, records_end + 1, size);
         assert_eq!(zeroed, ZeroedTo(2 * STEP_BYTES_MAX));
         assert_eq!(read(file, STEP_BYTES_MAX, 5), [9; 5]);
 
         // An append spanning steps, past the preallocated size: zeros up to it, no further.
-        zeroed
-            .write_ahead(file, 2 * STEP_BYTES_MAX, size + 50, size)
-            .unwrap();
+        zeroed.write_ahead(file, 2 * STEP_BYTES_MAX, size + 50, size);
         assert_eq!(zeroed, ZeroedTo(size + 50));
         assert_eq!(file.len().unwrap(), size, "zeros never grow the file");
     }
@@ -150,17 +146,52 @@ mod tests {
         let (_dir, path, file) = file(size);
         let allocated = || std::fs::metadata(&path).unwrap().blocks() * 512;
         let mut zeroed = ZeroedTo(0);
-        zeroed.write_ahead(file.as_ref(), 0, 100, size).unwrap();
+        zeroed.write_ahead(file.as_ref(), 0, 100, size);
         file.sync_data().unwrap();
         assert!(allocated() >= STEP_BYTES_MIN);
         assert!(allocated() < STEP_BYTES_MAX, "a small file stays small");
-        zeroed
-            .write_ahead(file.as_ref(), 100, 3 * STEP_BYTES_MAX + 1, size)
-            .unwrap();
+        zeroed.write_ahead(file.as_ref(), 100, 3 * STEP_BYTES_MAX + 1, size);
         file.sync_data().unwrap();
         assert!(
             allocated() >= 4 * STEP_BYTES_MAX,
             "the whole step is allocated"
         );
+    }
+
+    /// A file whose writes fail, as on a full disk; counts the attempts.
+    struct FullDisk(std::sync::atomic::AtomicUsize);
+
+    impl File for FullDisk {
+        fn read_at(&self, _: &mut [u8], _: u64) -> io::Result<usize> {
+            Ok(0)
+        }
+        fn write_all_at(&self, _: &[u8], _: u64) -> io::Result<()> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(io::Error::from_raw_os_error(28)) // ENOSPC
+        }
+        fn sync_data(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn len(&self) -> io::Result<u64> {
+            Ok(STEP_BYTES_MAX * 4)
+        }
+        fn set_len(&self, _: u64) -> io::Result<()> {
+            Ok(())
+        }
+        fn map(&self) -> io::Result<crate::storage::fs::Mapping> {
+            Err(io::Error::other("not mapped"))
+        }
+    }
+
+    #[test]
+    fn zeros_that_cannot_be_written_are_given_up_for_the_step() {
+        let file = FullDisk(std::sync::atomic::AtomicUsize::new(0));
+        let attempts = || file.0.load(std::sync::atomic::Ordering::Relaxed);
+        let mut zeroed = ZeroedTo(0);
+        zeroed.write_ahead(&file, 0, 100, STEP_BYTES_MAX * 4);
+        assert_eq!(attempts(), 1);
+        assert_eq!(zeroed, ZeroedTo(STEP_BYTES_MIN), "the step counts as done");
+        zeroed.write_ahead(&file, 100, 200, STEP_BYTES_MAX * 4);
+        assert_eq!(attempts(), 1, "not tried again within the step");
     }
 }

@@ -38,7 +38,7 @@ impl Txn<'_> {
         let new_end = end + bytes.len() as u64;
         state
             .zeroed_to
-            .write_ahead(file.as_ref(), end, new_end, size)?;
+            .write_ahead(file.as_ref(), end, new_end, size);
         file.write_all_at(&bytes, end)?;
         state.end += bytes.len() as u64;
         state.journal_bytes += bytes.len() as u64;

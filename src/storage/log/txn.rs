@@ -226,12 +226,11 @@ impl Txn<'_> {
         self.touched = true;
         let start = self.writer.active.extent.len;
         let preallocated = self.config().segment_bytes_max;
-        let written = self
-            .writer
+        self.writer
             .active
             .zeroed_to
-            .write_ahead(file.as_ref(), start, encoded.end, preallocated)
-            .and_then(|()| file.write_all_at(&encoded.bytes, start));
+            .write_ahead(file.as_ref(), start, encoded.end, preallocated);
+        let written = file.write_all_at(&encoded.bytes, start);
         let bytes = encoded.bytes.len() as u64;
         if encoded.bytes.capacity() <= BUFFER_KEPT_BYTES_MAX {
             self.writer.buffer = encoded.bytes;
