@@ -5,12 +5,14 @@
 //! *waits* until its sequence number is durable. The first waiter to find no sync in progress
 //! becomes the leader: it takes everything enqueued so far (which covers every write up to the
 //! newest sequence number), syncs it without any lock held, publishes the newest view, wakes
-//! the others, and only then tells the stream's followers (see [`Round::announce`]). Writers arriving during that sync queue up behind it and are covered together by
-//! the next one, so under load one sync acknowledges many writes.
+//! the others, and only then tells the stream's followers (see [`Round::announce`]). Writers
+//! arriving during that sync queue up behind it and are covered together by the next one, so
+//! under load one sync acknowledges many writes.
 //!
 //! Waiters are threads (the blocking API) or async tasks. A task cannot block on a sync, so
-//! when no round is running it asks for one through the queue's scheduler: a committer thread, or
-//! the sync pump of a one-thread server (see `engine/commit.rs` and `engine/pump.rs`).
+//! when no round is running it asks for one through the queue's scheduler: a committer
+//! thread, or the sync pump of a one-thread server (see `engine/commit.rs` and
+//! `engine/pump.rs`).
 //!
 //! Wake-ups are targeted: a round wakes exactly the waiters it made durable, plus the oldest
 //! remaining one to lead (or, for a task, to ask for) the next round. Waking every waiter after every round (a condition
@@ -143,13 +145,6 @@ pub trait Round<V> {
     /// request is on its way while the followers are served, as Redis replies to a writer
     /// before it serves the clients blocked on the key.
     fn announce(&self) {}
-}
-
-/// A closure is a round that announces nothing.
-impl<V, F: Fn(&mut Batch<V>) -> Result<(), String>> Round<V> for F {
-    fn sync(&self, batch: &mut Batch<V>) -> Result<(), String> {
-        self(batch)
-    }
 }
 
 /// What one sync round makes durable and then publishes.
@@ -451,6 +446,13 @@ impl<V> CommitQueue<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In these tests a closure is a round that announces nothing.
+    impl<V, F: Fn(&mut Batch<V>) -> Result<(), String>> Round<V> for F {
+        fn sync(&self, batch: &mut Batch<V>) -> Result<(), String> {
+            self(batch)
+        }
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
 

@@ -40,7 +40,7 @@ impl Txn<'_> {
             .zeroed_to
             .write_ahead(file.as_ref(), end, new_end, size);
         file.write_all_at(&bytes, end)?;
-        state.end += bytes.len() as u64;
+        state.end = new_end;
         state.journal_bytes += bytes.len() as u64;
         self.mark_dirty(generation, FileKind::Journal, file);
         self.changed = true;

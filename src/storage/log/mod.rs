@@ -393,6 +393,15 @@ impl StreamLog {
         Ok((outcome, Ticket::default()))
     }
 
+    /// Syncs a round's dirty files and directories, in order.
+    fn sync_all(&self, dirty: &[Dirty]) -> std::result::Result<(), String> {
+        for item in dirty {
+            self.sync_dirty(item)
+                .map_err(|error| format!("sync failed: {error}"))?;
+        }
+        Ok(())
+    }
+
     /// Syncs one dirty file or directory.
     fn sync_dirty(&self, item: &Dirty) -> std::io::Result<()> {
         match item {
@@ -524,11 +533,7 @@ impl<'a> LogRound<'a> {
 
 impl Round<Arc<View>> for LogRound<'_> {
     fn sync(&self, batch: &mut Batch<Arc<View>>) -> std::result::Result<(), String> {
-        for item in &batch.dirty {
-            self.log
-                .sync_dirty(item)
-                .map_err(|error| format!("sync failed: {error}"))?;
-        }
+        self.log.sync_all(&batch.dirty)?;
         self.log
             .persist_points(&batch.view)
             .map_err(|error| format!("index write failed: {error}"))?;
@@ -555,12 +560,7 @@ struct JournalRound<'a>(&'a StreamLog);
 
 impl Round<()> for JournalRound<'_> {
     fn sync(&self, batch: &mut Batch<()>) -> std::result::Result<(), String> {
-        for item in &batch.dirty {
-            self.0
-                .sync_dirty(item)
-                .map_err(|error| format!("sync failed: {error}"))?;
-        }
-        Ok(())
+        self.0.sync_all(&batch.dirty)
     }
 
     fn announce(&self) {

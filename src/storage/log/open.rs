@@ -384,12 +384,13 @@ impl StreamLog {
             .filter_map(|name| name.into_string().ok())
             .collect();
         let replay = journal::open(fs, &dir, &names, after_crash, &mut opener.repairs)?;
+        let (generation, end) = replay.journal.unwrap_or_default();
         let journal = JournalState {
-            generation: replay.journal.map_or(0, |(generation, _)| generation),
-            end: replay.journal.map_or(0, |(_, end)| end),
+            generation,
+            end,
             snapshot_bytes: replay.snapshot_bytes,
             journal_bytes: replay.journal_bytes,
-            zeroed_to: ZeroedTo(replay.journal.map_or(0, |(_, end)| end)),
+            zeroed_to: ZeroedTo(end),
         };
         let repairs = opener.repairs;
         let segments = segments.into_iter().map(Arc::new).collect();
