@@ -140,7 +140,9 @@ impl StreamLog {
     /// The bytes of a segment's log; `None` if its files are gone (trimmed after the view
     /// was taken).
     pub(crate) fn source(&self, segment: &Segment) -> Result<Option<Source>> {
-        let path = self.path(segment.id, FileKind::Log);
+        // The path is built only to open the file or to name it in an error: a read of an
+        // open file (every Tail delivery, every read of the active segment) formats nothing.
+        let path = || self.path(segment.id, FileKind::Log);
         let (kind, map) = match segment.body {
             Body::Sealed { .. } => (HandleKind::LogMap, true),
             Body::Active(_) => (HandleKind::LogFile, false),
@@ -154,7 +156,7 @@ impl StreamLog {
                     } else {
                         OpenMode::ReadWrite
                     };
-                    let file = self.ctx.fs.open(&path, mode)?;
+                    let file = self.ctx.fs.open(&path(), mode)?;
                     if map {
                         Ok(Handle::Map(file.map()?))
                     } else {
@@ -165,7 +167,7 @@ impl StreamLog {
             Ok(Handle::Map(map)) => Ok(Some(Source::Map(map))),
             Ok(Handle::File(file)) => Ok(Some(Source::File(file))),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(self.open_error(&path, error)),
+            Err(error) => Err(self.open_error(&path(), error)),
         }
     }
 
@@ -182,20 +184,22 @@ impl StreamLog {
                 Ok(Some(SegmentPoints::Active(Arc::clone(shared), visible)))
             }
             Body::Sealed { points, .. } => {
-                let path = self.path(segment.id, FileKind::Index);
-                let opened: io::Result<Handle> = self
-                    .ctx
-                    .handles
-                    .get_or_open(self.key(segment.id, HandleKind::IndexMap), || {
-                        Ok(Handle::Map(self.ctx.fs.open(&path, OpenMode::Read)?.map()?))
-                    });
+                let path = || self.path(segment.id, FileKind::Index);
+                let opened: io::Result<Handle> = self.ctx.handles.get_or_open(
+                    self.key(segment.id, HandleKind::IndexMap),
+                    || {
+                        Ok(Handle::Map(
+                            self.ctx.fs.open(&path(), OpenMode::Read)?.map()?,
+                        ))
+                    },
+                );
                 match opened {
                     Ok(Handle::Map(map)) if map.len() >= points * SLOT_BYTES => {
                         Ok(Some(SegmentPoints::Mapped(MappedPoints::new(map, *points))))
                     }
-                    Ok(_) => Err(Error::corrupt(path, "index shorter than its point count")),
+                    Ok(_) => Err(Error::corrupt(path(), "index shorter than its point count")),
                     Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-                    Err(error) => Err(self.open_error(&path, error)),
+                    Err(error) => Err(self.open_error(&path(), error)),
                 }
             }
         }
