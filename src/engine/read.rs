@@ -167,10 +167,7 @@ impl Engine {
             Some(_) => {}
             None => follower.followed = Some(Arc::downgrade(&stream)),
         }
-        let Some(range) = after_range(follower.after) else {
-            return Ok(Followed::Nothing);
-        };
-        let entries = match stream.range(range, false, limit) {
+        let entries = match stream.read_after(follower.after, limit) {
             Ok(entries) => entries,
             Err(Error::Dropped) => return Ok(Followed::Dropped),
             Err(error) => return Err(error),

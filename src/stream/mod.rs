@@ -1,10 +1,12 @@
 //! Redis stream semantics over one stream log: how XADD picks IDs, XSETID's rules, XINFO's
-//! figures, (in `groups`) the consumer groups and (in `retention`) the retention policy. Each
+//! figures, (in `groups`) the consumer groups, (in `retention`) the retention policy and (in
+//! `shared_read`) the one read that serves every follower at the same place. Each
 //! operation is one transaction on the log, so it is atomic and, under the default fsync
 //! policy, durable when it returns.
 
 mod groups;
 mod retention;
+mod shared_read;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -34,6 +36,8 @@ pub struct Stream {
     compaction_wanted: AtomicBool,
     /// Asks a background thread to compact the group journal.
     compactor: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// The last small read a follower made, for the followers at the same place.
+    shared_read: Mutex<Option<shared_read::SharedRead>>,
 }
 
 /// Picks the ID for an XADD argument given the stream's last ID (Redis's `streamAppendItem`).
@@ -92,6 +96,7 @@ impl Stream {
             retention_removed: Mutex::new(Removed::default()),
             compaction_wanted: AtomicBool::new(false),
             compactor: OnceLock::new(),
+            shared_read: Mutex::new(None),
         };
         stream.replay_groups(group_records)?;
         Ok(stream)
