@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::id::{IdRange, StreamId};
 use crate::model::{Entry, ReadLimit, ReadStart};
-use crate::stream::Stream;
+use crate::stream::{SharedEntries, Stream};
 
 /// One stream followed across reads (a Tail): the last ID delivered, and which stream is being
 /// followed, so that a stream dropped and created again under the name is noticed rather than
@@ -20,6 +20,8 @@ pub struct Follower {
     after: StreamId,
     followed: Option<Weak<Stream>>,
     at_end: bool,
+    /// Its hold on the last result it got, shared with the stream's other followers.
+    held: SharedEntries,
 }
 
 /// What one look at a followed stream found.
@@ -147,6 +149,7 @@ impl Engine {
             after,
             followed: stream.as_ref().map(Arc::downgrade),
             at_end: false,
+            held: None,
         })
     }
 
@@ -167,7 +170,7 @@ impl Engine {
             Some(_) => {}
             None => follower.followed = Some(Arc::downgrade(&stream)),
         }
-        let entries = match stream.read_after(follower.after, limit) {
+        let entries = match stream.read_for_follower(follower.after, limit, &mut follower.held) {
             Ok(entries) => entries,
             Err(Error::Dropped) => return Ok(Followed::Dropped),
             Err(error) => return Err(error),

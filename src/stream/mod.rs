@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 pub use groups::LastIdOf;
 pub use retention::{plan as plan_retention, Plan as RetentionPlan, Removed};
+pub use shared_read::SharedEntries;
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -36,7 +37,8 @@ pub struct Stream {
     compaction_wanted: AtomicBool,
     /// Asks a background thread to compact the group journal.
     compactor: OnceLock<Box<dyn Fn() + Send + Sync>>,
-    /// The last small read a follower made, for the followers at the same place.
+    /// The last small read a follower made, for the followers at the same place (weakly:
+    /// the followers hold it).
     shared_read: Mutex<Option<shared_read::SharedRead>>,
 }
 

@@ -3,80 +3,113 @@
 //! A write wakes every follower of its stream (Tails), and the followers that were caught up
 //! all ask for the same thing: what follows the same ID, within the same limit, in the same
 //! published view. The first one reads it; the others get a copy of its result, without the
-//! index lookup, the file read and the checksums again. The result is a pure function of the
-//! view and the question, and a view's sequence number changes with every committed write
-//! (an XDEL, a trim, retention, as well as an add), so a copy is exactly what a fresh read
-//! would have returned. Only small results are kept (caught-up followers read what the last
-//! write added), and only the last one per stream.
+//! index lookup, the file read and the checksums again. A view's sequence number changes with
+//! every committed write (an add, an XDEL, a trim, retention, XSETID), so a copy is what a
+//! fresh read of that view returns. (A read that finds a segment of its view trimmed away
+//! meanwhile reads the newer view instead, and so would a fresh one; either way the result
+//! holds everything the view held.)
+//!
+//! Memory: only small results are shared (caught-up followers read what the last write
+//! added), and the stream holds only a weak reference to the last one. The followers that
+//! got it hold it, each until its next read, so a result is freed once every follower has
+//! moved on or gone: a stream nobody follows keeps nothing.
+
+use std::sync::{Arc, Weak};
 
 use crate::error::Result;
 use crate::id::{IdRange, StreamId};
 use crate::lock::lock;
-use crate::model::{Entry, ReadLimit};
+use crate::model::{Entry, Field, ReadLimit};
 
 use super::Stream;
 
-/// Results above this many bytes of field names and values are not kept: followers far
-/// enough behind to read that much are rarely at the same place, and the memory kept per
-/// stream stays small.
+/// Results above this many bytes (field names and values, plus each entry's and each field's
+/// own size) are not shared: followers far enough behind to read that much are rarely at the
+/// same place.
 pub const SHARED_READ_BYTES_MAX: usize = 64 * 1024;
 
-/// The last result kept, and the question it answers.
+/// The last result shared, and the question it answers.
 pub(super) struct SharedRead {
     view_seq: u64,
     after: StreamId,
     limit: ReadLimit,
-    entries: Vec<Entry>,
+    entries: Weak<Vec<Entry>>,
 }
+
+/// A follower's hold on the result it last got, which keeps that result shared for the
+/// followers after it (see the module).
+pub type SharedEntries = Option<Arc<Vec<Entry>>>;
 
 impl Stream {
     /// The entries after `after`, within `limit`, as [`Stream::range`] reads them forward;
-    /// shared with the other followers asking the same of the same view (see the module).
-    pub fn read_after(&self, after: StreamId, limit: ReadLimit) -> Result<Vec<Entry>> {
+    /// shared with the other followers asking the same of the same view. `held` is the
+    /// follower's hold on its last result, replaced by this one's (see the module).
+    pub fn read_for_follower(
+        &self,
+        after: StreamId,
+        limit: ReadLimit,
+        held: &mut SharedEntries,
+    ) -> Result<Vec<Entry>> {
+        *held = None;
         let Some(start) = after.next() else {
             return Ok(Vec::new());
         };
         let view = self.log.view();
-        {
-            let kept = lock(&self.shared_read);
-            if let Some(kept) = kept.as_ref().filter(|kept| {
-                kept.view_seq == view.seq && kept.after == after && kept.limit == limit
-            }) {
-                return Ok(kept.entries.clone());
-            }
+        let shared = lock(&self.shared_read)
+            .as_ref()
+            .filter(|kept| kept.view_seq == view.seq && kept.after == after && kept.limit == limit)
+            .and_then(|kept| kept.entries.upgrade());
+        if let Some(shared) = shared {
+            let entries = shared.as_ref().clone();
+            *held = Some(shared);
+            return Ok(entries);
         }
         let range = IdRange {
             start,
             end: StreamId::MAX,
         };
         let entries = self.log.range(&view, range, false, limit)?;
-        let small = entries
-            .iter()
-            .flat_map(|entry| entry.fields.iter())
-            .try_fold(0usize, |bytes, (name, value)| {
-                let bytes = bytes + name.len() + value.len();
-                (bytes <= SHARED_READ_BYTES_MAX).then_some(bytes)
-            })
-            .is_some();
-        let mut kept = lock(&self.shared_read);
-        *kept = small.then(|| SharedRead {
+        if entries.is_empty() || !small(&entries) {
+            return Ok(entries);
+        }
+        let shared = Arc::new(entries.clone());
+        *lock(&self.shared_read) = Some(SharedRead {
             view_seq: view.seq,
             after,
             limit,
-            entries: entries.clone(),
+            entries: Arc::downgrade(&shared),
         });
+        *held = Some(shared);
         Ok(entries)
     }
+}
+
+/// Whether `entries` take at most [`SHARED_READ_BYTES_MAX`] bytes of memory, counted roughly.
+fn small(entries: &[Entry]) -> bool {
+    let per_entry = std::mem::size_of::<Entry>();
+    let per_field = std::mem::size_of::<Field>();
+    entries
+        .iter()
+        .try_fold(0usize, |bytes, entry| {
+            let bytes = entry
+                .fields
+                .iter()
+                .fold(bytes + per_entry, |bytes, (name, value)| {
+                    bytes + per_field + name.len() + value.len()
+                });
+            (bytes <= SHARED_READ_BYTES_MAX).then_some(bytes)
+        })
+        .is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use super::SHARED_READ_BYTES_MAX;
+    use super::{SharedEntries, SHARED_READ_BYTES_MAX};
     use crate::id::StreamId;
     use crate::lock::lock;
-    use crate::model::{NewEntry, ReadLimit};
+    use crate::model::{Entry, NewEntry, ReadLimit};
     use crate::stream::Stream;
     use crate::{AddId, Config, Engine, FsyncPolicy};
 
@@ -102,43 +135,47 @@ mod tests {
         engine.stream(b"s").expect("a lookup").expect("the stream")
     }
 
-    fn values(entries: &[crate::model::Entry]) -> Vec<Vec<u8>> {
+    /// A follower's read: the values it got, and its hold on the shared result.
+    fn read(stream: &Stream, after: StreamId, limit: ReadLimit) -> (Vec<Vec<u8>>, SharedEntries) {
+        let mut held = None;
+        let entries = stream
+            .read_for_follower(after, limit, &mut held)
+            .expect("a read");
+        (values(&entries), held)
+    }
+
+    fn values(entries: &[Entry]) -> Vec<Vec<u8>> {
         entries
             .iter()
             .map(|entry| entry.fields[0].1.clone())
             .collect()
     }
 
+    fn same(a: &SharedEntries, b: &SharedEntries) -> bool {
+        matches!((a, b), (Some(a), Some(b)) if Arc::ptr_eq(a, b))
+    }
+
     #[test]
-    fn a_second_follower_at_the_same_place_gets_the_first_ones_result() {
+    fn followers_at_the_same_place_share_one_result() {
         let (_dir, engine) = engine();
         let start = add(&engine, b"seed");
         add(&engine, b"one");
         let stream = stream(&engine);
         let limit = ReadLimit::count(10);
-        assert_eq!(
-            values(&stream.read_after(start, limit).expect("a read")),
-            [b"one"]
+        let (first, first_held) = read(&stream, start, limit);
+        let (second, second_held) = read(&stream, start, limit);
+        assert_eq!(first, [b"one"]);
+        assert_eq!(second, first);
+        assert!(
+            same(&first_held, &second_held),
+            "the second copies the first"
         );
-        // Mark what is kept: a second read of the same view must return it, not read again.
-        lock(&stream.shared_read)
-            .as_mut()
-            .expect("a small result is kept")
-            .entries[0]
-            .fields[0]
-            .1 = b"kept".to_vec();
-        assert_eq!(
-            values(&stream.read_after(start, limit).expect("a read")),
-            [b"kept"]
-        );
-        // Another place, or another limit, is read afresh.
-        assert!(stream
-            .read_after(start.next().expect("an ID"), limit)
-            .is_ok());
-        assert_eq!(
-            values(&stream.read_after(start, limit).expect("a read")),
-            [b"one"]
-        );
+        // Another limit, or another place, is read afresh.
+        let (other, other_held) = read(&stream, start, ReadLimit::count(5));
+        assert_eq!(other, first);
+        assert!(!same(&first_held, &other_held));
+        let (_, elsewhere_held) = read(&stream, start.next().expect("an ID"), limit);
+        assert!(!same(&other_held, &elsewhere_held));
     }
 
     #[test]
@@ -148,36 +185,51 @@ mod tests {
         let one = add(&engine, b"one");
         let stream = stream(&engine);
         let limit = ReadLimit::count(10);
-        assert_eq!(stream.read_after(start, limit).expect("a read").len(), 1);
+        let (first, _held) = read(&stream, start, limit);
+        assert_eq!(first, [b"one"]);
         add(&engine, b"two");
-        assert_eq!(
-            values(&stream.read_after(start, limit).expect("a read")),
-            [b"one".to_vec(), b"two".to_vec()]
-        );
+        let (after_add, _held_too) = read(&stream, start, limit);
+        assert_eq!(after_add, [b"one".to_vec(), b"two".to_vec()]);
         assert_eq!(engine.delete(b"s", &[one]).expect("an XDEL"), 1);
-        assert_eq!(
-            values(&stream.read_after(start, limit).expect("a read")),
-            [b"two"]
-        );
+        let (after_delete, _held_three) = read(&stream, start, limit);
+        assert_eq!(after_delete, [b"two"]);
     }
 
     #[test]
-    fn large_results_are_not_kept() {
+    fn large_results_are_not_shared() {
         let (_dir, engine) = engine();
         let start = add(&engine, b"seed");
-        let large = add(&engine, &vec![b'x'; SHARED_READ_BYTES_MAX + 1]);
+        let large = add(&engine, &vec![b'x'; SHARED_READ_BYTES_MAX]);
         let stream = stream(&engine);
-        assert_eq!(
-            stream
-                .read_after(start, ReadLimit::count(10))
-                .expect("a read")
-                .len(),
-            1
-        );
-        assert!(lock(&stream.shared_read).is_none());
+        let (entries, held) = read(&stream, start, ReadLimit::count(10));
+        assert_eq!(entries.len(), 1);
+        assert!(held.is_none());
         add(&engine, b"small");
-        let last = stream.read_after(large, ReadLimit::count(1));
-        assert_eq!(last.expect("a read").len(), 1);
-        assert!(lock(&stream.shared_read).is_some());
+        let (entries, held) = read(&stream, large, ReadLimit::count(1));
+        assert_eq!(entries.len(), 1);
+        assert!(held.is_some());
+    }
+
+    #[test]
+    fn a_result_no_follower_holds_is_freed() {
+        let (_dir, engine) = engine();
+        let start = add(&engine, b"seed");
+        add(&engine, b"one");
+        let stream = stream(&engine);
+        let kept = |stream: &Stream| {
+            lock(&stream.shared_read)
+                .as_ref()
+                .and_then(|kept| kept.entries.upgrade())
+                .is_some()
+        };
+        let (_, mut held) = read(&stream, start, ReadLimit::count(10));
+        assert!(kept(&stream));
+        // The follower's next read (here, of nothing new) lets go of the last result.
+        let after = stream.last_id();
+        stream
+            .read_for_follower(after, ReadLimit::count(10), &mut held)
+            .expect("a read");
+        assert!(held.is_none());
+        assert!(!kept(&stream));
     }
 }
