@@ -211,6 +211,15 @@ impl IdRange {
     pub fn is_empty(&self) -> bool {
         self.start > self.end
     }
+
+    /// Every ID after `id` (what XREAD and a Tail read past their cursor); `None` if no ID
+    /// can follow it.
+    pub fn after(id: StreamId) -> Option<IdRange> {
+        Some(IdRange {
+            start: id.next()?,
+            end: StreamId::MAX,
+        })
+    }
 }
 
 /// Parses one range bound; returns the ID and whether it was exclusive.

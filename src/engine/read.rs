@@ -54,14 +54,6 @@ impl Follower {
     }
 }
 
-/// The range of entries after `after`, if any ID can follow it.
-fn after_range(after: StreamId) -> Option<IdRange> {
-    Some(IdRange {
-        start: after.next()?,
-        end: StreamId::MAX,
-    })
-}
-
 /// [`Engine::resolve_start`] in `stream` (`None`: missing).
 fn resolve_in(stream: Option<&Arc<Stream>>, start: ReadStart) -> Result<StreamId> {
     let stream = match (start, stream) {
@@ -120,7 +112,7 @@ impl Engine {
     ) -> Result<(), E> {
         let mut used = 0usize;
         for (name, after) in cursors {
-            let Some(range) = after_range(*after) else {
+            let Some(range) = IdRange::after(*after) else {
                 continue;
             };
             let left = ReadLimit {

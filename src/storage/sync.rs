@@ -446,6 +446,8 @@ impl<V> CommitQueue<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
 
     /// In these tests a closure is a round that announces nothing.
     impl<V, F: Fn(&mut Batch<V>) -> Result<(), String>> Round<V> for F {
@@ -453,8 +455,6 @@ mod tests {
             self(batch)
         }
     }
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::thread;
 
     #[test]
     fn one_round_covers_everything_enqueued() {

@@ -51,7 +51,7 @@ impl Stream {
         held: &mut SharedEntries,
     ) -> Result<Vec<Entry>> {
         *held = None;
-        let Some(start) = after.next() else {
+        let Some(range) = IdRange::after(after) else {
             return Ok(Vec::new());
         };
         let view = self.log.view();
@@ -64,10 +64,6 @@ impl Stream {
             *held = Some(shared);
             return Ok(entries);
         }
-        let range = IdRange {
-            start,
-            end: StreamId::MAX,
-        };
         let entries = self.log.range(&view, range, false, limit)?;
         if entries.is_empty() || !small(&entries) {
             return Ok(entries);
@@ -135,6 +131,29 @@ mod tests {
         engine.stream(b"s").expect("a lookup").expect("the stream")
     }
 
+    /// A stream holding `seed` and, after it, `one`.
+    struct Seeded {
+        _dir: tempfile::TempDir,
+        engine: Engine,
+        stream: Arc<Stream>,
+        seed: StreamId,
+        one: StreamId,
+    }
+
+    fn seeded() -> Seeded {
+        let (dir, engine) = engine();
+        let seed = add(&engine, b"seed");
+        let one = add(&engine, b"one");
+        let stream = stream(&engine);
+        Seeded {
+            _dir: dir,
+            engine,
+            stream,
+            seed,
+            one,
+        }
+    }
+
     /// A follower's read: the values it got, and its hold on the shared result.
     fn read(stream: &Stream, after: StreamId, limit: ReadLimit) -> (Vec<Vec<u8>>, SharedEntries) {
         let mut held = None;
@@ -157,13 +176,11 @@ mod tests {
 
     #[test]
     fn followers_at_the_same_place_share_one_result() {
-        let (_dir, engine) = engine();
-        let start = add(&engine, b"seed");
-        add(&engine, b"one");
-        let stream = stream(&engine);
+        let seeded = seeded();
+        let (stream, start) = (&seeded.stream, seeded.seed);
         let limit = ReadLimit::count(10);
-        let (first, first_held) = read(&stream, start, limit);
-        let (second, second_held) = read(&stream, start, limit);
+        let (first, first_held) = read(stream, start, limit);
+        let (second, second_held) = read(stream, start, limit);
         assert_eq!(first, [b"one"]);
         assert_eq!(second, first);
         assert!(
@@ -171,19 +188,22 @@ mod tests {
             "the second copies the first"
         );
         // Another limit, or another place, is read afresh.
-        let (other, other_held) = read(&stream, start, ReadLimit::count(5));
+        let (other, other_held) = read(stream, start, ReadLimit::count(5));
         assert_eq!(other, first);
         assert!(!same(&first_held, &other_held));
-        let (_, elsewhere_held) = read(&stream, start.next().expect("an ID"), limit);
+        let (_, elsewhere_held) = read(stream, start.next().expect("an ID"), limit);
         assert!(!same(&other_held, &elsewhere_held));
     }
 
     #[test]
     fn any_write_since_makes_the_next_follower_read_afresh() {
-        let (_dir, engine) = engine();
-        let start = add(&engine, b"seed");
-        let one = add(&engine, b"one");
-        let stream = stream(&engine);
+        let Seeded {
+            _dir,
+            engine,
+            stream,
+            seed: start,
+            one,
+        } = seeded();
         let limit = ReadLimit::count(10);
         let (first, _held) = read(&stream, start, limit);
         assert_eq!(first, [b"one"]);
@@ -212,24 +232,22 @@ mod tests {
 
     #[test]
     fn a_result_no_follower_holds_is_freed() {
-        let (_dir, engine) = engine();
-        let start = add(&engine, b"seed");
-        add(&engine, b"one");
-        let stream = stream(&engine);
+        let seeded = seeded();
+        let (stream, start) = (&seeded.stream, seeded.seed);
         let kept = |stream: &Stream| {
             lock(&stream.shared_read)
                 .as_ref()
                 .and_then(|kept| kept.entries.upgrade())
                 .is_some()
         };
-        let (_, mut held) = read(&stream, start, ReadLimit::count(10));
-        assert!(kept(&stream));
+        let (_, mut held) = read(stream, start, ReadLimit::count(10));
+        assert!(kept(stream));
         // The follower's next read (here, of nothing new) lets go of the last result.
         let after = stream.last_id();
         stream
             .read_for_follower(after, ReadLimit::count(10), &mut held)
             .expect("a read");
         assert!(held.is_none());
-        assert!(!kept(&stream));
+        assert!(!kept(stream));
     }
 }

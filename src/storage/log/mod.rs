@@ -537,9 +537,8 @@ impl Round<Arc<View>> for LogRound<'_> {
         self.log
             .persist_points(&batch.view)
             .map_err(|error| format!("index write failed: {error}"))?;
-        if self.log.publish_quietly(Arc::clone(&batch.view)) {
-            self.published.set(true);
-        }
+        self.published
+            .set(self.log.publish_quietly(Arc::clone(&batch.view)));
         Ok(())
     }
 
