@@ -38,9 +38,9 @@ impl StreamsService {
                 .map(|entry| convert::new_entry(&entry.id, entry.fields))
                 .collect::<Result<Vec<_>, _>>()?
         };
-        // The append itself is a short write to the page cache, done here; the wait for the
-        // group-commit sync is an await, not a parked thread (the sync pump of a one-thread
-        // server, or a commit thread, leads the sync).
+        // The append itself is short (under `always`, a copy that its sync round writes), done
+        // here; the wait for the group-commit sync is an await, not a parked thread (the sync
+        // pump of a one-thread server, or a commit thread, leads the sync).
         let commit = {
             let _gate = self.gate.shared().await;
             self.engine

@@ -316,9 +316,63 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TrimStrategy;
 
     fn id(ms: u64, seq: u64) -> StreamId {
         StreamId::new(ms, seq)
+    }
+
+    /// Under `always`, appends wait in memory for their sync round (see
+    /// `storage::log::unwritten`); a later transaction that reads them before that round, as
+    /// XDEL, XSETID and a trim do, must find them in the file all the same.
+    #[test]
+    fn transactions_read_appends_their_round_has_not_written_yet() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = crate::Config::new(dir.path());
+        config.fsync = crate::FsyncPolicy::Always;
+        let engine = crate::Engine::open(config).expect("the engine opens");
+        let entry = |value: &[u8]| NewEntry {
+            id: AddId::Auto,
+            fields: vec![(b"f".to_vec(), value.to_vec())],
+        };
+        engine
+            .add(b"s", &[entry(b"first")], false, None)
+            .expect("an add");
+        let stream = engine.stream(b"s").expect("a lookup").expect("the stream");
+        let held = |stream: &Stream, value: &[u8], trim: Option<&TrimSpec>| {
+            let (ids, _ticket) = stream.add_deferred(&[entry(value)], trim).expect("an add");
+            ids[0]
+        };
+
+        // XDEL looks the ID up in the file.
+        let a = held(&stream, b"a", None);
+        assert_eq!(stream.delete(&[a]).expect("an XDEL"), 1);
+
+        // A trim in the add's own transaction reads where its cut falls.
+        held(&stream, b"b", None);
+        let c = held(&stream, b"c", None);
+        let from_c = TrimSpec {
+            strategy: TrimStrategy::MinId(c),
+            approx: false,
+            limit: 0,
+        };
+        let d = held(&stream, b"d", Some(&from_c));
+
+        // XSETID reads the top entry.
+        let e = held(&stream, b"e", None);
+        assert!(matches!(
+            stream.set_id(d, None, None),
+            Err(Error::SetIdTooSmall)
+        ));
+        stream.set_id(e, None, None).expect("an XSETID at the top");
+
+        let values: Vec<Vec<u8>> = stream
+            .range(IdRange::ALL, false, ReadLimit::count(10))
+            .expect("a range")
+            .into_iter()
+            .map(|entry| entry.fields[0].1.clone())
+            .collect();
+        assert_eq!(values, vec![b"c".to_vec(), b"d".to_vec(), b"e".to_vec()]);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! - `txn`: the writer's state and the transaction (append, roll, counters);
 //! - `remove`: what a transaction removes (XDEL, XTRIM) through tombstones;
 //! - `groups`: the group journal a transaction appends to, and its compaction;
+//! - `unwritten`: under `always`, the appends a sync round writes to the file in one go;
 //! - `read`: ranges and lookups through a view;
 //! - `open`: opening a log from its files, and `recover`: checking and repairing one
 //!   segment on the way;
@@ -32,6 +33,7 @@ mod read;
 mod recover;
 mod remove;
 mod txn;
+mod unwritten;
 mod view;
 
 use std::cell::Cell;
@@ -63,6 +65,7 @@ fn cached_kind(kind: FileKind) -> Option<HandleKind> {
 pub use open::{create_segment_file, Opened};
 use txn::Writer;
 pub use txn::{check_batch_size, Txn};
+use unwritten::Unwritten;
 use view::Body;
 pub use view::{SegmentFacts, View};
 
@@ -79,6 +82,8 @@ pub struct StreamLog {
     /// later transactions fail with [`Error::Dropped`]. Stored under the writer lock.
     dropped: AtomicBool,
     writer: Mutex<Writer>,
+    /// Under `always`, appends not yet written to the active log: the next round writes them.
+    unwritten: Unwritten,
     published: RwLock<Arc<View>>,
     /// Group commit of the segment files (and tombstones, directories) under every policy.
     commits: CommitQueue<Arc<View>>,
@@ -139,6 +144,7 @@ impl StreamLog {
             dropped: AtomicBool::new(false),
             journal_announce: AtomicBool::new(false),
             writer: Mutex::new(writer),
+            unwritten: Unwritten::new(),
             published: RwLock::new(view),
             listener,
         }
@@ -533,6 +539,10 @@ impl<'a> LogRound<'a> {
 
 impl Round<Arc<View>> for LogRound<'_> {
     fn sync(&self, batch: &mut Batch<Arc<View>>) -> std::result::Result<(), String> {
+        self.log
+            .unwritten
+            .write()
+            .map_err(|error| format!("write failed: {error}"))?;
         self.log.sync_all(&batch.dirty)?;
         self.log
             .persist_points(&batch.view)

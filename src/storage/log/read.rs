@@ -137,15 +137,19 @@ impl StreamLog {
         }
     }
 
-    /// The bytes of a segment's log; `None` if its files are gone (trimmed after the view
-    /// was taken).
-    pub(crate) fn source(&self, segment: &Segment) -> Result<Option<Source>> {
+    /// The bytes of a segment's log as far as `extent` reaches; `None` if its files are gone
+    /// (trimmed after the view was taken). Appends still held in memory that the extent reaches
+    /// (a transaction reading its own writes) are written first, so the file has them.
+    pub(crate) fn source(&self, segment: &Segment, extent: &Extent) -> Result<Option<Source>> {
         // The path is built only to open the file or to name it in an error: a read of an
         // open file (every Tail delivery, every read of the active segment) formats nothing.
         let path = || self.path(segment.id, FileKind::Log);
         let (kind, map) = match segment.body {
             Body::Sealed { .. } => (HandleKind::LogMap, true),
-            Body::Active(_) => (HandleKind::LogFile, false),
+            Body::Active(_) => {
+                self.unwritten.write_below(extent.len)?;
+                (HandleKind::LogFile, false)
+            }
         };
         let opened: io::Result<Handle> =
             self.ctx
@@ -313,9 +317,10 @@ impl StreamLog {
             if last < range.start || first > range.end {
                 continue;
             }
-            let (Some(source), Some(points)) =
-                (self.source(segment)?, self.points(segment, &extent)?)
-            else {
+            let (Some(source), Some(points)) = (
+                self.source(segment, &extent)?,
+                self.points(segment, &extent)?,
+            ) else {
                 return Ok(false);
             };
             let dead = &segment.dead;
@@ -379,9 +384,10 @@ impl StreamLog {
                 // Live entries of older segments are all older than this segment's records.
                 break;
             }
-            let (Some(source), Some(points)) =
-                (self.source(segment)?, self.points(segment, &extent)?)
-            else {
+            let (Some(source), Some(points)) = (
+                self.source(segment, &extent)?,
+                self.points(segment, &extent)?,
+            ) else {
                 return Ok(false);
             };
             let Some(mut block) = index::seek(&points, range.end) else {
@@ -444,8 +450,10 @@ impl StreamLog {
             (Some(first), Some(last)) if first <= id && id <= last => {}
             _ => return Ok(None),
         }
-        let (Some(source), Some(points)) = (self.source(segment)?, self.points(segment, &extent)?)
-        else {
+        let (Some(source), Some(points)) = (
+            self.source(segment, &extent)?,
+            self.points(segment, &extent)?,
+        ) else {
             return Ok(None);
         };
         let (offset, ordinal) = start_of(&points, id);
@@ -475,7 +483,8 @@ impl StreamLog {
         extent: &Extent,
         id: StreamId,
     ) -> Result<u32> {
-        let (Some(source), Some(points)) = (self.source(segment)?, self.points(segment, extent)?)
+        let (Some(source), Some(points)) =
+            (self.source(segment, extent)?, self.points(segment, extent)?)
         else {
             return Ok(0);
         };

@@ -230,7 +230,12 @@ impl Txn<'_> {
             .active
             .zeroed_to
             .write_ahead(file.as_ref(), start, encoded.end, preallocated);
-        let written = file.write_all_at(&encoded.bytes, start);
+        // Under `always` the round that makes this append durable writes it, with the rest of
+        // its round (see `unwritten`).
+        let written = match self.config().fsync {
+            FsyncPolicy::Always => self.log.unwritten.hold(&file, start, &encoded.bytes),
+            _ => file.write_all_at(&encoded.bytes, start),
+        };
         let bytes = encoded.bytes.len() as u64;
         if encoded.bytes.capacity() <= BUFFER_KEPT_BYTES_MAX {
             self.writer.buffer = encoded.bytes;
@@ -372,6 +377,7 @@ impl Txn<'_> {
     /// padding) and durable, then its complete index with the trailer. Returns its point count.
     fn seal_active(&mut self) -> Result<usize> {
         let log = self.log;
+        log.unwritten.write()?;
         let active = &self.writer.active;
         let old_log = log.writable(active.id, FileKind::Log)?;
         old_log.set_len(active.extent.len)?;
@@ -461,6 +467,7 @@ impl Txn<'_> {
         }
         self.touched = true;
         self.log.flush()?;
+        self.log.unwritten.write()?;
         let log = self.log.writable(self.writer.active.id, FileKind::Log)?;
         log.sync_data()?;
         Ok(())

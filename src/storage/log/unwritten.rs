@@ -1,0 +1,255 @@
+//! Appends not yet written to the active log file, under `always`.
+//!
+//! Under `always` an append is acknowledged only once the sync round that covers it is over,
+//! and nobody outside its transaction sees it before that round publishes it. So its bytes need
+//! not reach the file while the transaction runs: they are held here, and the round writes
+//! everything held with one positional write just before its `fdatasync`. A round covers every
+//! writer that arrived while the previous sync ran (dozens under load), and a `pwrite` costs
+//! about a microsecond of CPU whatever its size: one per round instead of one per append.
+//! (Redis writes its append-only file the same way, once per event-loop iteration.)
+//!
+//! What still holds:
+//! - **Every read reads the file.** The only reader that can see held bytes is a transaction,
+//!   through the writer's newest view (an XDEL looking for an ID just added, say). A read of
+//!   the active segment up to an offset at or past where the held bytes start writes them first
+//!   ([`Unwritten::write_below`]). A published view never reaches them: a round writes them
+//!   before it publishes.
+//! - **Durability is unchanged.** The round writes before it syncs, and a roll, a seal or a
+//!   transaction's own sync ([`super::Txn::make_durable`]) write first too. A crash loses only
+//!   what no one was told is durable, as a crash before `fdatasync` always could.
+//! - **A failed write loses nothing held.** The bytes stay held, and the next attempt writes
+//!   them again at the same offsets. The caller treats the failure as it treats any failed
+//!   write: a round fails (which stops the stream's commit queue), a transaction poisons the
+//!   stream.
+//! - **Memory is bounded.** At most [`HELD_BYTES_MAX`] are held; an append that would pass it
+//!   writes what is held, then writes itself at once.
+//!
+//! Under `everysec` and `no` a transaction's view is published when it ends, before any
+//! round, so appends are written at once and nothing is ever held.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::lock::lock;
+use crate::storage::fs::File;
+
+/// The most bytes held between rounds. An append that would pass it is written at once (after
+/// what is held), so a large batch is written from its own buffer, not copied.
+pub(crate) const HELD_BYTES_MAX: usize = 256 << 10;
+
+/// Offset meaning "nothing held".
+const NONE_HELD: u64 = u64::MAX;
+
+/// The appends of one stream's active log not yet written to it (see the module doc).
+pub(crate) struct Unwritten {
+    /// Where the held bytes start in the active log; [`NONE_HELD`] when none are. Read without
+    /// the lock by [`Unwritten::write_below`]; changed only under it.
+    from: AtomicU64,
+    held: Mutex<Held>,
+}
+
+/// The held bytes: one contiguous run of one file.
+#[derive(Default)]
+struct Held {
+    file: Option<Arc<dyn File>>,
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Unwritten {
+    /// Nothing held.
+    pub(crate) fn new() -> Unwritten {
+        Unwritten {
+            from: AtomicU64::new(NONE_HELD),
+            held: Mutex::new(Held::default()),
+        }
+    }
+
+    /// Holds `bytes`, to be written at `start` of `file`. What is already held is written first
+    /// if `bytes` does not continue it (another file or offset), and both are written at once
+    /// if together they would pass [`HELD_BYTES_MAX`]. An error means nothing new is held.
+    pub(crate) fn hold(&self, file: &Arc<dyn File>, start: u64, bytes: &[u8]) -> io::Result<()> {
+        let mut held = lock(&self.held);
+        let continues = held.file.as_ref().is_some_and(|held_file| {
+            Arc::ptr_eq(held_file, file) && held.start + held.bytes.len() as u64 == start
+        });
+        if !continues || held.bytes.len() + bytes.len() > HELD_BYTES_MAX {
+            self.write_held(&mut held)?;
+        }
+        if bytes.len() > HELD_BYTES_MAX {
+            return file.write_all_at(bytes, start);
+        }
+        if held.file.is_none() {
+            held.file = Some(Arc::clone(file));
+            held.start = start;
+            self.from.store(start, Ordering::Release);
+        }
+        held.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes everything held.
+    pub(crate) fn write(&self) -> io::Result<()> {
+        if self.from.load(Ordering::Acquire) == NONE_HELD {
+            return Ok(());
+        }
+        self.write_held(&mut lock(&self.held))
+    }
+
+    /// Writes what is held if a read of the active log up to `end` would reach it.
+    pub(crate) fn write_below(&self, end: u64) -> io::Result<()> {
+        if end <= self.from.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.write()
+    }
+
+    fn write_held(&self, held: &mut Held) -> io::Result<()> {
+        let Some(file) = held.file.as_ref() else {
+            return Ok(());
+        };
+        file.write_all_at(&held.bytes, held.start)?;
+        held.file = None;
+        held.bytes.clear();
+        self.from.store(NONE_HELD, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::storage::fs::{FileSystem, Mapping, OpenMode, RealFs};
+
+    /// A file whose writes fail while `failing` is set.
+    struct Flaky {
+        inner: Arc<dyn File>,
+        failing: AtomicBool,
+    }
+
+    impl File for Flaky {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            self.inner.read_at(buf, offset)
+        }
+        fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+            if self.failing.load(Ordering::Relaxed) {
+                return Err(io::Error::other("injected write failure"));
+            }
+            self.inner.write_all_at(data, offset)
+        }
+        fn sync_data(&self) -> io::Result<()> {
+            self.inner.sync_data()
+        }
+        fn len(&self) -> io::Result<u64> {
+            self.inner.len()
+        }
+        fn set_len(&self, len: u64) -> io::Result<()> {
+            self.inner.set_len(len)
+        }
+        fn map(&self) -> io::Result<Mapping> {
+            self.inner.map()
+        }
+    }
+
+    fn file(dir: &tempfile::TempDir) -> Arc<dyn File> {
+        RealFs
+            .open(&dir.path().join("log"), OpenMode::Create)
+            .expect("open")
+    }
+
+    fn contents(file: &Arc<dyn File>) -> Vec<u8> {
+        let mut bytes = vec![0; file.len().expect("len") as usize];
+        file.read_exact_at(&mut bytes, 0).expect("read");
+        bytes
+    }
+
+    #[test]
+    fn held_appends_reach_the_file_in_one_write_when_asked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = file(&dir);
+        let unwritten = Unwritten::new();
+        unwritten.hold(&file, 0, b"abc").expect("hold");
+        unwritten.hold(&file, 3, b"def").expect("hold");
+        assert_eq!(contents(&file), b"", "held bytes are not written yet");
+        unwritten.write_below(0).expect("write below");
+        assert_eq!(
+            contents(&file),
+            b"",
+            "a read that ends before them writes nothing"
+        );
+        unwritten.write_below(1).expect("write below");
+        assert_eq!(contents(&file), b"abcdef");
+        unwritten.hold(&file, 6, b"gh").expect("hold");
+        unwritten.write().expect("write");
+        assert_eq!(contents(&file), b"abcdefgh");
+    }
+
+    #[test]
+    fn an_append_elsewhere_writes_what_is_held_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = file(&dir);
+        let unwritten = Unwritten::new();
+        unwritten.hold(&file, 0, b"abc").expect("hold");
+        unwritten.hold(&file, 10, b"xyz").expect("hold");
+        assert_eq!(contents(&file), b"abc", "the earlier run is written");
+        unwritten.write().expect("write");
+        let mut expected = b"abc".to_vec();
+        expected.extend_from_slice(&[0; 7]);
+        expected.extend_from_slice(b"xyz");
+        assert_eq!(contents(&file), expected);
+    }
+
+    #[test]
+    fn no_more_than_the_bound_is_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = file(&dir);
+        let unwritten = Unwritten::new();
+        let chunk = vec![7u8; HELD_BYTES_MAX / 2];
+        unwritten.hold(&file, 0, &chunk).expect("hold");
+        unwritten
+            .hold(&file, chunk.len() as u64, &chunk)
+            .expect("hold");
+        assert_eq!(contents(&file).len(), 0, "exactly the bound is still held");
+        unwritten
+            .hold(&file, 2 * chunk.len() as u64, b"x")
+            .expect("hold");
+        assert_eq!(
+            contents(&file).len(),
+            HELD_BYTES_MAX,
+            "passing it writes what is held"
+        );
+        let big = vec![9u8; HELD_BYTES_MAX + 1];
+        unwritten
+            .hold(&file, HELD_BYTES_MAX as u64 + 1, &big)
+            .expect("hold");
+        assert_eq!(
+            contents(&file).len(),
+            2 * HELD_BYTES_MAX + 2,
+            "a batch over the bound is written at once, after what was held"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_keeps_what_is_held_for_the_next_attempt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flaky = Arc::new(Flaky {
+            inner: file(&dir),
+            failing: AtomicBool::new(true),
+        });
+        let file: Arc<dyn File> = flaky.clone();
+        let unwritten = Unwritten::new();
+        unwritten.hold(&file, 0, b"abc").expect("hold");
+        assert!(unwritten.write().is_err());
+        assert!(
+            unwritten.hold(&file, 10, b"xyz").is_err(),
+            "an append that must write first fails with it"
+        );
+        unwritten.hold(&file, 3, b"def").expect("hold");
+        flaky.failing.store(false, Ordering::Relaxed);
+        unwritten.write_below(1).expect("write below");
+        assert_eq!(contents(&file), b"abcdef");
+    }
+}
