@@ -39,7 +39,12 @@ impl Txn<'_> {
         state
             .zeroed_to
             .write_ahead(file.as_ref(), end, new_end, size);
-        file.write_all_at(&bytes, end)?;
+        // Under `always` the journal's sync round writes the records, with the rest of its
+        // round (see `unwritten`): nothing reads the journal before a restart.
+        match self.log.ctx.config.fsync {
+            FsyncPolicy::Always => self.log.journal_unwritten.hold(&file, end, &bytes)?,
+            _ => file.write_all_at(&bytes, end)?,
+        }
         state.end = new_end;
         state.journal_bytes += bytes.len() as u64;
         self.mark_dirty(generation, FileKind::Journal, file);

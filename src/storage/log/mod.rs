@@ -20,7 +20,8 @@
 //! - `txn`: the writer's state and the transaction (append, roll, counters);
 //! - `remove`: what a transaction removes (XDEL, XTRIM) through tombstones;
 //! - `groups`: the group journal a transaction appends to, and its compaction;
-//! - `unwritten`: under `always`, the appends a sync round writes to the file in one go;
+//! - `unwritten`: under `always`, the appends (to the log, to the group journal) a sync round
+//!   writes to the file in one go;
 //! - `read`: ranges and lookups through a view;
 //! - `open`: opening a log from its files, and `recover`: checking and repairing one
 //!   segment on the way;
@@ -84,6 +85,8 @@ pub struct StreamLog {
     writer: Mutex<Writer>,
     /// Under `always`, appends not yet written to the active log: the next round writes them.
     unwritten: Unwritten,
+    /// The same for the group journal, written by its queue's next round.
+    journal_unwritten: Unwritten,
     published: RwLock<Arc<View>>,
     /// Group commit of the segment files (and tombstones, directories) under every policy.
     commits: CommitQueue<Arc<View>>,
@@ -145,6 +148,7 @@ impl StreamLog {
             journal_announce: AtomicBool::new(false),
             writer: Mutex::new(writer),
             unwritten: Unwritten::new(),
+            journal_unwritten: Unwritten::new(),
             published: RwLock::new(view),
             listener,
         }
@@ -569,6 +573,10 @@ struct JournalRound<'a>(&'a StreamLog);
 
 impl Round<()> for JournalRound<'_> {
     fn sync(&self, batch: &mut Batch<()>) -> std::result::Result<(), String> {
+        self.0
+            .journal_unwritten
+            .write()
+            .map_err(|error| format!("write failed: {error}"))?;
         self.0.sync_all(&batch.dirty)
     }
 

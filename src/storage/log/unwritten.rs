@@ -1,4 +1,5 @@
-//! Appends not yet written to the active log file, under `always`.
+//! Appends not yet written to their file, under `always`: to the active log, and to the group
+//! journal (each has its own [`Unwritten`], written by its own commit queue's rounds).
 //!
 //! Under `always` an append is acknowledged only once the sync round that covers it is over,
 //! and nobody outside its transaction sees it before that round publishes it. So its bytes need
@@ -13,7 +14,7 @@
 //!   through the writer's newest view (an XDEL looking for an ID just added, say). A read of
 //!   the active segment up to an offset at or past where the held bytes start writes them first
 //!   ([`Unwritten::write_below`]). A published view never reaches them: a round writes them
-//!   before it publishes.
+//!   before it publishes. The group journal is read only when a store opens.
 //! - **Durability is unchanged.** The round writes before it syncs, and a roll, a seal or a
 //!   transaction's own sync ([`super::Txn::make_durable`]) write first too. A crash loses only
 //!   what no one was told is durable, as a crash before `fdatasync` always could.
@@ -41,7 +42,8 @@ pub(crate) const HELD_BYTES_MAX: usize = 256 << 10;
 /// Offset meaning "nothing held".
 const NONE_HELD: u64 = u64::MAX;
 
-/// The appends of one stream's active log not yet written to it (see the module doc).
+/// The appends of one file of a stream (its active log, or its group journal) not yet written
+/// to it (see the module doc).
 pub(crate) struct Unwritten {
     /// Where the held bytes start in the active log; [`NONE_HELD`] when none are. Read without
     /// the lock by [`Unwritten::write_below`]; changed only under it.
