@@ -48,10 +48,14 @@ impl StreamsService {
         };
         let added = commit.await?;
         // NOMKSTREAM on a missing stream: Redis replies nil, this API an empty ID.
-        let ids = added.unwrap_or_default();
+        let ids: Vec<String> = added
+            .unwrap_or_default()
+            .iter()
+            .map(StreamId::to_string)
+            .collect();
         Ok(v1::AddResponse {
-            id: ids.last().map(StreamId::to_string).unwrap_or_default(),
-            ids: ids.iter().map(StreamId::to_string).collect(),
+            id: ids.last().cloned().unwrap_or_default(),
+            ids,
         })
     }
 

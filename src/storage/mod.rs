@@ -19,7 +19,7 @@
 //! - [`sync`]: group commit (many writers share an fdatasync); [`zeros`]: zeros written
 //!   ahead of appends, so that syncs overwrite allocated blocks;
 //! - [`journal`]: a stream's group journal and snapshots (opaque records, CRC-framed);
-//! - [`repair`]: what recovery reports;
+//! - [`repair`]: what recovery reports; [`metrics`]: the counters of appends and reads;
 //! - [`retention`]: a stream's retention policy file;
 //! - [`log`]: one stream's log (write path, views, reads, opening and recovery);
 //! - [`catalog`]: stream names to directory names;
@@ -33,6 +33,7 @@ pub mod handles;
 pub mod index;
 pub mod journal;
 pub mod log;
+pub mod metrics;
 pub mod record;
 pub mod repair;
 pub mod retention;

@@ -15,6 +15,7 @@ use crate::lock::{lock, read, write};
 use crate::storage::data_dir;
 use crate::storage::fs::{File, FileSystem};
 use crate::storage::handles::HandleCache;
+use crate::storage::metrics::StorageMetrics;
 
 /// What all streams share: the file system, the handle cache and the configuration.
 pub struct Context {
@@ -24,6 +25,8 @@ pub struct Context {
     pub handles: HandleCache,
     /// Limits and policies.
     pub config: Config,
+    /// The counters of appends and reads.
+    pub metrics: StorageMetrics,
     next_uid: AtomicU64,
     /// The clean-shutdown marker exists: the first write after it must remove it.
     clean_marked: AtomicBool,
@@ -40,6 +43,7 @@ impl Context {
             handles: HandleCache::new(config.open_files_max),
             fs,
             config,
+            metrics: StorageMetrics::new(),
             next_uid: AtomicU64::new(1),
             clean_marked: AtomicBool::new(false),
             clean_lock: Mutex::new(()),

@@ -292,9 +292,11 @@ impl StreamLog {
                 self.range_forward(view, range, &mut collector)?
             };
             if whole {
-                metrics::counter!("sluice_entries_read_total")
+                let metrics = &self.ctx.metrics;
+                metrics
+                    .entries_read
                     .increment(collector.entries.len() as u64);
-                metrics::counter!("sluice_bytes_read_total").increment(collector.bytes as u64);
+                metrics.bytes_read.increment(collector.bytes as u64);
                 return Ok(collector.entries);
             }
             // A segment of the view was trimmed away meanwhile: what was read may now have a

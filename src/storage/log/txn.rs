@@ -241,8 +241,9 @@ impl Txn<'_> {
             self.writer.buffer = encoded.bytes;
         }
         written?;
-        metrics::counter!("sluice_entries_appended_total").increment(entries.len() as u64);
-        metrics::counter!("sluice_bytes_appended_total").increment(bytes);
+        let metrics = &self.log.ctx.metrics;
+        metrics.entries_appended.increment(entries.len() as u64);
+        metrics.bytes_appended.increment(bytes);
 
         let active = &mut self.writer.active;
         if !encoded.points.is_empty() {
