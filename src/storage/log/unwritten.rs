@@ -13,17 +13,19 @@
 //! - **Every read reads the file.** The only reader that can see held bytes is a transaction,
 //!   through the writer's newest view (an XDEL looking for an ID just added, say). A read of
 //!   the active segment up to an offset at or past where the held bytes start writes them first
-//!   ([`Unwritten::write_below`]). A published view never reaches them: a round writes them
-//!   before it publishes. The group journal is read only when a store opens.
+//!   ([`Unwritten::write_below`]). A published view does not need them: a round writes them
+//!   before it publishes. The group journal is read only when a stream's log is opened, and
+//!   closing a stream flushes both of its commit queues first.
 //! - **Durability is unchanged.** The round writes before it syncs, and a roll, a seal or a
 //!   transaction's own sync ([`super::Txn::make_durable`]) write first too. A crash loses only
 //!   what no one was told is durable, as a crash before `fdatasync` always could.
 //! - **A failed write loses nothing held.** The bytes stay held, and the next attempt writes
-//!   them again at the same offsets. The caller treats the failure as it treats any failed
-//!   write: a round fails (which stops the stream's commit queue), a transaction poisons the
-//!   stream.
-//! - **Memory is bounded.** At most [`HELD_BYTES_MAX`] are held; an append that would pass it
-//!   writes what is held, then writes itself at once.
+//!   them again at the same offsets. A round that fails to write fails (which stops the
+//!   stream's commit queue); a transaction whose append fails to write poisons the stream; a
+//!   read that fails to write reports a read error, and the bytes wait for the next attempt.
+//! - **Memory is bounded.** At most [`HELD_BYTES_MAX`] are held: an append that would pass it
+//!   writes what is held first, and an append larger than it alone is written at once, from
+//!   its own buffer. Either way a batch reaches the file in one write.
 //!
 //! Under `everysec` and `no` a transaction's view is published when it ends, before any
 //! round, so appends are written at once and nothing is ever held.
@@ -35,9 +37,8 @@ use std::sync::{Arc, Mutex};
 use crate::lock::lock;
 use crate::storage::fs::File;
 
-/// The most bytes held between rounds. An append that would pass it is written at once (after
-/// what is held), so a large batch is written from its own buffer, not copied.
-pub(crate) const HELD_BYTES_MAX: usize = 256 << 10;
+/// The most bytes held between rounds.
+const HELD_BYTES_MAX: usize = 256 << 10;
 
 /// Offset meaning "nothing held".
 const NONE_HELD: u64 = u64::MAX;
@@ -69,8 +70,9 @@ impl Unwritten {
     }
 
     /// Holds `bytes`, to be written at `start` of `file`. What is already held is written first
-    /// if `bytes` does not continue it (another file or offset), and both are written at once
-    /// if together they would pass [`HELD_BYTES_MAX`]. An error means nothing new is held.
+    /// if `bytes` does not continue it (another file or offset) or if together they would pass
+    /// [`HELD_BYTES_MAX`]; `bytes` larger than that alone are written at once. An error means
+    /// nothing new is held.
     pub(crate) fn hold(&self, file: &Arc<dyn File>, start: u64, bytes: &[u8]) -> io::Result<()> {
         let mut held = lock(&self.held);
         let continues = held.file.as_ref().is_some_and(|held_file| {
@@ -162,6 +164,14 @@ mod tests {
             .expect("open")
     }
 
+    /// An empty file in a temporary directory (kept alive by the first value), and nothing
+    /// held for it.
+    fn fixture() -> (tempfile::TempDir, Arc<dyn File>, Unwritten) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = file(&dir);
+        (dir, file, Unwritten::new())
+    }
+
     fn contents(file: &Arc<dyn File>) -> Vec<u8> {
         let mut bytes = vec![0; file.len().expect("len") as usize];
         file.read_exact_at(&mut bytes, 0).expect("read");
@@ -170,9 +180,7 @@ mod tests {
 
     #[test]
     fn held_appends_reach_the_file_in_one_write_when_asked() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = file(&dir);
-        let unwritten = Unwritten::new();
+        let (_dir, file, unwritten) = fixture();
         unwritten.hold(&file, 0, b"abc").expect("hold");
         unwritten.hold(&file, 3, b"def").expect("hold");
         assert_eq!(contents(&file), b"", "held bytes are not written yet");
@@ -191,9 +199,7 @@ mod tests {
 
     #[test]
     fn an_append_elsewhere_writes_what_is_held_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = file(&dir);
-        let unwritten = Unwritten::new();
+        let (_dir, file, unwritten) = fixture();
         unwritten.hold(&file, 0, b"abc").expect("hold");
         unwritten.hold(&file, 10, b"xyz").expect("hold");
         assert_eq!(contents(&file), b"abc", "the earlier run is written");
@@ -206,9 +212,7 @@ mod tests {
 
     #[test]
     fn no_more_than_the_bound_is_held() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = file(&dir);
-        let unwritten = Unwritten::new();
+        let (_dir, file, unwritten) = fixture();
         let chunk = vec![7u8; HELD_BYTES_MAX / 2];
         unwritten.hold(&file, 0, &chunk).expect("hold");
         unwritten
