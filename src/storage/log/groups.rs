@@ -40,9 +40,12 @@ impl Txn<'_> {
             .zeroed_to
             .write_ahead(file.as_ref(), end, new_end, size);
         // Under `always` the journal's sync round writes the records, with the rest of its
-        // round (see `unwritten`): nothing reads the journal before a restart.
+        // round (see `unwritten`): the journal is read only when the stream is opened.
         match self.log.ctx.config.fsync {
-            FsyncPolicy::Always => self.log.journal_unwritten.hold(&file, end, &bytes)?,
+            FsyncPolicy::Always => self
+                .log
+                .journal_unwritten
+                .hold(&file, generation, end, &bytes)?,
             _ => file.write_all_at(&bytes, end)?,
         }
         state.end = new_end;

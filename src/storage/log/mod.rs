@@ -510,10 +510,18 @@ impl StreamLog {
             let _writer = lock(&self.writer);
             self.dropped.store(true, Ordering::Release);
         }
-        // Let a sync round in progress finish before the directory moves.
-        if let Err(error) = self.flush() {
+        // Let a sync round in progress finish before the directory moves: each queue's, even
+        // if the other's failed.
+        let flushed = [
+            self.commits.flush(&LogRound::new(self)),
+            self.journal_commits.flush(&JournalRound(self)),
+        ];
+        for error in flushed.into_iter().filter_map(|flushed| flushed.err()) {
             tracing::warn!("sync before dropping a stream failed: {error}");
         }
+        // What a failed flush left held must never reach these files now.
+        self.unwritten.abandon();
+        self.journal_unwritten.abandon();
     }
 
     /// Whether the stream failed and refuses writes.

@@ -147,7 +147,7 @@ impl StreamLog {
         let (kind, map) = match segment.body {
             Body::Sealed { .. } => (HandleKind::LogMap, true),
             Body::Active(_) => {
-                self.unwritten.write_below(extent.len)?;
+                self.unwritten.write_below(segment.id, extent.len)?;
                 (HandleKind::LogFile, false)
             }
         };

@@ -233,7 +233,12 @@ impl Txn<'_> {
         // Under `always` the round that makes this append durable writes it, with the rest of
         // its round (see `unwritten`).
         let written = match self.config().fsync {
-            FsyncPolicy::Always => self.log.unwritten.hold(&file, start, &encoded.bytes),
+            FsyncPolicy::Always => {
+                let segment = self.writer.active.id;
+                self.log
+                    .unwritten
+                    .hold(&file, segment, start, &encoded.bytes)
+            }
             _ => file.write_all_at(&encoded.bytes, start),
         };
         let bytes = encoded.bytes.len() as u64;
