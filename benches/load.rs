@@ -49,10 +49,12 @@
 //! header says and the CPU columns quantify. Results are printed as a table and written to
 //! `target/load-report.json`.
 //!
-//! Two diagnostic workloads run only when named in `SLUICE_LOAD_WORKLOADS`: `ping` (the
-//! cheapest round trip: Sluice's gRPC stack alone, Redis's PING) and `len` (Sluice: a ping plus
-//! the blocking-pool hop every engine call makes; Redis: XLEN). Against `add` they split
-//! Sluice's cost per call into transport, thread hand-off and storage.
+//! Three diagnostic workloads run only when named in `SLUICE_LOAD_WORKLOADS`: `ping` (the
+//! cheapest round trip: Sluice's gRPC stack alone, answering with a refusal; Redis's PING),
+//! `health` (the cheapest call that succeeds: the gRPC health service's Check, whose reply is
+//! framed as every successful call's; Redis: PING) and `len` (Sluice: a ping plus the
+//! blocking-pool hop every engine call makes; Redis: XLEN). Against `add` they split Sluice's
+//! cost per call into transport, reply framing, thread hand-off and storage.
 //!
 //! Other settings (see `load/settings.rs`): `SLUICE_LOAD_CONNECTIONS` (connections the
 //! clients share round robin; default one per client), `SLUICE_LOAD_SECONDS` (5),
@@ -405,6 +407,12 @@ async fn measure_sluice(
             })
             .await
         }
+        Workload::Health => {
+            clients(settings, pid, sluice(address), |_, client| {
+                sluice_side::Health::new(client)
+            })
+            .await
+        }
         Workload::Len => {
             clients(settings, pid, sluice(address), |_, client| {
                 sluice_side::Len::new(client, stream)
@@ -462,7 +470,7 @@ async fn measure_redis(
             })
             .await
         }
-        Workload::Ping => {
+        Workload::Ping | Workload::Health => {
             clients(settings, pid, redis(address), |_, connection| {
                 redis_side::Simple::ping(connection)
             })

@@ -89,6 +89,10 @@ pub enum Workload {
     /// naming no stream, refused (INVALID_ARGUMENT) before the engine is touched, so it costs
     /// the gRPC stack alone (as the CLI's PING does); Redis: PING.
     Ping,
+    /// Diagnostic, not run by default: the cheapest call that succeeds. Sluice: the gRPC
+    /// health service's Check, whose reply (headers, one message, trailers) is framed as
+    /// every successful call's is, where a refusal is headers alone; Redis: PING.
+    Health,
     /// Diagnostic, not run by default: XLEN of a stream. For Sluice, a ping plus the hop to
     /// the blocking pool and back that every engine call makes.
     Len,
@@ -96,7 +100,7 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order they run.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Add,
         Workload::AddOpen,
         Workload::Batch,
@@ -105,6 +109,7 @@ impl Workload {
         Workload::Pipeline,
         Workload::PipelineStream,
         Workload::Ping,
+        Workload::Health,
         Workload::Len,
     ];
 
@@ -130,6 +135,7 @@ impl Workload {
             Workload::Pipeline => "pipeline",
             Workload::PipelineStream => "pipeline-stream",
             Workload::Ping => "ping",
+            Workload::Health => "health",
             Workload::Len => "len",
         }
     }

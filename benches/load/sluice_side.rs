@@ -27,6 +27,9 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Status, Streaming};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
 use crate::measure::{
     cpu_during, Measurement, Operation, Random, Tally, Window, PAUSE_AFTER_ERROR,
@@ -220,6 +223,38 @@ impl Operation for Ping {
             Err(status) if status.code() == tonic::Code::InvalidArgument => Ok(0),
             Err(status) => Err(describe(status)),
             Ok(_) => Err("a Len naming no stream was accepted".into()),
+        }
+    }
+}
+
+/// The health service's Check of the whole server: a call that succeeds without touching
+/// the engine, so its reply is framed as every successful call's is.
+pub struct Health {
+    client: HealthClient<Channel>,
+}
+
+impl Health {
+    /// Checks over `channel`.
+    pub fn new(channel: Channel) -> Health {
+        Health {
+            client: HealthClient::new(channel),
+        }
+    }
+}
+
+impl Operation for Health {
+    async fn call(&mut self) -> Result<u64, String> {
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        let response = self.client.check(request).await.map_err(describe)?;
+        if response.get_ref().status() == ServingStatus::Serving {
+            Ok(0)
+        } else {
+            Err(format!(
+                "the server is not serving: {:?}",
+                response.get_ref().status()
+            ))
         }
     }
 }
