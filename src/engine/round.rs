@@ -46,6 +46,11 @@ impl RoundRequest {
         }
     }
 
+    /// Whether it asks for rounds of a stream's log (not of its group journal).
+    pub(super) fn is_log(&self) -> bool {
+        matches!(self.queue, CommitQueueKind::Log)
+    }
+
     /// Leads up to `rounds_max` rounds (blocking on their syncs); if more are needed, a new
     /// request is made.
     pub(super) fn run(mut self, rounds_max: usize) {
