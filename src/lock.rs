@@ -39,6 +39,17 @@ pub fn wait_timeout_while<'a, T>(
     }
 }
 
+/// Waits on `condvar` while `condition` holds, poisoned or not.
+pub fn wait_while<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    condition: impl FnMut(&mut T) -> bool,
+) -> MutexGuard<'a, T> {
+    condvar
+        .wait_while(guard, condition)
+        .unwrap_or_else(|poison| poison.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

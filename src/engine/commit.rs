@@ -8,10 +8,10 @@
 //!   durable, parking no thread meanwhile.
 //! - [`Syncer`]: under `everysec`, syncs every stream once a second.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::task::{Context as TaskContext, Poll};
 use std::thread::JoinHandle;
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::id::StreamId;
-use crate::lock::{lock, wait_timeout_while};
+use crate::lock::{lock, wait_timeout_while, wait_while};
 use crate::storage::log::{CommitQueueKind, Ticket};
 use crate::stream::Stream;
 
@@ -42,31 +42,69 @@ const ROUNDS_PER_TURN: usize = 16;
 /// Threads that lead group-commit rounds for writes awaited by async tasks, and compact group
 /// journals off the writers' path.
 pub struct Committers {
-    requests: mpsc::Sender<Request>,
+    requests: Arc<Requests>,
     threads: Vec<JoinHandle<()>>,
+}
+
+/// The commit threads' queue of requests. A request wakes one idle thread, and only it: the
+/// threads wait on a condition variable, not (as on a channel's receiver shared behind a
+/// mutex) on the mutex, whose hand-off woke a second thread for every request.
+#[derive(Default)]
+struct Requests {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Request>,
+    /// The threads have stopped: a request is dropped at once (a round request dropped
+    /// unrun clears its flag), never left in a queue nobody reads.
+    stopped: bool,
+}
+
+impl Requests {
+    /// Queues `request` for the next idle thread; once the threads have stopped, drops it.
+    fn send(&self, request: Request) {
+        let mut queue = lock(&self.queue);
+        if queue.stopped {
+            drop(queue);
+            drop(request);
+            return;
+        }
+        queue.waiting.push_back(request);
+        drop(queue);
+        self.ready.notify_one();
+    }
+
+    /// The oldest request, waiting for one.
+    fn next(&self) -> Request {
+        let mut queue = wait_while(&self.ready, lock(&self.queue), |queue| {
+            queue.waiting.is_empty()
+        });
+        queue.waiting.pop_front().unwrap_or(Request::Stop)
+    }
 }
 
 impl Committers {
     /// Starts `count` commit threads.
     pub fn start(count: usize) -> Committers {
-        let (requests, receiver) = mpsc::channel::<Request>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let requests = Arc::new(Requests::default());
         let threads = (0..count)
             .filter_map(|number| {
-                let receiver = Arc::clone(&receiver);
+                let requests = Arc::clone(&requests);
                 std::thread::Builder::new()
                     .name(format!("sluice-commit-{number}"))
                     .spawn(move || loop {
-                        let request = lock(&receiver).recv();
-                        match request {
-                            Ok(Request::Round(round)) => round.run(ROUNDS_PER_TURN),
-                            Ok(Request::Compact(stream, requested)) => {
+                        match requests.next() {
+                            Request::Round(round) => round.run(ROUNDS_PER_TURN),
+                            Request::Compact(stream, requested) => {
                                 requested.store(false, Ordering::Release);
                                 if let Some(stream) = stream.upgrade() {
                                     compact(&stream);
                                 }
                             }
-                            Ok(Request::Stop) | Err(_) => return,
+                            Request::Stop => return,
                         }
                     })
                     .map_err(|error| tracing::error!("cannot start a commit thread: {error}"))
@@ -99,15 +137,15 @@ impl Committers {
         stream: &Arc<Stream>,
         make: impl Fn(Weak<Stream>, Arc<AtomicBool>) -> Option<Request> + Send + Sync + 'static,
     ) -> Box<dyn Fn() + Send + Sync> {
-        let requests = self.requests.clone();
+        let requests = Arc::clone(&self.requests);
         let weak = Arc::downgrade(stream);
         let requested = Arc::new(AtomicBool::new(false));
         Box::new(move || {
             if !requested.swap(true, Ordering::AcqRel) {
                 if let Some(request) = make(weak.clone(), Arc::clone(&requested)) {
-                    // A send fails only once the pool has stopped (engine shutdown), when the
-                    // final flush makes everything durable anyway.
-                    let _ = requests.send(request);
+                    // Dropped only once the pool has stopped (engine shutdown), when the final
+                    // flush makes everything durable anyway.
+                    requests.send(request);
                 }
             }
         })
@@ -115,22 +153,36 @@ impl Committers {
 
     /// A pump for the calling runtime thread, whose leftover requests come to this pool.
     pub(super) fn pump(&self) -> super::pump::SyncPump {
-        let requests = self.requests.clone();
+        let requests = Arc::clone(&self.requests);
         super::pump::SyncPump::new(Box::new(move |round| {
-            // A send fails only once the commit threads have stopped, after the engine's
-            // final flush.
-            let _ = requests.send(Request::Round(round));
+            // Dropped only once the commit threads have stopped, after the engine's final
+            // flush.
+            requests.send(Request::Round(round));
         }))
     }
 
     /// Stops the threads after the rounds in progress.
     pub fn stop(&mut self) {
         for _ in &self.threads {
-            let _ = self.requests.send(Request::Stop);
+            self.requests.send(Request::Stop);
         }
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+        // What came after the stops is dropped unrun, and so is whatever comes later.
+        let left = {
+            let mut queue = lock(&self.requests.queue);
+            queue.stopped = true;
+            std::mem::take(&mut queue.waiting)
+        };
+        drop(left);
+    }
+}
+
+impl Drop for Committers {
+    /// Stops the threads if [`Committers::stop`] has not (an engine that failed to open).
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -266,5 +318,56 @@ impl Syncer {
         *lock(stopped) = true;
         wake.notify_all();
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Weak};
+    use std::time::{Duration, Instant};
+
+    use super::{Committers, Request};
+    use crate::engine::round::RoundRequest;
+    use crate::storage::log::CommitQueueKind;
+
+    /// A round request whose "already requested" flag is `flag` (set, as its maker sets it).
+    fn round(flag: &Arc<AtomicBool>) -> Request {
+        flag.store(true, Ordering::Release);
+        Request::Round(RoundRequest::new(
+            Weak::new(),
+            Arc::clone(flag),
+            CommitQueueKind::Log,
+        ))
+    }
+
+    /// Every request sent is taken by a thread, one after another; once the threads have
+    /// stopped, a request is dropped at once (clearing its flag), never left queued.
+    #[test]
+    fn requests_are_run_until_the_threads_stop_then_dropped() {
+        let mut committers = Committers::start(2);
+        let flags: Vec<_> = (0..8).map(|_| Arc::new(AtomicBool::new(false))).collect();
+        for flag in &flags {
+            committers.requests.send(round(flag));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while flags.iter().any(|flag| flag.load(Ordering::Acquire)) {
+            assert!(Instant::now() < deadline, "a request was never run");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        committers.stop();
+        let late = Arc::new(AtomicBool::new(false));
+        committers.requests.send(round(&late));
+        assert!(
+            !late.load(Ordering::Acquire),
+            "a request sent after the stop waits in a queue nobody reads"
+        );
+        assert!(committers
+            .requests
+            .queue
+            .lock()
+            .expect("lock")
+            .waiting
+            .is_empty());
     }
 }
