@@ -341,8 +341,9 @@ mod tests {
         ))
     }
 
-    /// Every request sent is taken by a thread, one after another; once the threads have
-    /// stopped, a request is dropped at once (clearing its flag), never left queued.
+    /// Every request sent leaves the queue while the threads run (a lost wake-up would leave
+    /// one there, its flag set); once they have stopped, a request is dropped at once
+    /// (clearing its flag), never left queued.
     #[test]
     fn requests_are_run_until_the_threads_stop_then_dropped() {
         let mut committers = Committers::start(2);

@@ -91,7 +91,7 @@ impl SyncPump {
             for _ in 0..PASSES_BEFORE_SYNC {
                 tokio::task::yield_now().await;
             }
-            let rounds = INBOX.with(|inbox| {
+            let mut rounds = INBOX.with(|inbox| {
                 inbox
                     .borrow_mut()
                     .as_mut()
@@ -102,7 +102,6 @@ impl SyncPump {
             // others (other streams, or a stream's other queue) go to the commit threads first,
             // to sync side by side with this one: a thread that synced many files one after
             // another would stall every connection for all of them.
-            let mut rounds = rounds;
             let lead = take_lead(&mut rounds);
             for round in rounds {
                 inbox.forward(round);
