@@ -363,11 +363,7 @@ mod tests {
             !late.load(Ordering::Acquire),
             "a request sent after the stop waits in a queue nobody reads"
         );
-        assert!(committers
-            .requests
-            .queue
-            .lock()
-            .expect("lock")
+        assert!(crate::lock::lock(&committers.requests.queue)
             .waiting
             .is_empty());
     }
