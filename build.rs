@@ -18,6 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Written by hand, to carry entries encoded straight from the log (src/proto/wire.rs).
+        .extern_path(
+            ".sluice.v1.RangeResponse",
+            "crate::proto::wire::RangeResponse",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -1,10 +1,11 @@
 //! The engine's vocabulary: the values that cross from the engine to every front end and back.
 //!
 //! Entries and their fields, what an XADD adds, how a trim or a read is bounded, where a read
-//! starts, what XINFO reports, and consumer groups as their commands report them. These are plain data with no behaviour beyond construction:
-//! the storage layer, the Redis semantics (`stream`, `engine`) and the front ends (`server`,
-//! `cli`, `reply`, `command`) all speak in these types, so no front end needs to reach into
-//! storage to name a value.
+//! starts, what XINFO reports, and consumer groups as their commands report them. These are
+//! plain data with no behaviour beyond construction, besides [`EntrySink`], how a read hands
+//! its entries over. The storage layer, the Redis semantics (`stream`, `engine`) and the front
+//! ends (`server`, `cli`, `reply`, `command`) all speak in these types, so no front end needs
+//! to reach into storage to name a value.
 
 use crate::id::{AddId, StreamId};
 
@@ -18,6 +19,41 @@ pub struct Entry {
     pub id: StreamId,
     /// Its pairs.
     pub fields: Vec<Field>,
+}
+
+/// Where a read puts the entries it finds, one at a time, each with its fields borrowed from
+/// the log for that call only. A `Vec<Entry>` copies them out; a front end may instead encode
+/// them straight into its reply, with no `Entry` built on the way.
+pub trait EntrySink {
+    /// Takes the entry `id`, whose (name, value) pairs `fields` yields in order (as often as
+    /// it is cloned).
+    fn push<'a, F>(&mut self, id: StreamId, fields: F)
+    where
+        F: Iterator<Item = (&'a [u8], &'a [u8])> + Clone;
+
+    /// Forgets every entry pushed: the read starts over.
+    fn clear(&mut self);
+}
+
+impl EntrySink for Vec<Entry> {
+    fn push<'a, F>(&mut self, id: StreamId, fields: F)
+    where
+        F: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    {
+        Vec::push(
+            self,
+            Entry {
+                id,
+                fields: fields
+                    .map(|(name, value)| (name.to_vec(), value.to_vec()))
+                    .collect(),
+            },
+        );
+    }
+
+    fn clear(&mut self) {
+        Vec::clear(self);
+    }
 }
 
 /// An entry to add: its ID argument and its pairs.

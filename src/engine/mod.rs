@@ -38,7 +38,7 @@ use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::id::{AddId, IdRange, StreamId};
 use crate::lock::lock;
-use crate::model::{Entry, NewEntry, ReadLimit, StreamInfo, TrimSpec};
+use crate::model::{Entry, EntrySink, NewEntry, ReadLimit, StreamInfo, TrimSpec};
 use crate::storage::data_dir::DataDir;
 use crate::storage::fs::{FileSystem, RealFs};
 use crate::storage::log::{check_batch_size, Context};
@@ -198,9 +198,28 @@ impl Engine {
         rev: bool,
         limit: ReadLimit,
     ) -> Result<Option<Vec<Entry>>> {
+        let mut entries = Vec::new();
+        Ok(self
+            .range_into(name, range, rev, limit, &mut entries)?
+            .then_some(entries))
+    }
+
+    /// [`Engine::range`] into `sink`, which it clears first (see [`EntrySink`]): whether the
+    /// stream exists.
+    pub fn range_into<S: EntrySink>(
+        &self,
+        name: &[u8],
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+        sink: &mut S,
+    ) -> Result<bool> {
         match self.stream(name)? {
-            Some(stream) => stream.range(range, rev, limit).map(Some),
-            None => Ok(None),
+            Some(stream) => stream.range_into(range, rev, limit, sink).map(|()| true),
+            None => {
+                sink.clear();
+                Ok(false)
+            }
         }
     }
 
@@ -214,11 +233,29 @@ impl Engine {
         rev: bool,
         limit: ReadLimit,
     ) -> Option<Result<Option<Vec<Entry>>>> {
+        let mut entries = Vec::new();
+        self.range_if_recent_into(name, range, rev, limit, &mut entries)
+            .map(|exists| Ok(exists?.then_some(entries)))
+    }
+
+    /// [`Engine::range_if_recent`] into `sink` (see [`EntrySink`]): whether the stream exists,
+    /// or `None` (and the sink untouched) when the read would reach older entries.
+    pub fn range_if_recent_into<S: EntrySink>(
+        &self,
+        name: &[u8],
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+        sink: &mut S,
+    ) -> Option<Result<bool>> {
         match self.stream(name) {
             Ok(Some(stream)) => stream
-                .range_if_recent(range, rev, limit)
-                .map(|found| found.map(Some)),
-            Ok(None) => Some(Ok(None)),
+                .range_if_recent_into(range, rev, limit, sink)
+                .map(|read| read.map(|()| true)),
+            Ok(None) => {
+                sink.clear();
+                Some(Ok(false))
+            }
             Err(error) => Some(Err(error)),
         }
     }

@@ -1,12 +1,15 @@
 //! The generated gRPC types and service stubs of `proto/sluice/v1/sluice.proto`, and their
 //! conversions to and from the engine's types: [`convert`] for entries and names, [`groups`]
-//! for the consumer-group messages, [`retention`] for the retention policy's.
+//! for the consumer-group messages, [`retention`] for the retention policy's, and [`wire`]:
+//! entries encoded for a reply straight from the log.
 
 /// Package `sluice.v1`.
 pub mod v1 {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
     tonic::include_proto!("sluice.v1");
+
+    pub use super::wire::RangeResponse;
 
     /// The encoded file descriptor set, served by gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sluice_descriptor");
@@ -15,3 +18,4 @@ pub mod v1 {
 pub mod convert;
 pub mod groups;
 pub mod retention;
+pub mod wire;

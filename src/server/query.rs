@@ -7,6 +7,7 @@
 use crate::id::IdRange;
 use crate::model::{ReadLimit, INFO_FULL_COUNT_DEFAULT};
 use crate::proto::v1;
+use crate::proto::wire::EncodedEntries;
 use crate::server::convert;
 use crate::server::status::RequestError;
 use crate::server::streams::{blocking, StreamsService};
@@ -36,21 +37,27 @@ impl StreamsService {
         // microseconds, where the hop to a pool thread and back costs a context switch each way.
         // Older ones, perhaps cold on disk, on the blocking pool, so that a disk read never
         // holds a runtime worker.
+        // Entries are encoded for the reply as the read finds them (see `proto::wire`).
         let reverse = request.reverse;
-        let found = match self.engine.range_if_recent(&name, range, reverse, limit) {
-            Some(found) => found?,
-            None => {
-                let engine = self.engine.clone();
-                blocking(move || Ok(engine.range(&name, range, reverse, limit)?)).await?
-            }
-        };
-        let exists = found.is_some();
-        let entries = found.unwrap_or_default();
-        budget.check(entries.len())?;
-        let response = v1::RangeResponse {
-            entries: convert::entries_to_proto(entries),
-            exists,
-        };
+        let mut entries = EncodedEntries::default();
+        let (exists, entries) =
+            match self
+                .engine
+                .range_if_recent_into(&name, range, reverse, limit, &mut entries)
+            {
+                Some(exists) => (exists?, entries),
+                None => {
+                    let engine = self.engine.clone();
+                    blocking(move || {
+                        let exists =
+                            engine.range_into(&name, range, reverse, limit, &mut entries)?;
+                        Ok((exists, entries))
+                    })
+                    .await?
+                }
+            };
+        budget.check(entries.count())?;
+        let response = v1::RangeResponse::encoded(entries, exists);
         self.limits.check_reply(&response)?;
         Ok(response)
     }

@@ -151,33 +151,77 @@ fn pairs_are_well_formed(pairs: &[u8]) -> bool {
     at == pairs.len()
 }
 
-impl RecordRef<'_> {
+impl<'a> RecordRef<'a> {
     /// Copies the entry's fields out. The structure was checked by [`decode`].
     pub fn fields(&self) -> Vec<Field> {
-        let count = read_u32(self.pairs, 0).unwrap_or(0) as usize;
-        let mut fields = Vec::with_capacity(count);
-        let mut at = 4;
-        let take = |at: &mut usize| -> Vec<u8> {
-            let len = read_u32(self.pairs, *at).unwrap_or(0) as usize;
-            let bytes = self
-                .pairs
-                .get(*at + 4..*at + 4 + len)
-                .unwrap_or_default()
-                .to_vec();
-            *at += 4 + len;
-            bytes
-        };
-        for _ in 0..count {
-            let name = take(&mut at);
-            let value = take(&mut at);
-            fields.push((name, value));
-        }
-        fields
+        self.pairs()
+            .map(|(name, value)| (name.to_vec(), value.to_vec()))
+            .collect()
+    }
+
+    /// The entry's fields, borrowed in place.
+    pub fn pairs(&self) -> Pairs<'a> {
+        Pairs::new(self.pairs)
+    }
+
+    /// The encoded pairs (count first), for [`Pairs::new`] to read again later.
+    pub fn encoded_pairs(&self) -> &'a [u8] {
+        self.pairs
     }
 
     /// Bytes of field names and values (what a reply will carry).
     pub fn payload_len(&self) -> usize {
         self.pairs.len()
+    }
+}
+
+/// An entry's (name, value) pairs, borrowed from a record's bytes, in order.
+#[derive(Clone, Debug)]
+pub struct Pairs<'a> {
+    pairs: &'a [u8],
+    at: usize,
+    left: usize,
+}
+
+impl<'a> Pairs<'a> {
+    /// The pairs of a record's pairs area (count first), as [`RecordRef::encoded_pairs`]
+    /// gives it; [`decode`] checked its structure. Bytes that do not hold it end the pairs
+    /// early rather than panic.
+    pub fn new(pairs: &'a [u8]) -> Pairs<'a> {
+        Pairs {
+            pairs,
+            at: 4,
+            left: read_u32(pairs, 0).unwrap_or(0) as usize,
+        }
+    }
+
+    fn take(&mut self) -> Option<&'a [u8]> {
+        let len = read_u32(self.pairs, self.at)? as usize;
+        let bytes = self.pairs.get(self.at + 4..self.at + 4 + len)?;
+        self.at += 4 + len;
+        Some(bytes)
+    }
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        match (self.take(), self.take()) {
+            (Some(name), Some(value)) => Some((name, value)),
+            _ => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
 

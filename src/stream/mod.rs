@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::group::Groups;
 use crate::id::{AddId, IdRange, StreamId};
-use crate::model::{Entry, Field, NewEntry, ReadLimit, Retention, StreamInfo, TrimSpec};
+use crate::model::{Entry, EntrySink, Field, NewEntry, ReadLimit, Retention, StreamInfo, TrimSpec};
 use crate::storage::log::{StreamLog, Ticket, Txn, View};
 
 /// One stream: its name, its log, its consumer groups and its retention policy.
@@ -182,22 +182,36 @@ impl Stream {
 
     /// XRANGE / XREVRANGE.
     pub fn range(&self, range: IdRange, rev: bool, limit: ReadLimit) -> Result<Vec<Entry>> {
-        let view = self.log.view();
-        self.log.range(&view, range, rev, limit)
+        let mut entries = Vec::new();
+        self.range_into(range, rev, limit, &mut entries)?;
+        Ok(entries)
     }
 
-    /// XRANGE / XREVRANGE if the active segment serves it (see
-    /// [`crate::storage::log::View::served_by_active`]), read through the view that decided;
-    /// `None` when it would reach older segments.
-    pub fn range_if_recent(
+    /// XRANGE / XREVRANGE into `sink` (see [`EntrySink`]).
+    pub fn range_into<S: EntrySink>(
         &self,
         range: IdRange,
         rev: bool,
         limit: ReadLimit,
-    ) -> Option<Result<Vec<Entry>>> {
+        sink: &mut S,
+    ) -> Result<()> {
+        let view = self.log.view();
+        self.log.range_into(&view, range, rev, limit, sink)
+    }
+
+    /// XRANGE / XREVRANGE into `sink` if the active segment serves it (see
+    /// [`crate::storage::log::View::served_by_active`]), read through the view that decided;
+    /// `None` (and the sink untouched) when it would reach older segments.
+    pub fn range_if_recent_into<S: EntrySink>(
+        &self,
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+        sink: &mut S,
+    ) -> Option<Result<()>> {
         let view = self.log.view();
         view.served_by_active(range, rev, limit.count)
-            .then(|| self.log.range(&view, range, rev, limit))
+            .then(|| self.log.range_into(&view, range, rev, limit, sink))
     }
 
     /// XLEN.

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::id::{IdRange, StreamId};
 use crate::lock::read;
-use crate::model::{Entry, ReadLimit};
+use crate::model::{Entry, EntrySink, ReadLimit};
 use crate::storage::fs::{File, Mapping, OpenMode};
 use crate::storage::handles::{Handle, HandleKind};
 use crate::storage::index::{self, IndexPoint, MappedPoints, Points, SLOT_BYTES};
 use crate::storage::log::view::{ActiveShared, Body, Extent, Segment, View};
 use crate::storage::log::StreamLog;
-use crate::storage::record::{self, Decoded, RecordRef};
+use crate::storage::record::{self, Decoded, Pairs, RecordRef};
 use crate::storage::segment::{FileKind, HEADER_BYTES, RECORD_BYTES_MAX};
 use crate::storage::tombstone::{Tombstone, TombstoneKind};
 
@@ -79,43 +79,53 @@ impl Points for SegmentPoints {
     }
 }
 
-struct Collector {
-    entries: Vec<Entry>,
+/// Hands a range read's entries to its sink, within the read's limits.
+struct Collector<'s, S> {
+    sink: &'s mut S,
+    count: usize,
     bytes: usize,
     limit: ReadLimit,
 }
 
-impl Collector {
-    fn new(limit: ReadLimit) -> Collector {
+impl<'s, S: EntrySink> Collector<'s, S> {
+    fn new(sink: &'s mut S, limit: ReadLimit) -> Self {
+        sink.clear();
         Collector {
-            entries: Vec::new(),
+            sink,
+            count: 0,
             bytes: 0,
             limit,
         }
     }
 
-    /// Takes an entry of `size` reply bytes, built only if admitted; `Ok(false)` once no more
-    /// are wanted (the entry is then not taken if it broke the byte budget).
-    fn take(&mut self, size: usize, build: impl FnOnce() -> Entry) -> Result<bool> {
+    /// Takes an entry of `size` reply bytes if admitted; `Ok(false)` once no more are wanted
+    /// (the entry is then not taken if it broke the byte budget).
+    fn take<'a>(
+        &mut self,
+        size: usize,
+        id: StreamId,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    ) -> Result<bool> {
         if self.bytes + size > self.limit.bytes {
             if !self.limit.partial {
                 return Err(Error::ReplyTooLarge {
                     max: self.limit.bytes,
                 });
             }
-            if !self.entries.is_empty() {
+            if self.count > 0 {
                 return Ok(false);
             }
         }
         self.bytes += size;
-        self.entries.push(build());
-        Ok(self.entries.len() < self.limit.count)
+        self.count += 1;
+        self.sink.push(id, fields);
+        Ok(self.count < self.limit.count)
     }
 
     /// About how many log bytes the entries still wanted take, for records of `average`
     /// bytes: at most the reply bytes left.
     fn log_bytes_wanted(&self, average: u64) -> u64 {
-        let entries = self.limit.count.saturating_sub(self.entries.len()) as u64;
+        let entries = self.limit.count.saturating_sub(self.count) as u64;
         let bytes = self.limit.bytes.saturating_sub(self.bytes) as u64;
         entries.saturating_mul(average).min(bytes)
     }
@@ -279,13 +289,30 @@ impl StreamLog {
         rev: bool,
         limit: ReadLimit,
     ) -> Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        self.range_into(view, range, rev, limit, &mut entries)?;
+        Ok(entries)
+    }
+
+    /// [`StreamLog::range`] into `sink`, which it clears first: each entry goes to the sink
+    /// with its fields borrowed from the log. If a segment is trimmed away under the read,
+    /// the sink is cleared again and the read starts over.
+    pub fn range_into<S: EntrySink>(
+        &self,
+        view: &View,
+        range: IdRange,
+        rev: bool,
+        limit: ReadLimit,
+        sink: &mut S,
+    ) -> Result<()> {
         if range.is_empty() || limit.count == 0 {
-            return Ok(Vec::new());
+            sink.clear();
+            return Ok(());
         }
         let mut latest;
         let mut view = view;
         for _ in 0..RANGE_ATTEMPTS_MAX {
-            let mut collector = Collector::new(limit);
+            let mut collector = Collector::new(sink, limit);
             let whole = if rev {
                 self.range_backward(view, range, &mut collector)?
             } else {
@@ -293,11 +320,9 @@ impl StreamLog {
             };
             if whole {
                 let metrics = &self.ctx.metrics;
-                metrics
-                    .entries_read
-                    .increment(collector.entries.len() as u64);
+                metrics.entries_read.increment(collector.count as u64);
                 metrics.bytes_read.increment(collector.bytes as u64);
-                return Ok(collector.entries);
+                return Ok(());
             }
             // A segment of the view was trimmed away meanwhile: what was read may now have a
             // hole in it. Read again from the stream as it is now.
@@ -310,7 +335,12 @@ impl StreamLog {
     }
 
     /// Reads forward; `Ok(false)` if a segment of the view was gone (trimmed meanwhile).
-    fn range_forward(&self, view: &View, range: IdRange, out: &mut Collector) -> Result<bool> {
+    fn range_forward<S: EntrySink>(
+        &self,
+        view: &View,
+        range: IdRange,
+        out: &mut Collector<'_, S>,
+    ) -> Result<bool> {
         for segment in view.segments.iter() {
             let extent = view.extent(segment);
             let (Some(first), Some(last)) = (extent.first_id, extent.last_id) else {
@@ -358,10 +388,7 @@ impl StreamLog {
                     if record.id > range.end {
                         return Ok(false);
                     }
-                    wants_more = out.take(reply_size(record), || Entry {
-                        id: record.id,
-                        fields: record.fields(),
-                    })?;
+                    wants_more = out.take(reply_size(record), record.id, record.pairs())?;
                     Ok(wants_more)
                 },
             )?;
@@ -373,7 +400,12 @@ impl StreamLog {
     }
 
     /// Reads backward; `Ok(false)` if a segment of the view was gone (trimmed meanwhile).
-    fn range_backward(&self, view: &View, range: IdRange, out: &mut Collector) -> Result<bool> {
+    fn range_backward<S: EntrySink>(
+        &self,
+        view: &View,
+        range: IdRange,
+        out: &mut Collector<'_, S>,
+    ) -> Result<bool> {
         for segment in view.segments.iter().rev() {
             let extent = view.extent(segment);
             let (Some(first), Some(last)) = (extent.first_id, extent.last_id) else {
@@ -403,8 +435,9 @@ impl StreamLog {
                 } else {
                     extent.len
                 };
-                // The block's wanted records in order, then handed out newest first.
-                let mut wanted: Vec<(usize, Entry)> = Vec::new();
+                // The block's wanted records in order (their pairs copied out of the chunk the
+                // walk reads), then handed out newest first.
+                let mut wanted: Vec<(usize, StreamId, Vec<u8>)> = Vec::new();
                 let from = u64::from(start.offset);
                 self.walk(
                     segment,
@@ -417,17 +450,15 @@ impl StreamLog {
                         if range.contains(record.id) && !dead.is_dead(ordinal) {
                             wanted.push((
                                 reply_size(record),
-                                Entry {
-                                    id: record.id,
-                                    fields: record.fields(),
-                                },
+                                record.id,
+                                record.encoded_pairs().to_vec(),
                             ));
                         }
                         Ok(record.id <= range.end)
                     },
                 )?;
-                for (size, entry) in wanted.into_iter().rev() {
-                    if !out.take(size, || entry)? {
+                for (size, id, pairs) in wanted.iter().rev() {
+                    if !out.take(*size, *id, Pairs::new(pairs))? {
                         return Ok(true);
                     }
                 }
