@@ -253,6 +253,29 @@ mod tests {
     }
 
     #[test]
+    fn pairs_are_borrowed_in_order_and_stop_at_bytes_that_do_not_hold_them() {
+        let mut buf = Vec::new();
+        encode(&mut buf, StreamId::new(7, 9), &sample(), true);
+        let Decoded::Record(record) = decode(&buf, 1 << 20) else {
+            panic!("a record decodes");
+        };
+        let sample = sample();
+        let expected: Vec<(&[u8], &[u8])> = sample
+            .iter()
+            .map(|(name, value)| (name.as_slice(), value.as_slice()))
+            .collect();
+        assert_eq!(record.pairs().collect::<Vec<_>>(), expected);
+        assert_eq!(record.pairs().size_hint(), (2, Some(2)));
+        // A count past the bytes, or a length past them: the pairs end early, no panic.
+        let mut short = record.encoded_pairs().to_vec();
+        short[0] = 9;
+        assert_eq!(Pairs::new(&short).count(), 2);
+        short.truncate(short.len() - 1);
+        assert_eq!(Pairs::new(&short).count(), 1);
+        assert_eq!(Pairs::new(&[]).count(), 0);
+    }
+
+    #[test]
     fn every_truncation_is_incomplete_and_every_flip_is_caught() {
         let mut buf = Vec::new();
         encode(&mut buf, StreamId::new(1, 2), &sample(), false);
