@@ -205,7 +205,7 @@ impl Engine {
     }
 
     /// [`Engine::range`] into `sink`, which it clears first (see [`EntrySink`]): whether the
-    /// stream exists.
+    /// stream exists. After an error the sink's contents are unspecified.
     pub fn range_into<S: EntrySink>(
         &self,
         name: &[u8],
@@ -239,7 +239,8 @@ impl Engine {
     }
 
     /// [`Engine::range_if_recent`] into `sink` (see [`EntrySink`]): whether the stream exists,
-    /// or `None` (and the sink untouched) when the read would reach older entries.
+    /// or `None` (and the sink untouched) when the read would reach older entries. After an
+    /// error the sink's contents are unspecified.
     pub fn range_if_recent_into<S: EntrySink>(
         &self,
         name: &[u8],

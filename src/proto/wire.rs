@@ -33,7 +33,8 @@ const RANGE_ENTRIES: u32 = 1;
 /// `RangeResponse.exists`.
 const RANGE_EXISTS: u32 = 2;
 
-/// The largest piece [`RangeResponse`] copies into tonic's buffer at once.
+/// The largest piece [`RangeResponse`] copies into tonic's buffer at once: under glibc's
+/// `x86_rep_movsb_threshold` (see [`RangeResponse`]'s `encode_raw`).
 const COPY_PIECE_BYTES: usize = 2048;
 
 /// Entries encoded as the elements of a message's `repeated Entry entries = 1` field (that of
@@ -68,6 +69,7 @@ impl EntrySink for EncodedEntries {
                 len + delimited_len(ENTRY_FIELDS, field_len(field))
             });
         let out = &mut self.bytes;
+        let start = out.len();
         out.reserve(delimited_len(RANGE_ENTRIES, entry_len));
         put_header(out, RANGE_ENTRIES, entry_len);
         put_header(out, ENTRY_ID, id_len);
@@ -79,6 +81,9 @@ impl EntrySink for EncodedEntries {
             put_text_or_bytes(out, FIELD_NAME, field.0);
             put_text_or_bytes(out, FIELD_VALUE, field.1);
         }
+        // The sizes above hold whichever member of a oneof was written: their keys are one
+        // byte alike.
+        debug_assert_eq!(out.len() - start, delimited_len(RANGE_ENTRIES, entry_len));
         self.count += 1;
     }
 
@@ -137,7 +142,8 @@ fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
 
 /// `sluice.v1.RangeResponse`: the entries of an XRANGE / XREVRANGE, and whether the stream
 /// exists. A client finds them decoded in `entries`; a server sends them already encoded
-/// ([`RangeResponse::encoded`]).
+/// ([`RangeResponse::encoded`]), after any in `entries`. Equality compares the two parts
+/// apart: a response with encoded entries is not equal to what a client decodes from it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RangeResponse {
     /// The entries (field 1), as a client decodes them.
@@ -150,6 +156,15 @@ pub struct RangeResponse {
 }
 
 impl RangeResponse {
+    /// A reply of `entries` as messages (what the generated type's struct literal built).
+    pub fn new(entries: Vec<v1::Entry>, exists: bool) -> RangeResponse {
+        RangeResponse {
+            entries,
+            exists,
+            encoded: EncodedEntries::default(),
+        }
+    }
+
     /// A reply with `entries` already encoded.
     pub fn encoded(entries: EncodedEntries, exists: bool) -> RangeResponse {
         RangeResponse {
@@ -165,9 +180,11 @@ impl prost::Message for RangeResponse {
         for entry in &self.entries {
             encoding::message::encode(RANGE_ENTRIES, entry, buf);
         }
-        // In pieces: glibc's memcpy moves a block over about 2 KiB with `rep movsb`, which on
-        // the AMD machine of the README's figures took 64 % of memcpy's samples and 7 % of a
-        // Range's server CPU for this one copy; pieces go by vector moves.
+        // In pieces: glibc's memcpy moves a block larger than its `x86_rep_movsb_threshold`
+        // (2,112 bytes on a CPU with fast short `rep movsb`; `ld.so --list-tunables`) with
+        // `rep movsb`, which on the AMD machine of the README's figures took 64 % of memcpy's
+        // samples and 7 % of a Range's server CPU for this one copy; pieces go by vector
+        // moves.
         for piece in self.encoded.bytes().chunks(COPY_PIECE_BYTES) {
             buf.put_slice(piece);
         }
@@ -225,8 +242,19 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::model::Entry;
+    use crate::id::IdRange;
+    use crate::model::{Entry, NewEntry, ReadLimit};
     use crate::proto::convert::entries_to_proto;
+    use crate::{AddId, Config, Engine, FsyncPolicy};
+
+    /// `sluice.v1.RangeResponse` as prost's derived code encodes and decodes it.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Generated {
+        #[prost(message, repeated, tag = "1")]
+        entries: Vec<v1::Entry>,
+        #[prost(bool, tag = "2")]
+        exists: bool,
+    }
 
     fn sample() -> Vec<Entry> {
         vec![
@@ -239,7 +267,7 @@ mod tests {
                 fields: vec![
                     (Vec::new(), vec![0xff, 0x00]),
                     (vec![0xc3], b"text".to_vec()),
-                    ("naïve".as_bytes().to_vec(), vec![b'v'; 300]),
+                    ("naïve".as_bytes().to_vec(), vec![b'v'; 20_000]),
                 ],
             },
             Entry {
@@ -264,37 +292,164 @@ mod tests {
     }
 
     #[test]
+    fn the_field_numbers_are_the_protos() {
+        let files = prost_types::FileDescriptorSet::decode(v1::FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set decodes");
+        let number = |message: &str, field: &str| {
+            files
+                .file
+                .iter()
+                .flat_map(|file| &file.message_type)
+                .filter(|found| found.name() == message)
+                .flat_map(|found| &found.field)
+                .find(|found| found.name() == field)
+                .map(|found| found.number() as u32)
+        };
+        assert_eq!(number("Entry", "id"), Some(ENTRY_ID));
+        assert_eq!(number("Entry", "fields"), Some(ENTRY_FIELDS));
+        assert_eq!(number("Field", "name"), Some(FIELD_NAME.0));
+        assert_eq!(number("Field", "name_bytes"), Some(FIELD_NAME.1));
+        assert_eq!(number("Field", "value"), Some(FIELD_VALUE.0));
+        assert_eq!(number("Field", "value_bytes"), Some(FIELD_VALUE.1));
+        assert_eq!(number("RangeResponse", "entries"), Some(RANGE_ENTRIES));
+        assert_eq!(number("RangeResponse", "exists"), Some(RANGE_EXISTS));
+        assert_eq!(number("TailResponse", "entries"), Some(RANGE_ENTRIES));
+    }
+
+    #[test]
     fn entries_encode_as_prost_encodes_them() {
         for exists in [false, true] {
-            let response = RangeResponse::encoded(encoded(&sample()), exists);
-            let generated = RangeResponse {
+            let generated = Generated {
                 entries: entries_to_proto(sample()),
                 exists,
-                encoded: EncodedEntries::default(),
             };
+            let response = RangeResponse::encoded(encoded(&sample()), exists);
             assert_eq!(response.encode_to_vec(), generated.encode_to_vec());
-            assert_eq!(response.encoded_len(), response.encode_to_vec().len());
-            // TailResponse's `entries` is field 1 too, encoded by prost's derived code.
-            let tail = v1::TailResponse {
-                entries: entries_to_proto(sample()),
-            };
-            assert_eq!(encoded(&sample()).bytes(), tail.encode_to_vec());
+            assert_eq!(response.encoded_len(), generated.encoded_len());
+            let as_messages = RangeResponse::new(entries_to_proto(sample()), exists);
+            assert_eq!(as_messages.encode_to_vec(), generated.encode_to_vec());
         }
     }
 
     #[test]
     fn a_client_decodes_what_a_server_encodes() {
-        let response = RangeResponse::encoded(encoded(&sample()), true);
-        let decoded = RangeResponse::decode(response.encode_to_vec().as_slice())
-            .expect("a RangeResponse decodes");
-        assert_eq!(decoded.entries, entries_to_proto(sample()));
-        assert!(decoded.exists);
+        let bytes = RangeResponse::encoded(encoded(&sample()), true).encode_to_vec();
+        let decoded = RangeResponse::decode(bytes.as_slice()).expect("a RangeResponse decodes");
         assert_eq!(
-            RangeResponse::decode(&[0x10, 0x01, 0x18, 0x05][..]).map(|r| r.exists),
-            Ok(true),
-            "an unknown field is skipped"
+            decoded,
+            RangeResponse::new(entries_to_proto(sample()), true)
         );
-        assert!(RangeResponse::decode(&[0x0a, 0x05, 0x0a][..]).is_err());
+        let generated = Generated::decode(bytes.as_slice()).expect("it decodes as generated");
+        assert_eq!(decoded.entries, generated.entries);
+        // Prost's answers to odd input, the generated type's and this one's alike.
+        for odd in [
+            &[0x10, 0x01, 0x18, 0x05][..], // an unknown field is skipped
+            &[0x10, 0x02][..],             // a bool of 2 is true
+            &[0x0a, 0x05, 0x0a][..],       // cut short
+            &[0x12, 0x00][..],             // `exists` as a length-delimited field
+            &[0x08, 0x01][..],             // `entries` as a varint
+        ] {
+            let ours =
+                RangeResponse::decode(odd).map(|response| (response.entries, response.exists));
+            let theirs = Generated::decode(odd).map(|response| (response.entries, response.exists));
+            assert_eq!(
+                ours.as_ref().map_err(ToString::to_string),
+                theirs
+                    .as_ref()
+                    .map_err(|error| error.to_string().replace("Generated", "RangeResponse")),
+                "{odd:?}"
+            );
+        }
+        assert!(RangeResponse::decode(&[0x12, 0x00][..]).is_err());
+    }
+
+    #[test]
+    fn clearing_starts_over() {
+        let mut sink = encoded(&sample());
+        assert_eq!(sink.count(), 3);
+        sink.clear();
+        assert_eq!(sink, EncodedEntries::default());
+        let mut response = RangeResponse::encoded(encoded(&sample()), true);
+        response.entries = entries_to_proto(sample());
+        response.clear();
+        assert_eq!(response, RangeResponse::default());
+        assert_eq!(response.encode_to_vec(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn a_read_encodes_what_its_entries_would() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config::new(dir.path());
+        config.fsync = FsyncPolicy::No;
+        config.segment_bytes_max = 4096;
+        config.entry_bytes_max = 1024;
+        config.index_interval_bytes = 256;
+        let engine = Engine::open(config).expect("the engine opens");
+        for ms in 1..=300u64 {
+            let value = if ms % 3 == 0 {
+                vec![0xff; (ms % 50) as usize]
+            } else {
+                b"v".repeat((ms % 70) as usize)
+            };
+            let entry = NewEntry {
+                id: AddId::Explicit(StreamId::new(ms, 0)),
+                fields: vec![(b"f".to_vec(), value), (Vec::new(), b"x".to_vec())],
+            };
+            engine.add(b"s", &[entry], false, None).expect("an add");
+        }
+        let ranges = [
+            IdRange::ALL,
+            IdRange {
+                start: StreamId::new(17, 0),
+                end: StreamId::new(250, 0),
+            },
+        ];
+        let limits = [
+            ReadLimit::count(1),
+            ReadLimit::count(40),
+            ReadLimit::count(usize::MAX),
+            ReadLimit {
+                count: usize::MAX,
+                bytes: 3000,
+                partial: true,
+            },
+        ];
+        for range in ranges {
+            for limit in limits {
+                for rev in [false, true] {
+                    let entries = engine
+                        .range(b"s", range, rev, limit)
+                        .expect("a read")
+                        .expect("the stream");
+                    let mut sink = encoded(&sample());
+                    let exists = engine
+                        .range_into(b"s", range, rev, limit, &mut sink)
+                        .expect("a read");
+                    assert!(exists);
+                    assert_eq!(sink.count(), entries.len());
+                    let generated = v1::TailResponse {
+                        entries: entries_to_proto(entries),
+                    };
+                    assert_eq!(
+                        sink.bytes(),
+                        generated.encode_to_vec(),
+                        "{range:?} {limit:?} rev {rev}"
+                    );
+                }
+            }
+        }
+        let mut sink = encoded(&sample());
+        let exists = engine
+            .range_into(
+                b"missing",
+                IdRange::ALL,
+                false,
+                ReadLimit::count(5),
+                &mut sink,
+            )
+            .expect("a read");
+        assert!(!exists);
+        assert_eq!(sink, EncodedEntries::default());
     }
 
     #[test]
@@ -305,13 +460,5 @@ mod tests {
             assert_eq!(out, n.to_string().into_bytes());
             assert_eq!(decimal_len(n), out.len());
         }
-    }
-
-    #[test]
-    fn clearing_starts_over() {
-        let mut sink = encoded(&sample());
-        assert_eq!(sink.count(), 3);
-        sink.clear();
-        assert_eq!(sink, EncodedEntries::default());
     }
 }

@@ -221,7 +221,8 @@ impl<'a> Iterator for Pairs<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
+        // Bytes that do not hold the pairs end them early.
+        (0, Some(self.left))
     }
 }
 
@@ -265,7 +266,7 @@ mod tests {
             .map(|(name, value)| (name.as_slice(), value.as_slice()))
             .collect();
         assert_eq!(record.pairs().collect::<Vec<_>>(), expected);
-        assert_eq!(record.pairs().size_hint(), (2, Some(2)));
+        assert_eq!(record.pairs().size_hint(), (0, Some(2)));
         // A count past the bytes, or a length past them: the pairs end early, no panic.
         let mut short = record.encoded_pairs().to_vec();
         short[0] = 9;

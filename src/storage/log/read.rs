@@ -296,7 +296,8 @@ impl StreamLog {
 
     /// [`StreamLog::range`] into `sink`, which it clears first: each entry goes to the sink
     /// with its fields borrowed from the log. If a segment is trimmed away under the read,
-    /// the sink is cleared again and the read starts over.
+    /// the sink is cleared again and the read starts over. After an error the sink holds
+    /// whatever part of the read got there.
     pub fn range_into<S: EntrySink>(
         &self,
         view: &View,
