@@ -429,16 +429,19 @@ impl StreamLog {
                 continue;
             };
             let dead = &segment.dead;
+            // A block's wanted records in order, their pairs copied out of the chunk the walk
+            // reads into one buffer, then handed out newest first.
+            let mut wanted: Vec<(usize, StreamId, std::ops::Range<usize>)> = Vec::new();
+            let mut pairs: Vec<u8> = Vec::new();
             loop {
+                wanted.clear();
+                pairs.clear();
                 let start = points.get(block);
                 let end = if block + 1 < points.len() {
                     u64::from(points.get(block + 1).offset)
                 } else {
                     extent.len
                 };
-                // The block's wanted records in order (their pairs copied out of the chunk the
-                // walk reads), then handed out newest first.
-                let mut wanted: Vec<(usize, StreamId, Vec<u8>)> = Vec::new();
                 let from = u64::from(start.offset);
                 self.walk(
                     segment,
@@ -449,17 +452,16 @@ impl StreamLog {
                     CHUNK_BYTES_FIRST as u64,
                     &mut |ordinal, record| {
                         if range.contains(record.id) && !dead.is_dead(ordinal) {
-                            wanted.push((
-                                reply_size(record),
-                                record.id,
-                                record.encoded_pairs().to_vec(),
-                            ));
+                            let at = pairs.len();
+                            pairs.extend_from_slice(record.encoded_pairs());
+                            wanted.push((reply_size(record), record.id, at..pairs.len()));
                         }
                         Ok(record.id <= range.end)
                     },
                 )?;
-                for (size, id, pairs) in wanted.iter().rev() {
-                    if !out.take(*size, *id, Pairs::new(pairs))? {
+                for (size, id, span) in wanted.iter().rev() {
+                    let record_pairs = pairs.get(span.clone()).unwrap_or_default();
+                    if !out.take(*size, *id, Pairs::new(record_pairs))? {
                         return Ok(true);
                     }
                 }
