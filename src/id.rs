@@ -94,7 +94,18 @@ impl StreamId {
 }
 
 /// Bytes of the longest ID's text: two 20-digit numbers and the dash.
-const TEXT_BYTES_MAX: usize = 41;
+pub const TEXT_BYTES_MAX: usize = 41;
+
+impl StreamId {
+    /// The ID's text, `ms-seq`, written into `buffer` without allocating (what `Display`
+    /// shows, for a reply encoder to copy).
+    pub fn text(self, buffer: &mut [u8; TEXT_BYTES_MAX]) -> &[u8] {
+        let seq_start = digits_before(buffer, TEXT_BYTES_MAX, self.seq);
+        buffer[seq_start - 1] = b'-';
+        let start = digits_before(buffer, seq_start - 1, self.ms);
+        &buffer[start..]
+    }
+}
 
 /// Writes `value`'s decimal digits to the end of `out[..end]`; returns where they start.
 fn digits_before(out: &mut [u8; TEXT_BYTES_MAX], end: usize, mut value: u64) -> usize {
@@ -114,11 +125,8 @@ impl fmt::Display for StreamId {
     /// cheaper than going through `write!` twice.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut text = [0u8; TEXT_BYTES_MAX];
-        let seq_start = digits_before(&mut text, TEXT_BYTES_MAX, self.seq);
-        text[seq_start - 1] = b'-';
-        let start = digits_before(&mut text, seq_start - 1, self.ms);
         // Only ASCII digits and a dash were written.
-        f.write_str(std::str::from_utf8(&text[start..]).map_err(|_| fmt::Error)?)
+        f.write_str(std::str::from_utf8(self.text(&mut text)).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -379,6 +387,10 @@ mod tests {
             (u64::MAX, u64::MAX),
         ] {
             assert_eq!(id(ms, seq).to_string(), format!("{ms}-{seq}"));
+            assert_eq!(
+                id(ms, seq).text(&mut [0; TEXT_BYTES_MAX]),
+                format!("{ms}-{seq}").as_bytes()
+            );
             assert_eq!(
                 StreamId::parse_strict(id(ms, seq).to_string().as_bytes()),
                 Ok(id(ms, seq))

@@ -17,7 +17,7 @@ use prost::encoding::{self, DecodeContext, WireType};
 use prost::DecodeError;
 
 use super::v1;
-use crate::id::StreamId;
+use crate::id::{StreamId, TEXT_BYTES_MAX};
 use crate::model::EntrySink;
 
 /// `Entry.id`.
@@ -62,7 +62,9 @@ impl EntrySink for EncodedEntries {
     where
         F: Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
     {
-        let id_len = decimal_len(id.ms) + 1 + decimal_len(id.seq);
+        let mut id_text = [0; TEXT_BYTES_MAX];
+        let id_text = id.text(&mut id_text);
+        let id_len = id_text.len();
         let entry_len = fields
             .clone()
             .fold(delimited_len(ENTRY_ID, id_len), |len, field| {
@@ -73,9 +75,7 @@ impl EntrySink for EncodedEntries {
         out.reserve(delimited_len(RANGE_ENTRIES, entry_len));
         put_header(out, RANGE_ENTRIES, entry_len);
         put_header(out, ENTRY_ID, id_len);
-        put_decimal(out, id.ms);
-        out.push(b'-');
-        put_decimal(out, id.seq);
+        out.extend_from_slice(id_text);
         for field in fields {
             put_header(out, ENTRY_FIELDS, field_len(field));
             put_text_or_bytes(out, FIELD_NAME, field.0);
@@ -118,26 +118,6 @@ fn put_text_or_bytes(out: &mut Vec<u8>, (text, binary): (u32, u32), bytes: &[u8]
     };
     put_header(out, tag, bytes.len());
     out.extend_from_slice(bytes);
-}
-
-/// Digits of `n` in decimal.
-fn decimal_len(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |log| log as usize + 1)
-}
-
-/// `n` in decimal.
-fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[start..]);
 }
 
 /// `sluice.v1.RangeResponse`: the entries of an XRANGE / XREVRANGE, and whether the stream
@@ -450,15 +430,5 @@ mod tests {
             .expect("a read");
         assert!(!exists);
         assert_eq!(sink, EncodedEntries::default());
-    }
-
-    #[test]
-    fn decimals() {
-        for n in [0, 9, 10, 99, 100, 1_659_114_481_311, u64::MAX] {
-            let mut out = Vec::new();
-            put_decimal(&mut out, n);
-            assert_eq!(out, n.to_string().into_bytes());
-            assert_eq!(decimal_len(n), out.len());
-        }
     }
 }

@@ -5,7 +5,7 @@
 //! and a `%` map in RESP3. Error and status texts never contain a line break (Redis turns them
 //! into spaces), so no reply can corrupt the stream of replies after it.
 
-use crate::id::StreamId;
+use crate::id::{StreamId, TEXT_BYTES_MAX};
 use crate::reply::Reply;
 
 /// The protocol version a connection speaks (HELLO switches it).
@@ -77,14 +77,10 @@ fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// An ID as a bulk string, `<ms>-<seq>`, formatted in place.
 fn id(out: &mut Vec<u8>, id: StreamId) {
-    let mut ms_digits = [0; 20];
-    let mut seq_digits = [0; 20];
-    let ms = format_u64(id.ms, &mut ms_digits);
-    let seq = format_u64(id.seq, &mut seq_digits);
-    header(out, b'$', (ms.len() + 1 + seq.len()) as i64);
-    out.extend_from_slice(ms);
-    out.push(b'-');
-    out.extend_from_slice(seq);
+    let mut text = [0; TEXT_BYTES_MAX];
+    let text = id.text(&mut text);
+    header(out, b'$', text.len() as i64);
+    out.extend_from_slice(text);
     out.extend_from_slice(b"\r\n");
 }
 
