@@ -34,7 +34,7 @@ pub struct Client {
     pub connected: Instant,
     name: Mutex<Vec<u8>>,
     /// The last command's name and when it ran, for `cmd=` and `idle=`.
-    last: Mutex<(String, Instant)>,
+    last: Mutex<(&'static str, Instant)>,
     /// 2 or 3.
     protocol: AtomicU8,
     /// Whether it is in MULTI.
@@ -56,9 +56,9 @@ impl Client {
         *lock(&self.name) = name;
     }
 
-    /// Records the command about to run.
-    pub fn ran(&self, command: &str) {
-        *lock(&self.last) = (command.to_owned(), Instant::now());
+    /// Records the command about to run (`""`: one Sluice does not know), which arrived `at`.
+    pub fn ran(&self, command: &'static str, at: Instant) {
+        *lock(&self.last) = (command, at);
     }
 
     /// Records the protocol version and MULTI state.
@@ -95,7 +95,7 @@ impl Client {
     /// CLIENT LIST's line for this client (without the newline), Redis's fields where they
     /// mean something here.
     pub fn describe(&self, local: SocketAddr) -> String {
-        let (command, at) = lock(&self.last).clone();
+        let (command, at) = *lock(&self.last);
         let flags = if self.is_blocked() {
             "b"
         } else if self.multi.load(Ordering::Relaxed) {
@@ -139,7 +139,7 @@ impl Clients {
             peer,
             connected: Instant::now(),
             name: Mutex::new(Vec::new()),
-            last: Mutex::new((String::new(), Instant::now())),
+            last: Mutex::new(("", Instant::now())),
             protocol: AtomicU8::new(2),
             multi: AtomicBool::new(false),
             blocked: AtomicBool::new(false),

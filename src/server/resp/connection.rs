@@ -167,7 +167,7 @@ impl Connection {
                     Ok(Some(arguments)) => {
                         let started = Instant::now();
                         let name = Self::known_name(&arguments[0]);
-                        let queued = self.request(name, arguments).await;
+                        let queued = self.request(name, arguments, started).await;
                         self.queue.push(Pending {
                             queued,
                             name,
@@ -224,11 +224,16 @@ impl Connection {
         Ok(())
     }
 
-    /// Runs one request (or queues it inside MULTI).
+    /// Runs one request (or queues it inside MULTI), which arrived `at`.
     /// `known` is the command's name if Sluice knows it.
-    async fn request(&mut self, known: Option<&'static str>, arguments: Vec<Vec<u8>>) -> Queued {
+    async fn request(
+        &mut self,
+        known: Option<&'static str>,
+        arguments: Vec<Vec<u8>>,
+        at: Instant,
+    ) -> Queued {
         let name = known.unwrap_or_default();
-        self.client.ran(name);
+        self.client.ran(name, at);
         if self.principal().is_none() && !matches!(name, "auth" | "hello" | "quit" | "reset") {
             return Reply::error(NOAUTH).into();
         }

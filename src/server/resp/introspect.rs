@@ -55,8 +55,8 @@ pub(super) fn check(arguments: &[Vec<u8>]) -> Option<Result<(), CommandError>> {
 
 /// The name of the command `name` selects, if Sluice knows it (for INFO's statistics).
 pub(super) fn known_name(name: &[u8]) -> Option<&'static str> {
-    all_commands()
-        .into_iter()
+    command_arities()
+        .chain(SERVER_COMMANDS.iter().copied())
         .map(|(known, _)| known)
         .find(|known| name.eq_ignore_ascii_case(known.as_bytes()))
 }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
+
 use crate::lock::lock;
 use crate::reply::Reply;
 
@@ -25,6 +27,29 @@ struct Counts {
     errors: BTreeMap<String, u64>,
     total_commands: u64,
     total_errors: u64,
+    /// Each command's metric handles (kept by CONFIG RESETSTAT, which Prometheus's counters
+    /// do not follow).
+    metrics: BTreeMap<&'static str, CommandMetrics>,
+}
+
+/// A command's Prometheus series, looked up in the recorder once instead of by name on every
+/// call (which builds a labelled key, allocating, and hashes it).
+struct CommandMetrics {
+    calls: Counter,
+    seconds: Histogram,
+    /// Registered at the command's first error, so a command that never failed shows no
+    /// error series.
+    errors: Option<Counter>,
+}
+
+impl CommandMetrics {
+    fn new(name: &'static str) -> CommandMetrics {
+        CommandMetrics {
+            calls: metrics::counter!("sluice_resp_commands_total", "command" => name),
+            seconds: metrics::histogram!("sluice_resp_command_seconds", "command" => name),
+            errors: None,
+        }
+    }
 }
 
 /// The server's statistics.
@@ -44,11 +69,19 @@ impl Stats {
             _ => None,
         };
         if let Some(name) = name {
-            metrics::counter!("sluice_resp_commands_total", "command" => name).increment(1);
-            metrics::histogram!("sluice_resp_command_seconds", "command" => name)
-                .record(took.as_secs_f64());
+            let series = counts
+                .metrics
+                .entry(name)
+                .or_insert_with(|| CommandMetrics::new(name));
+            series.calls.increment(1);
+            series.seconds.record(took.as_secs_f64());
             if error_code.is_some() {
-                metrics::counter!("sluice_resp_errors_total", "command" => name).increment(1);
+                series
+                    .errors
+                    .get_or_insert_with(
+                        || metrics::counter!("sluice_resp_errors_total", "command" => name),
+                    )
+                    .increment(1);
             }
             let command = counts.commands.entry(name).or_default();
             command.calls += 1;
@@ -63,7 +96,12 @@ impl Stats {
 
     /// CONFIG RESETSTAT.
     pub fn reset(&self) {
-        *lock(&self.counts) = Counts::default();
+        let mut counts = lock(&self.counts);
+        let metrics = std::mem::take(&mut counts.metrics);
+        *counts = Counts {
+            metrics,
+            ..Counts::default()
+        };
     }
 
     /// INFO stats' lines.
