@@ -54,9 +54,9 @@ pub(super) fn check(arguments: &[Vec<u8>]) -> Option<Result<(), CommandError>> {
 }
 
 /// The name of the command `name` selects, if Sluice knows it (for INFO's statistics).
+/// Looked up for every request, so it walks the tables rather than collect them.
 pub(super) fn known_name(name: &[u8]) -> Option<&'static str> {
-    command_arities()
-        .chain(SERVER_COMMANDS.iter().copied())
+    commands()
         .map(|(known, _)| known)
         .find(|known| name.eq_ignore_ascii_case(known.as_bytes()))
 }
@@ -80,11 +80,10 @@ pub(super) fn help_reply(command: &str, lines: &[&str]) -> Reply {
     Reply::Array(replies)
 }
 
-/// Every command a RESP client can send, with its arity.
-fn all_commands() -> Vec<(&'static str, i32)> {
-    let mut commands: Vec<(&'static str, i32)> = command_arities().collect();
-    commands.extend_from_slice(SERVER_COMMANDS);
-    commands
+/// Every command a RESP client can send, with its arity: the stream and keyspace commands,
+/// then the server's own.
+fn commands() -> impl Iterator<Item = (&'static str, i32)> {
+    command_arities().chain(SERVER_COMMANDS.iter().copied())
 }
 
 /// Key positions for COMMAND: (first, last, step).
@@ -142,7 +141,7 @@ fn command_info(name: &str, arity: i32) -> Reply {
 
 /// COMMAND, COMMAND COUNT / INFO / DOCS / LIST.
 pub(super) fn command(arguments: &[Vec<u8>]) -> Result<Reply, CommandError> {
-    let commands = all_commands();
+    let commands: Vec<(&'static str, i32)> = commands().collect();
     let Some(subcommand) = arguments.get(1) else {
         return Ok(Reply::Array(
             commands
