@@ -23,6 +23,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".sluice.v1.RangeResponse",
             "crate::proto::wire::RangeResponse",
         )
+        // Written by hand, to carry the added IDs without a string for each (src/proto/add_reply.rs).
+        .extern_path(
+            ".sluice.v1.AddResponse",
+            "crate::proto::add_reply::AddResponse",
+        )
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! The generated gRPC types and service stubs of `proto/sluice/v1/sluice.proto`, and their
 //! conversions to and from the engine's types: [`convert`] for entries and names, [`groups`]
-//! for the consumer-group messages, [`retention`] for the retention policy's, and [`wire`]:
-//! entries encoded for a reply straight from the log.
+//! for the consumer-group messages, [`retention`] for the retention policy's, [`wire`]:
+//! entries encoded for a reply straight from the log, and [`add_reply`]: an Add's IDs encoded
+//! for its reply without a string each.
 
 /// Package `sluice.v1`.
 pub mod v1 {
@@ -9,12 +10,14 @@ pub mod v1 {
 
     tonic::include_proto!("sluice.v1");
 
+    pub use super::add_reply::AddResponse;
     pub use super::wire::RangeResponse;
 
     /// The encoded file descriptor set, served by gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sluice_descriptor");
 }
 
+pub mod add_reply;
 pub mod convert;
 pub mod groups;
 pub mod retention;

@@ -99,12 +99,12 @@ fn field_len((name, value): (&[u8], &[u8])) -> usize {
 }
 
 /// The bytes a length-delimited field of `len` bytes takes, key and length included.
-fn delimited_len(tag: u32, len: usize) -> usize {
+pub(super) fn delimited_len(tag: u32, len: usize) -> usize {
     encoding::key_len(tag) + encoding::encoded_len_varint(len as u64) + len
 }
 
 /// A length-delimited field's key and length.
-fn put_header(out: &mut Vec<u8>, tag: u32, len: usize) {
+pub(super) fn put_header(out: &mut impl BufMut, tag: u32, len: usize) {
     encoding::encode_key(tag, WireType::LengthDelimited, out);
     encoding::encode_varint(len as u64, out);
 }

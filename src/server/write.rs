@@ -40,23 +40,16 @@ impl StreamsService {
         };
         // The append itself is short (under `always`, a copy that its sync round writes), done
         // here; the wait for the group-commit sync is an await, not a parked thread (the sync
-        // pump of a one-thread server, or a commit thread, leads the sync).
+        // pump of a one-thread server, or a commit thread, leads the sync). The entries, copied
+        // into the log, are freed before that wait rather than held through it.
         let commit = {
             let _gate = self.gate.shared().await;
             self.engine
                 .add_deferred(&name, &entries, request.nomkstream, trim.as_ref())?
         };
-        let added = commit.await?;
+        drop(entries);
         // NOMKSTREAM on a missing stream: Redis replies nil, this API an empty ID.
-        let ids: Vec<String> = added
-            .unwrap_or_default()
-            .iter()
-            .map(StreamId::to_string)
-            .collect();
-        Ok(v1::AddResponse {
-            id: ids.last().cloned().unwrap_or_default(),
-            ids,
-        })
+        Ok(v1::AddResponse::added(commit.await?.unwrap_or_default()))
     }
 
     /// XDEL: every ID is parsed before anything is deleted, as Redis does.
