@@ -57,8 +57,14 @@ pub fn encode(out: &mut Vec<u8>, id: StreamId, fields: &[Field], batch_end: bool
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// A CRC-32 hasher in its initial state, cloned for each record: `Hasher::new` detects the
+/// CPU's features on every call (half a dozen checks), which a read of short records paid once
+/// per record.
+static NEW_HASHER: std::sync::LazyLock<crc32fast::Hasher> =
+    std::sync::LazyLock::new(crc32fast::Hasher::new);
+
 fn checksum(len_bytes: &[u8], body: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new();
+    let mut hasher = NEW_HASHER.clone();
     hasher.update(len_bytes);
     hasher.update(body);
     hasher.finalize()

@@ -116,6 +116,11 @@ impl<'s, S: EntrySink> Collector<'s, S> {
                 return Ok(false);
             }
         }
+        if self.count == 0 {
+            let entries = self.limit.count;
+            let bytes = entries.saturating_mul(size).min(self.limit.bytes);
+            self.sink.expect(entries, bytes);
+        }
         self.bytes += size;
         self.count += 1;
         self.sink.push(id, fields);
