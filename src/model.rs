@@ -34,10 +34,11 @@ pub trait EntrySink {
     /// Forgets every entry pushed: the read starts over.
     fn clear(&mut self);
 
-    /// A hint, given once a read knows the reply size of its first entry: up to `entries`
-    /// entries (at most what the read's COUNT allows) of about `reply_bytes` in all (at most
-    /// its byte budget) are coming. A sink that buffers may make room for them at once.
-    fn expect(&mut self, entries: usize, reply_bytes: usize) {
+    /// A hint, given when a read (each attempt of it) knows the reply size of its first
+    /// entry: up to `entries` entries (what the read's COUNT and byte budget allow, at that
+    /// size) of about `reply_bytes` in all are coming. A sink that buffers may make room for
+    /// them at once.
+    fn expect_entries(&mut self, entries: usize, reply_bytes: usize) {
         let _ = (entries, reply_bytes);
     }
 }

@@ -22,7 +22,8 @@ const ADD_IDS: u32 = 2;
 /// `sluice.v1.AddResponse`: the ID of the entry added (the last, for a batch) and the IDs of
 /// all of them, in order; empty when NOMKSTREAM found no stream. A client finds them decoded
 /// in `id` and `ids`; a server builds the reply from the engine's IDs with
-/// [`AddResponse::added`], and its `id` and `ids` stay empty.
+/// [`AddResponse::added`], and its `id` and `ids` stay empty (one holding both would encode
+/// the IDs of `ids` first and ignore `id`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AddResponse {
     /// The ID of the entry added, the last one for a batch (field 1), as a client decodes it.
@@ -59,6 +60,10 @@ fn id_len(tag: u32, id: StreamId) -> usize {
 
 impl prost::Message for AddResponse {
     fn encode_raw(&self, buf: &mut impl BufMut) {
+        debug_assert!(
+            self.added.is_empty() || (self.id.is_empty() && self.ids.is_empty()),
+            "an AddResponse holds either the engine's IDs or decoded text, not both"
+        );
         // Field 1 first, as prost writes fields in number order; it is empty, and so not
         // written, only when nothing was added.
         match self.added.last() {

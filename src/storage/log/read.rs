@@ -117,9 +117,9 @@ impl<'s, S: EntrySink> Collector<'s, S> {
             }
         }
         if self.count == 0 {
-            let entries = self.limit.count;
-            let bytes = entries.saturating_mul(size).min(self.limit.bytes);
-            self.sink.expect(entries, bytes);
+            let entries = self.limit.count.min(self.limit.bytes / size.max(1)).max(1);
+            self.sink
+                .expect_entries(entries, entries.saturating_mul(size));
         }
         self.bytes += size;
         self.count += 1;
