@@ -107,6 +107,19 @@ impl StreamId {
     }
 }
 
+impl StreamId {
+    /// The length of [`StreamId::text`], counted without writing it (for a reply sized before
+    /// it is written).
+    pub fn text_len(self) -> usize {
+        digit_count(self.ms) + 1 + digit_count(self.seq)
+    }
+}
+
+/// How many decimal digits `value` has.
+fn digit_count(value: u64) -> usize {
+    value.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
 /// Writes `value`'s decimal digits to the end of `out[..end]`; returns where they start.
 fn digits_before(out: &mut [u8; TEXT_BYTES_MAX], end: usize, mut value: u64) -> usize {
     let mut at = end;
@@ -383,6 +396,8 @@ mod tests {
             (0, 0),
             (1659114481311, 0),
             (10, 10),
+            (9, 99),
+            (100, 999),
             (9, 1_000_000),
             (u64::MAX, u64::MAX),
         ] {
@@ -391,6 +406,7 @@ mod tests {
                 id(ms, seq).text(&mut [0; TEXT_BYTES_MAX]),
                 format!("{ms}-{seq}").as_bytes()
             );
+            assert_eq!(id(ms, seq).text_len(), format!("{ms}-{seq}").len());
             assert_eq!(
                 StreamId::parse_strict(id(ms, seq).to_string().as_bytes()),
                 Ok(id(ms, seq))

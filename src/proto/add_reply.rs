@@ -11,7 +11,7 @@ use prost::bytes::{Buf, BufMut};
 use prost::encoding::{self, DecodeContext, WireType};
 use prost::DecodeError;
 
-use super::wire::{delimited_len, put_header};
+use super::wire::{delimited_len, in_field, put_header};
 use crate::id::{StreamId, TEXT_BYTES_MAX};
 
 /// `AddResponse.id`.
@@ -55,7 +55,7 @@ fn put_id(buf: &mut impl BufMut, tag: u32, id: StreamId) {
 
 /// The bytes [`put_id`] writes.
 fn id_len(tag: u32, id: StreamId) -> usize {
-    delimited_len(tag, id.text(&mut [0; TEXT_BYTES_MAX]).len())
+    delimited_len(tag, id.text_len())
 }
 
 impl prost::Message for AddResponse {
@@ -85,17 +85,10 @@ impl prost::Message for AddResponse {
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
         match tag {
-            ADD_ID => {
-                encoding::string::merge(wire_type, &mut self.id, buf, ctx).map_err(|mut error| {
-                    error.push("AddResponse", "id");
-                    error
-                })
-            }
+            ADD_ID => encoding::string::merge(wire_type, &mut self.id, buf, ctx)
+                .map_err(in_field("AddResponse", "id")),
             ADD_IDS => encoding::string::merge_repeated(wire_type, &mut self.ids, buf, ctx)
-                .map_err(|mut error| {
-                    error.push("AddResponse", "ids");
-                    error
-                }),
+                .map_err(in_field("AddResponse", "ids")),
             _ => encoding::skip_field(wire_type, tag, buf, ctx),
         }
     }
@@ -155,18 +148,7 @@ mod tests {
 
     #[test]
     fn the_field_numbers_are_the_protos() {
-        let files = prost_types::FileDescriptorSet::decode(super::super::v1::FILE_DESCRIPTOR_SET)
-            .expect("the descriptor set decodes");
-        let number = |field: &str| {
-            files
-                .file
-                .iter()
-                .flat_map(|file| &file.message_type)
-                .filter(|found| found.name() == "AddResponse")
-                .flat_map(|found| &found.field)
-                .find(|found| found.name() == field)
-                .map(|found| found.number() as u32)
-        };
+        let number = |field| super::super::field_number("AddResponse", field);
         assert_eq!(number("id"), Some(ADD_ID));
         assert_eq!(number("ids"), Some(ADD_IDS));
     }

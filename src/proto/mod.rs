@@ -17,6 +17,23 @@ pub mod v1 {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sluice_descriptor");
 }
 
+/// A field's number in the proto's descriptor set, for the tests that check hand-written
+/// messages against it.
+#[cfg(test)]
+fn field_number(message: &str, field: &str) -> Option<u32> {
+    use prost::Message;
+    let files = prost_types::FileDescriptorSet::decode(v1::FILE_DESCRIPTOR_SET)
+        .expect("the descriptor set decodes");
+    files
+        .file
+        .iter()
+        .flat_map(|file| &file.message_type)
+        .filter(|found| found.name() == message)
+        .flat_map(|found| &found.field)
+        .find(|found| found.name() == field)
+        .map(|found| found.number() as u32)
+}
+
 pub mod add_reply;
 pub mod convert;
 pub mod groups;

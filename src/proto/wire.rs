@@ -125,6 +125,17 @@ pub(super) fn delimited_len(tag: u32, len: usize) -> usize {
     encoding::key_len(tag) + encoding::encoded_len_varint(len as u64) + len
 }
 
+/// Names the field a decode error came from, as prost's derived code does.
+pub(super) fn in_field(
+    message: &'static str,
+    field: &'static str,
+) -> impl FnOnce(DecodeError) -> DecodeError {
+    move |mut error| {
+        error.push(message, field);
+        error
+    }
+}
+
 /// A length-delimited field's key and length.
 pub(super) fn put_header(out: &mut impl BufMut, tag: u32, len: usize) {
     encoding::encode_key(tag, WireType::LengthDelimited, out);
@@ -204,19 +215,11 @@ impl prost::Message for RangeResponse {
     ) -> Result<(), DecodeError> {
         match tag {
             RANGE_ENTRIES => {
-                encoding::message::merge_repeated(wire_type, &mut self.entries, buf, ctx).map_err(
-                    |mut error| {
-                        error.push("RangeResponse", "entries");
-                        error
-                    },
-                )
+                encoding::message::merge_repeated(wire_type, &mut self.entries, buf, ctx)
+                    .map_err(in_field("RangeResponse", "entries"))
             }
-            RANGE_EXISTS => {
-                encoding::bool::merge(wire_type, &mut self.exists, buf, ctx).map_err(|mut error| {
-                    error.push("RangeResponse", "exists");
-                    error
-                })
-            }
+            RANGE_EXISTS => encoding::bool::merge(wire_type, &mut self.exists, buf, ctx)
+                .map_err(in_field("RangeResponse", "exists")),
             _ => encoding::skip_field(wire_type, tag, buf, ctx),
         }
     }
@@ -295,18 +298,7 @@ mod tests {
 
     #[test]
     fn the_field_numbers_are_the_protos() {
-        let files = prost_types::FileDescriptorSet::decode(v1::FILE_DESCRIPTOR_SET)
-            .expect("the descriptor set decodes");
-        let number = |message: &str, field: &str| {
-            files
-                .file
-                .iter()
-                .flat_map(|file| &file.message_type)
-                .filter(|found| found.name() == message)
-                .flat_map(|found| &found.field)
-                .find(|found| found.name() == field)
-                .map(|found| found.number() as u32)
-        };
+        let number = super::super::field_number;
         assert_eq!(number("Entry", "id"), Some(ENTRY_ID));
         assert_eq!(number("Entry", "fields"), Some(ENTRY_FIELDS));
         assert_eq!(number("Field", "name"), Some(FIELD_NAME.0));

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::storage::fs::{File, FileSystem, OpenMode};
+use crate::storage::record::checksum;
 use crate::storage::repair::Repair;
 
 /// Bytes of a journal's or snapshot's file header.
@@ -99,11 +100,8 @@ pub fn encode_frame(out: &mut Vec<u8>, body: &[u8]) -> Result<()> {
             )
         })?
         .to_le_bytes();
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&len);
-    hasher.update(body);
     out.extend_from_slice(&len);
-    out.extend_from_slice(&hasher.finalize().to_le_bytes());
+    out.extend_from_slice(&checksum(&len, body).to_le_bytes());
     out.extend_from_slice(body);
     Ok(())
 }
@@ -132,10 +130,7 @@ fn decode_frame(bytes: &[u8]) -> Frame<'_> {
         return Frame::Damaged;
     }
     let body = &bytes[FRAME_HEADER_BYTES..FRAME_HEADER_BYTES + len];
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&bytes[..4]);
-    hasher.update(body);
-    if hasher.finalize() != stored {
+    if checksum(&bytes[..4], body) != stored {
         return Frame::Damaged;
     }
     Frame::Body(body)

@@ -57,13 +57,15 @@ pub fn encode(out: &mut Vec<u8>, id: StreamId, fields: &[Field], batch_end: bool
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// A CRC-32 hasher in its initial state, cloned for each record: `Hasher::new` detects the
+/// A CRC-32 hasher in its initial state, cloned for each frame: `Hasher::new` detects the
 /// CPU's features on every call (half a dozen checks), which a read of short records paid once
 /// per record.
 static NEW_HASHER: std::sync::LazyLock<crc32fast::Hasher> =
     std::sync::LazyLock::new(crc32fast::Hasher::new);
 
-fn checksum(len_bytes: &[u8], body: &[u8]) -> u32 {
+/// The CRC-32 of a frame's 4 length bytes and its body: a record's, and (framed the same way)
+/// a group-journal record's (see `storage::journal`).
+pub(crate) fn checksum(len_bytes: &[u8], body: &[u8]) -> u32 {
     let mut hasher = NEW_HASHER.clone();
     hasher.update(len_bytes);
     hasher.update(body);
