@@ -81,6 +81,8 @@ mod servers;
 mod settings;
 #[path = "load/sluice_side.rs"]
 mod sluice_side;
+#[path = "load/unary.rs"]
+mod unary;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -381,7 +383,7 @@ async fn measure_sluice(
     stream: &str,
     rate: Option<f64>,
 ) -> Result<Measurement, String> {
-    let sluice = |address| move || sluice_side::channel(address);
+    let sluice = |address| move || sluice_side::unary(address);
     let add = |_, client| sluice_side::Add::new(client, stream, 1);
     match workload {
         Workload::Add => clients(settings, pid, sluice(address), add).await,
@@ -527,8 +529,8 @@ async fn sluice_pipeline(
     sluice_side::create_group(address, stream).await?;
     let mut producers = Vec::new();
     for _ in 0..settings.producers {
-        let channel = sluice_side::channel(address).await?;
-        producers.push(sluice_side::Producer::new(channel, stream));
+        let unary = sluice_side::unary(address).await?;
+        producers.push(sluice_side::Producer::new(unary, stream));
     }
     let (warmup, measure) = (settings.warmup, settings.measure);
     if streaming {
@@ -544,10 +546,10 @@ async fn sluice_pipeline(
     }
     let mut consumers = Vec::new();
     for index in 0..settings.consumers {
-        let channel = sluice_side::channel(address).await?;
+        let unary = sluice_side::unary(address).await?;
         let name = format!("consumer-{index}");
         consumers.push(sluice_side::Consumer::new(
-            channel,
+            unary,
             stream,
             name,
             settings.group_count,

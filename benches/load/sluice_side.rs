@@ -7,35 +7,30 @@
 //! and so measures something else than "50 clients"; `SLUICE_LOAD_CONNECTIONS` does that on
 //! purpose, for both servers alike.
 //!
-//! Requests are built once per client. The generated client takes each request by value, so
-//! reusing one means cloning it per call; for Add, whose batches hold a few allocations per
-//! entry, that clone and the encoding after it would be most of the client's work, so an Add
-//! is encoded once and its bytes sent as they are ([`Encoded`]), as redis-benchmark reuses
-//! its command buffer. Smaller requests (Range, Len) are cloned.
+//! Unary calls go through [`Unary`], which sends each call in one write as the common gRPC
+//! clients do (tonic's client takes three; see `unary`); Tail and the streaming consumer use
+//! the generated tonic clients. Requests that do not change are encoded once per client and
+//! their bytes sent as they are, as redis-benchmark reuses its command buffer; Range encodes
+//! its request per call, with the start it picked.
 
-use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prost::bytes::BufMut;
-use prost::Message;
 use sluice::proto::v1;
 use sluice::proto::v1::groups_client::GroupsClient;
 use sluice::proto::v1::streams_client::StreamsClient;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Status, Streaming};
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 use crate::measure::{
     cpu_during, Measurement, Operation, Random, Tally, Window, PAUSE_AFTER_ERROR,
 };
 use crate::payload::{self, Stamp};
 use crate::pipeline::{self, Received};
+use crate::unary::{Call, Unary};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,8 +39,13 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Entries per Add while filling the range workload's stream.
 const FILL_BATCH_ENTRIES: usize = 1000;
 
-/// The Add method's path.
+/// The methods called through [`Unary`].
 const ADD_PATH: &str = "/sluice.v1.Streams/Add";
+const LEN_PATH: &str = "/sluice.v1.Streams/Len";
+const RANGE_PATH: &str = "/sluice.v1.Streams/Range";
+const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
+const GROUP_READ_PATH: &str = "/sluice.v1.Groups/Read";
+const GROUP_ACK_PATH: &str = "/sluice.v1.Groups/Ack";
 
 /// Opens a connection (an HTTP/2 session over a TCP connection of its own).
 pub async fn channel(address: SocketAddr) -> Result<Channel, String> {
@@ -56,6 +56,11 @@ pub async fn channel(address: SocketAddr) -> Result<Channel, String> {
         .connect()
         .await
         .map_err(|error| format!("cannot connect to sluice at {address}: {error}"))
+}
+
+/// A connection of its own for unary calls, each sent in one write.
+pub async fn unary(address: SocketAddr) -> Result<Unary, String> {
+    Unary::connect(address).await
 }
 
 /// A Streams client on a connection of its own.
@@ -101,75 +106,24 @@ fn batch_add<'a>(stream: &str, ids: impl Iterator<Item = &'a str>) -> v1::AddReq
     }
 }
 
-/// A codec that sends a message encoded beforehand and decodes the reply as `Reply`.
-struct Encoded<Reply>(PhantomData<fn() -> Reply>);
-
-impl<Reply> Encoded<Reply> {
-    fn codec() -> Encoded<Reply> {
-        Encoded(PhantomData)
-    }
-}
-
-/// Copies encoded bytes into the request body.
-struct CopyEncoder;
-
-impl Encoder for CopyEncoder {
-    type Item = Arc<[u8]>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Arc<[u8]>, destination: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        destination.put_slice(&item);
-        Ok(())
-    }
-}
-
-/// Decodes a protobuf reply.
-struct ReplyDecoder<Reply>(PhantomData<fn() -> Reply>);
-
-impl<Reply: Message + Default> Decoder for ReplyDecoder<Reply> {
-    type Item = Reply;
-    type Error = Status;
-
-    fn decode(&mut self, source: &mut DecodeBuf<'_>) -> Result<Option<Reply>, Status> {
-        Reply::decode(source)
-            .map(Some)
-            .map_err(|error| Status::internal(format!("undecodable reply: {error}")))
-    }
-}
-
-impl<Reply: Message + Default + 'static> Codec for Encoded<Reply> {
-    type Encode = Arc<[u8]>;
-    type Decode = Reply;
-    type Encoder = CopyEncoder;
-    type Decoder = ReplyDecoder<Reply>;
-
-    fn encoder(&mut self) -> CopyEncoder {
-        CopyEncoder
-    }
-
-    fn decoder(&mut self) -> ReplyDecoder<Reply> {
-        ReplyDecoder(PhantomData)
-    }
-}
-
 /// Add: one entry per call (`batch_entries` = 1) or an atomic batch, encoded once.
 pub struct Add {
-    grpc: tonic::client::Grpc<Channel>,
-    request: Arc<[u8]>,
+    unary: Unary,
+    call: Call,
     batch_entries: u64,
 }
 
 impl Add {
-    /// Adds to `stream` over `channel`.
-    pub fn new(channel: Channel, stream: &str, batch_entries: usize) -> Add {
+    /// Adds to `stream` over `unary`.
+    pub fn new(unary: Unary, stream: &str, batch_entries: usize) -> Add {
         let request = if batch_entries == 1 {
             single_add(stream, payload::plain_value())
         } else {
             batch_add(stream, std::iter::repeat_n("", batch_entries))
         };
         Add {
-            grpc: tonic::client::Grpc::new(channel),
-            request: request.encode_to_vec().into(),
+            call: Call::new(&unary, ADD_PATH, &request),
+            unary,
             batch_entries: batch_entries as u64,
         }
     }
@@ -177,20 +131,7 @@ impl Add {
 
 impl Operation for Add {
     async fn call(&mut self) -> Result<u64, String> {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|error| format!("connection not ready: {error}"))?;
-        let reply: v1::AddResponse = self
-            .grpc
-            .unary(
-                tonic::Request::new(Arc::clone(&self.request)),
-                PathAndQuery::from_static(ADD_PATH),
-                Encoded::codec(),
-            )
-            .await
-            .map_err(describe)?
-            .into_inner();
+        let reply: v1::AddResponse = self.unary.call(&self.call).await.map_err(describe)?;
         let added = reply.ids.len() as u64;
         if added != self.batch_entries {
             return Err(format!(
@@ -205,21 +146,23 @@ impl Operation for Add {
 /// Len naming no stream: refused before the engine is touched, so the call costs the gRPC
 /// round trip alone. The refusal is the expected answer.
 pub struct Ping {
-    client: StreamsClient<Channel>,
+    unary: Unary,
+    call: Call,
 }
 
 impl Ping {
-    /// Pings over `channel`.
-    pub fn new(channel: Channel) -> Ping {
+    /// Pings over `unary`.
+    pub fn new(unary: Unary) -> Ping {
         Ping {
-            client: StreamsClient::new(channel),
+            call: Call::new(&unary, LEN_PATH, &v1::LenRequest { key: None }),
+            unary,
         }
     }
 }
 
 impl Operation for Ping {
     async fn call(&mut self) -> Result<u64, String> {
-        match self.client.len(v1::LenRequest { key: None }).await {
+        match self.unary.call::<v1::LenResponse>(&self.call).await {
             Err(status) if status.code() == tonic::Code::InvalidArgument => Ok(0),
             Err(status) => Err(describe(status)),
             Ok(_) => Err("a Len naming no stream was accepted".into()),
@@ -230,30 +173,32 @@ impl Operation for Ping {
 /// The health service's Check of the whole server: a call that succeeds without touching
 /// the engine, so its reply is framed as every successful call's is.
 pub struct Health {
-    client: HealthClient<Channel>,
+    unary: Unary,
+    call: Call,
 }
 
 impl Health {
-    /// Checks over `channel`.
-    pub fn new(channel: Channel) -> Health {
+    /// Checks over `unary`.
+    pub fn new(unary: Unary) -> Health {
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
         Health {
-            client: HealthClient::new(channel),
+            call: Call::new(&unary, HEALTH_CHECK_PATH, &request),
+            unary,
         }
     }
 }
 
 impl Operation for Health {
     async fn call(&mut self) -> Result<u64, String> {
-        let request = HealthCheckRequest {
-            service: String::new(),
-        };
-        let response = self.client.check(request).await.map_err(describe)?;
-        if response.get_ref().status() == ServingStatus::Serving {
+        let response: HealthCheckResponse = self.unary.call(&self.call).await.map_err(describe)?;
+        if response.status() == ServingStatus::Serving {
             Ok(0)
         } else {
             Err(format!(
                 "the server is not serving: {:?}",
-                response.get_ref().status()
+                response.status()
             ))
         }
     }
@@ -261,28 +206,26 @@ impl Operation for Health {
 
 /// Len of a stream: a round trip through the blocking pool to the engine and back.
 pub struct Len {
-    client: StreamsClient<Channel>,
-    request: v1::LenRequest,
+    unary: Unary,
+    call: Call,
 }
 
 impl Len {
-    /// Asks for `stream`'s length over `channel`.
-    pub fn new(channel: Channel, stream: &str) -> Len {
+    /// Asks for `stream`'s length over `unary`.
+    pub fn new(unary: Unary, stream: &str) -> Len {
+        let request = v1::LenRequest {
+            key: Some(v1::len_request::Key::Stream(stream.into())),
+        };
         Len {
-            client: StreamsClient::new(channel),
-            request: v1::LenRequest {
-                key: Some(v1::len_request::Key::Stream(stream.into())),
-            },
+            call: Call::new(&unary, LEN_PATH, &request),
+            unary,
         }
     }
 }
 
 impl Operation for Len {
     async fn call(&mut self) -> Result<u64, String> {
-        self.client
-            .len(self.request.clone())
-            .await
-            .map_err(describe)?;
+        let _: v1::LenResponse = self.unary.call(&self.call).await.map_err(describe)?;
         Ok(0)
     }
 }
@@ -299,7 +242,8 @@ pub async fn fill(address: SocketAddr, stream: &str, ids: &[String]) -> Result<(
 
 /// Range: `count` entries from a random one of `starts`.
 pub struct Range {
-    client: StreamsClient<Channel>,
+    unary: Unary,
+    call: Call,
     request: v1::RangeRequest,
     starts: Arc<Vec<String>>,
     random: Random,
@@ -307,23 +251,25 @@ pub struct Range {
 }
 
 impl Range {
-    /// Reads `stream` over `channel`.
+    /// Reads `stream` over `unary`.
     pub fn new(
-        channel: Channel,
+        unary: Unary,
         stream: &str,
         starts: Arc<Vec<String>>,
         count: usize,
         seed: u64,
     ) -> Range {
+        let request = v1::RangeRequest {
+            key: Some(v1::range_request::Key::Stream(stream.into())),
+            start: String::new(),
+            end: "+".into(),
+            count: Some(count as u64),
+            reverse: false,
+        };
         Range {
-            client: StreamsClient::new(channel),
-            request: v1::RangeRequest {
-                key: Some(v1::range_request::Key::Stream(stream.into())),
-                start: String::new(),
-                end: "+".into(),
-                count: Some(count as u64),
-                reverse: false,
-            },
+            call: Call::new(&unary, RANGE_PATH, &request),
+            unary,
+            request,
             starts,
             random: Random::new(seed),
             count: count as u64,
@@ -335,12 +281,8 @@ impl Operation for Range {
     async fn call(&mut self) -> Result<u64, String> {
         let start = &self.starts[self.random.below(self.starts.len())];
         self.request.start.clone_from(start);
-        let reply = self
-            .client
-            .range(self.request.clone())
-            .await
-            .map_err(describe)?
-            .into_inner();
+        let call = self.call.with(&self.request);
+        let reply: v1::RangeResponse = self.unary.call(&call).await.map_err(describe)?;
         let returned = reply.entries.len() as u64;
         if returned != self.count {
             return Err(format!("{returned} entries for a range of {}", self.count));
@@ -361,13 +303,17 @@ pub async fn tail(
     server_pid: u32,
 ) -> Result<Measurement, String> {
     let origin = Instant::now();
-    let mut writer = connect(address).await?;
+    let mut writer = unary(address).await?;
     // An entry before the subscriptions, so they start from a known ID on an existing stream.
+    let first = Call::new(
+        &writer,
+        ADD_PATH,
+        &single_add(stream, payload::plain_value()),
+    );
     let seed = writer
-        .add(single_add(stream, payload::plain_value()))
+        .call::<v1::AddResponse>(&first)
         .await
         .map_err(describe)?
-        .into_inner()
         .id;
     let mut followers = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
@@ -386,7 +332,13 @@ pub async fn tail(
         .into_iter()
         .map(|(client, messages)| tokio::spawn(follow(client, messages, origin, window)))
         .collect();
-    let writer_task = tokio::spawn(write_stamped(writer, stream.to_owned(), origin, window));
+    let writer_task = tokio::spawn(write_stamped(
+        writer,
+        first,
+        stream.to_owned(),
+        origin,
+        window,
+    ));
     let cpu = cpu_during(window, server_pid).await;
     let mut tallies = Vec::with_capacity(subscribers + 1);
     for task in std::iter::once(writer_task).chain(subscriber_tasks) {
@@ -401,7 +353,8 @@ pub async fn tail(
 
 /// The tail writer: stamped entries until the window ends, then the stop entry.
 async fn write_stamped(
-    mut client: StreamsClient<Channel>,
+    mut writer: Unary,
+    add: Call,
     stream: String,
     origin: Instant,
     window: Window,
@@ -413,7 +366,7 @@ async fn write_stamped(
             break;
         }
         let request = single_add(&stream, payload::stamped_value(origin, started));
-        let outcome = client.add(request).await;
+        let outcome = writer.call::<v1::AddResponse>(&add.with(&request)).await;
         let counted = window.contains(started, Instant::now());
         match outcome {
             Ok(_) if counted => tally.operations += 1,
@@ -426,7 +379,8 @@ async fn write_stamped(
             }
         }
     }
-    if let Err(status) = client.add(single_add(&stream, payload::stop_value())).await {
+    let stop = add.with(&single_add(&stream, payload::stop_value()));
+    if let Err(status) = writer.call::<v1::AddResponse>(&stop).await {
         tally.error(format!("the stop entry failed: {}", describe(status)));
     }
     tally
@@ -503,15 +457,17 @@ pub async fn create_group(address: SocketAddr, stream: &str) -> Result<(), Strin
 
 /// A pipeline producer: one stamped entry per Add.
 pub struct Producer {
-    client: StreamsClient<Channel>,
+    unary: Unary,
+    add: Call,
     stream: String,
 }
 
 impl Producer {
-    /// Adds to `stream` over `channel`.
-    pub fn new(channel: Channel, stream: &str) -> Producer {
+    /// Adds to `stream` over `unary`.
+    pub fn new(unary: Unary, stream: &str) -> Producer {
         Producer {
-            client: StreamsClient::new(channel),
+            add: Call::new(&unary, ADD_PATH, &single_add(stream, Vec::new())),
+            unary,
             stream: stream.to_owned(),
         }
     }
@@ -519,22 +475,23 @@ impl Producer {
 
 impl pipeline::Producer for Producer {
     async fn add(&mut self, value: Vec<u8>) -> Result<(), String> {
-        let request = single_add(&self.stream, value);
-        self.client.add(request).await.map_err(describe)?;
+        let call = self.add.with(&single_add(&self.stream, value));
+        let _: v1::AddResponse = self.unary.call(&call).await.map_err(describe)?;
         Ok(())
     }
 }
 
 /// A pipeline consumer: Groups.Read of new entries (COUNT, blocking), then one Ack per batch.
 pub struct Consumer {
-    client: GroupsClient<Channel>,
-    read: v1::ReadGroupRequest,
+    unary: Unary,
+    read: Call,
+    ack: Call,
     stream: String,
 }
 
 impl Consumer {
     /// Consumer `name` of the pipeline's group on `stream`, reading up to `count` at a time.
-    pub fn new(channel: Channel, stream: &str, name: String, count: usize) -> Consumer {
+    pub fn new(unary: Unary, stream: &str, name: String, count: usize) -> Consumer {
         let read = v1::ReadGroupRequest {
             group_name: Some(v1::read_group_request::GroupName::Group(
                 pipeline::GROUP.into(),
@@ -549,8 +506,9 @@ impl Consumer {
             ..v1::ReadGroupRequest::default()
         };
         Consumer {
-            client: GroupsClient::new(channel),
-            read,
+            read: Call::new(&unary, GROUP_READ_PATH, &read),
+            ack: Call::new(&unary, GROUP_ACK_PATH, &v1::AckRequest::default()),
+            unary,
             stream: stream.to_owned(),
         }
     }
@@ -558,12 +516,7 @@ impl Consumer {
 
 impl pipeline::Consumer for Consumer {
     async fn read(&mut self) -> Result<Vec<Received>, String> {
-        let reply = self
-            .client
-            .read(self.read.clone())
-            .await
-            .map_err(describe)?
-            .into_inner();
+        let reply: v1::ReadGroupResponse = self.unary.call(&self.read).await.map_err(describe)?;
         let mut batch = Vec::new();
         for entry in reply.streams.into_iter().flat_map(|stream| stream.entries) {
             let value = first_value(&entry.fields)
@@ -580,8 +533,12 @@ impl pipeline::Consumer for Consumer {
             group_name: Some(v1::ack_request::GroupName::Group(pipeline::GROUP.into())),
             ids,
         };
-        let reply = self.client.ack(request).await.map_err(describe)?;
-        Ok(reply.into_inner().acknowledged)
+        let reply: v1::AckResponse = self
+            .unary
+            .call(&self.ack.with(&request))
+            .await
+            .map_err(describe)?;
+        Ok(reply.acknowledged)
     }
 }
 
