@@ -144,9 +144,12 @@ impl Unary {
             return Err(Status::unknown(format!("HTTP status {}", head.status)));
         }
         if let Some(status) = Status::from_header_map(&head.headers) {
-            // Trailers only: the call failed (or succeeded with no message, which a unary
-            // call cannot).
-            return Err(status);
+            // Trailers only: the call failed, or ended with no message, which a unary call
+            // must not.
+            return Err(match status.code() {
+                tonic::Code::Ok => Status::internal("a unary reply without a message"),
+                _ => status,
+            });
         }
         // One DATA frame holds a whole reply here; more are joined.
         let mut message = Bytes::new();
