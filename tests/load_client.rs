@@ -1,6 +1,7 @@
 //! The load generator's unary gRPC client (`benches/load/unary.rs`) against the real server:
 //! replies decoded, a reply spread over several HTTP/2 frames joined, a refusal carried as
-//! its status, and calls one after another on one connection.
+//! its status, calls one after another and side by side on one connection, and a reply larger
+//! than a stream's flow-control window (so the client must hand the window back as it reads).
 
 #[path = "server_harness/mod.rs"]
 mod server_harness;
@@ -11,7 +12,7 @@ mod unary;
 
 use server_harness::{data_dir, guard, Server};
 use sluice::proto::v1;
-use unary::{Call, Unary};
+use unary::{RpcMethod, Unary};
 
 const ADD: &str = "/sluice.v1.Streams/Add";
 const LEN: &str = "/sluice.v1.Streams/Len";
@@ -41,10 +42,10 @@ async fn unary_calls_return_replies_and_refusals() {
         .expect("connect");
 
     // Three values of 20 KB: the Range reply is larger than one HTTP/2 frame (16 KB).
-    let add = Call::new(&unary, ADD, &add_request("s", Vec::new()));
+    let add = RpcMethod::new(&unary, ADD);
     let mut ids = Vec::new();
     for fill in [b'a', b'b', b'c'] {
-        let call = add.with(&add_request("s", vec![fill; 20_000]));
+        let call = add.call(&add_request("s", vec![fill; 20_000]));
         let reply: v1::AddResponse = guard("add", unary.call(&call)).await.expect("add");
         assert_eq!(reply.ids.len(), 1);
         ids.push(reply.ids[0].clone());
@@ -53,9 +54,8 @@ async fn unary_calls_return_replies_and_refusals() {
     let len = v1::LenRequest {
         key: Some(v1::len_request::Key::Stream("s".into())),
     };
-    let reply: v1::LenResponse = guard("len", unary.call(&Call::new(&unary, LEN, &len)))
-        .await
-        .expect("len");
+    let len = RpcMethod::new(&unary, LEN).call(&len);
+    let reply: v1::LenResponse = guard("len", unary.call(&len)).await.expect("len");
     assert_eq!(reply.length, 3);
 
     let range = v1::RangeRequest {
@@ -64,9 +64,8 @@ async fn unary_calls_return_replies_and_refusals() {
         end: "+".into(),
         ..v1::RangeRequest::default()
     };
-    let reply: v1::RangeResponse = guard("range", unary.call(&Call::new(&unary, RANGE, &range)))
-        .await
-        .expect("range");
+    let range = RpcMethod::new(&unary, RANGE).call(&range);
+    let reply: v1::RangeResponse = guard("range", unary.call(&range)).await.expect("range");
     let returned: Vec<_> = reply.entries.iter().map(|entry| entry.id.clone()).collect();
     assert_eq!(returned, ids);
     for (entry, fill) in reply.entries.iter().zip([b'a', b'b', b'c']) {
@@ -79,12 +78,35 @@ async fn unary_calls_return_replies_and_refusals() {
     }
 
     // A refusal comes back as the server's status, and the connection serves the next call.
-    let nameless = Call::new(&unary, LEN, &v1::LenRequest { key: None });
+    let nameless = RpcMethod::new(&unary, LEN).call(&v1::LenRequest { key: None });
     let refused = guard("refused len", unary.call::<v1::LenResponse>(&nameless)).await;
     let status = refused.expect_err("a Len naming no stream was accepted");
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    let reply: v1::LenResponse = guard("len again", unary.call(&Call::new(&unary, LEN, &len)))
+    let reply: v1::LenResponse = guard("len again", unary.call(&len))
         .await
         .expect("len after a refusal");
     assert_eq!(reply.length, 3);
+
+    // Two clones of the connection, calling at once, each get their own reply.
+    let mut other = unary.clone();
+    let (mine, theirs) = guard("two calls at once", async {
+        tokio::join!(
+            unary.call::<v1::RangeResponse>(&range),
+            other.call::<v1::LenResponse>(&len)
+        )
+    })
+    .await;
+    assert_eq!(mine.expect("range beside len").entries.len(), 3);
+    assert_eq!(theirs.expect("len beside range").length, 3);
+
+    // One reply of 2.6 MB, more than a stream's 2 MiB window: the server stops sending until
+    // the client hands back what it has read.
+    for _ in 0..40 {
+        let call = add.call(&add_request("s", vec![b'd'; 60_000]));
+        let _: v1::AddResponse = guard("add", unary.call(&call)).await.expect("add");
+    }
+    let reply: v1::RangeResponse = guard("a range of 2.6 MB", unary.call(&range))
+        .await
+        .expect("a range of 2.6 MB");
+    assert_eq!(reply.entries.len(), 43);
 }

@@ -1,8 +1,9 @@
-//! The workloads against Sluice, through the generated tonic client.
+//! The workloads against Sluice: unary calls through [`Unary`], Tail subscriptions and the
+//! streaming consumer through the generated tonic clients.
 //!
 //! Connections: by default every client (and every tail subscriber, and the tail writer) opens
-//! its own tonic `Channel`, so each has its own TCP connection and HTTP/2 session, as each
-//! Redis client has its own TCP connection. Sharing a channel multiplexes calls as HTTP/2
+//! its own connection, so each has its own TCP connection and HTTP/2 session, as each
+//! Redis client has its own TCP connection. Sharing a connection multiplexes calls as HTTP/2
 //! streams over one socket, which batches their frames into fewer system calls on both sides
 //! and so measures something else than "50 clients"; `SLUICE_LOAD_CONNECTIONS` does that on
 //! purpose, for both servers alike.
@@ -30,7 +31,7 @@ use crate::measure::{
 };
 use crate::payload::{self, Stamp};
 use crate::pipeline::{self, Received};
-use crate::unary::{Call, Unary};
+use crate::unary::{Call, RpcMethod, Unary};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,7 +40,7 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Entries per Add while filling the range workload's stream.
 const FILL_BATCH_ENTRIES: usize = 1000;
 
-/// The methods called through [`Unary`].
+// The methods called through `Unary`.
 const ADD_PATH: &str = "/sluice.v1.Streams/Add";
 const LEN_PATH: &str = "/sluice.v1.Streams/Len";
 const RANGE_PATH: &str = "/sluice.v1.Streams/Range";
@@ -122,7 +123,7 @@ impl Add {
             batch_add(stream, std::iter::repeat_n("", batch_entries))
         };
         Add {
-            call: Call::new(&unary, ADD_PATH, &request),
+            call: RpcMethod::new(&unary, ADD_PATH).call(&request),
             unary,
             batch_entries: batch_entries as u64,
         }
@@ -154,7 +155,7 @@ impl Ping {
     /// Pings over `unary`.
     pub fn new(unary: Unary) -> Ping {
         Ping {
-            call: Call::new(&unary, LEN_PATH, &v1::LenRequest { key: None }),
+            call: RpcMethod::new(&unary, LEN_PATH).call(&v1::LenRequest { key: None }),
             unary,
         }
     }
@@ -184,7 +185,7 @@ impl Health {
             service: String::new(),
         };
         Health {
-            call: Call::new(&unary, HEALTH_CHECK_PATH, &request),
+            call: RpcMethod::new(&unary, HEALTH_CHECK_PATH).call(&request),
             unary,
         }
     }
@@ -217,7 +218,7 @@ impl Len {
             key: Some(v1::len_request::Key::Stream(stream.into())),
         };
         Len {
-            call: Call::new(&unary, LEN_PATH, &request),
+            call: RpcMethod::new(&unary, LEN_PATH).call(&request),
             unary,
         }
     }
@@ -243,7 +244,7 @@ pub async fn fill(address: SocketAddr, stream: &str, ids: &[String]) -> Result<(
 /// Range: `count` entries from a random one of `starts`.
 pub struct Range {
     unary: Unary,
-    call: Call,
+    method: RpcMethod,
     request: v1::RangeRequest,
     starts: Arc<Vec<String>>,
     random: Random,
@@ -267,7 +268,7 @@ impl Range {
             reverse: false,
         };
         Range {
-            call: Call::new(&unary, RANGE_PATH, &request),
+            method: RpcMethod::new(&unary, RANGE_PATH),
             unary,
             request,
             starts,
@@ -281,7 +282,7 @@ impl Operation for Range {
     async fn call(&mut self) -> Result<u64, String> {
         let start = &self.starts[self.random.below(self.starts.len())];
         self.request.start.clone_from(start);
-        let call = self.call.with(&self.request);
+        let call = self.method.call(&self.request);
         let reply: v1::RangeResponse = self.unary.call(&call).await.map_err(describe)?;
         let returned = reply.entries.len() as u64;
         if returned != self.count {
@@ -305,11 +306,8 @@ pub async fn tail(
     let origin = Instant::now();
     let mut writer = unary(address).await?;
     // An entry before the subscriptions, so they start from a known ID on an existing stream.
-    let first = Call::new(
-        &writer,
-        ADD_PATH,
-        &single_add(stream, payload::plain_value()),
-    );
+    let add = RpcMethod::new(&writer, ADD_PATH);
+    let first = add.call(&single_add(stream, payload::plain_value()));
     let seed = writer
         .call::<v1::AddResponse>(&first)
         .await
@@ -334,7 +332,7 @@ pub async fn tail(
         .collect();
     let writer_task = tokio::spawn(write_stamped(
         writer,
-        first,
+        add,
         stream.to_owned(),
         origin,
         window,
@@ -354,7 +352,7 @@ pub async fn tail(
 /// The tail writer: stamped entries until the window ends, then the stop entry.
 async fn write_stamped(
     mut writer: Unary,
-    add: Call,
+    add: RpcMethod,
     stream: String,
     origin: Instant,
     window: Window,
@@ -366,7 +364,7 @@ async fn write_stamped(
             break;
         }
         let request = single_add(&stream, payload::stamped_value(origin, started));
-        let outcome = writer.call::<v1::AddResponse>(&add.with(&request)).await;
+        let outcome = writer.call::<v1::AddResponse>(&add.call(&request)).await;
         let counted = window.contains(started, Instant::now());
         match outcome {
             Ok(_) if counted => tally.operations += 1,
@@ -379,7 +377,7 @@ async fn write_stamped(
             }
         }
     }
-    let stop = add.with(&single_add(&stream, payload::stop_value()));
+    let stop = add.call(&single_add(&stream, payload::stop_value()));
     if let Err(status) = writer.call::<v1::AddResponse>(&stop).await {
         tally.error(format!("the stop entry failed: {}", describe(status)));
     }
@@ -458,7 +456,7 @@ pub async fn create_group(address: SocketAddr, stream: &str) -> Result<(), Strin
 /// A pipeline producer: one stamped entry per Add.
 pub struct Producer {
     unary: Unary,
-    add: Call,
+    add: RpcMethod,
     stream: String,
 }
 
@@ -466,7 +464,7 @@ impl Producer {
     /// Adds to `stream` over `unary`.
     pub fn new(unary: Unary, stream: &str) -> Producer {
         Producer {
-            add: Call::new(&unary, ADD_PATH, &single_add(stream, Vec::new())),
+            add: RpcMethod::new(&unary, ADD_PATH),
             unary,
             stream: stream.to_owned(),
         }
@@ -475,7 +473,7 @@ impl Producer {
 
 impl pipeline::Producer for Producer {
     async fn add(&mut self, value: Vec<u8>) -> Result<(), String> {
-        let call = self.add.with(&single_add(&self.stream, value));
+        let call = self.add.call(&single_add(&self.stream, value));
         let _: v1::AddResponse = self.unary.call(&call).await.map_err(describe)?;
         Ok(())
     }
@@ -485,7 +483,7 @@ impl pipeline::Producer for Producer {
 pub struct Consumer {
     unary: Unary,
     read: Call,
-    ack: Call,
+    ack: RpcMethod,
     stream: String,
 }
 
@@ -506,8 +504,8 @@ impl Consumer {
             ..v1::ReadGroupRequest::default()
         };
         Consumer {
-            read: Call::new(&unary, GROUP_READ_PATH, &read),
-            ack: Call::new(&unary, GROUP_ACK_PATH, &v1::AckRequest::default()),
+            read: RpcMethod::new(&unary, GROUP_READ_PATH).call(&read),
+            ack: RpcMethod::new(&unary, GROUP_ACK_PATH),
             unary,
             stream: stream.to_owned(),
         }
@@ -535,7 +533,7 @@ impl pipeline::Consumer for Consumer {
         };
         let reply: v1::AckResponse = self
             .unary
-            .call(&self.ack.with(&request))
+            .call(&self.ack.call(&request))
             .await
             .map_err(describe)?;
         Ok(reply.acknowledged)

@@ -17,9 +17,13 @@
 //! on its own frames measures itself.
 //!
 //! [`Unary::call`] uses h2 directly: it queues the HEADERS and the whole framed message with
-//! END_STREAM before the connection task runs, so both go out in one write. Replies are read
-//! as tonic reads them: HEADERS, the message, then trailers (or trailers only, for an error),
-//! with `grpc-status` turned into a [`Status`].
+//! END_STREAM before the connection task runs, so both normally go out in one write. (Not
+//! when that task is already running on the other worker thread, as it may be on a connection
+//! clients share, or when the server's limit of concurrent streams holds the new stream back:
+//! then the HEADERS may leave first.) Replies are read as tonic reads them: HEADERS, the
+//! message, then trailers (or trailers only, for an error), with `grpc-status` turned into a
+//! [`Status`]. The flow-control windows are hyper's client defaults, tonic's: 2 MiB a stream,
+//! 5 MiB the connection.
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -29,7 +33,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use h2::client::SendRequest;
 use http::header::{HeaderValue, CONTENT_TYPE, TE};
 use http::uri::Authority;
-use http::{HeaderMap, Method, Request, Uri};
+use http::{HeaderMap, Request, Uri};
 use prost::Message;
 use tonic::Status;
 
@@ -37,8 +41,13 @@ use tonic::Status;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes before a gRPC message: the compression flag and the length.
 const MESSAGE_PREFIX_BYTES: usize = 5;
+/// The receive windows, a stream's and the connection's: hyper's client defaults.
+const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES: u32 = 5 * 1024 * 1024;
 
-/// One HTTP/2 connection for unary gRPC calls; clones share it.
+/// One HTTP/2 connection for unary gRPC calls; clones share it. Calls have no deadline (a
+/// server that never answers holds its caller, as tonic's client without a timeout does) and
+/// are not compressed.
 #[derive(Clone)]
 pub struct Unary {
     sender: SendRequest<Bytes>,
@@ -46,35 +55,37 @@ pub struct Unary {
     headers: HeaderMap,
 }
 
-/// A method to call and its request, framed as a gRPC message once.
+/// A method of the server a [`Unary`] connection reaches.
 #[derive(Clone)]
-pub struct Call {
+pub struct RpcMethod {
     uri: Uri,
-    framed: Bytes,
 }
 
-impl Call {
-    /// A call of `path` (`/package.Service/Method`) on `unary`'s server with `request`.
-    pub fn new(unary: &Unary, path: &'static str, request: &impl Message) -> Call {
+impl RpcMethod {
+    /// Method `path` (`/package.Service/Method`) of `unary`'s server.
+    pub fn new(unary: &Unary, path: &'static str) -> RpcMethod {
         let uri = Uri::builder()
             .scheme("http")
             .authority(unary.authority.clone())
             .path_and_query(path)
             .build()
             .unwrap_or_else(|error| panic!("{path} is not a method path: {error}"));
-        Call {
-            uri,
-            framed: frame(request),
-        }
+        RpcMethod { uri }
     }
 
-    /// The same method with another request.
-    pub fn with(&self, request: &impl Message) -> Call {
+    /// A call of this method with `request`, framed once, to be made any number of times.
+    pub fn call(&self, request: &impl Message) -> Call {
         Call {
             uri: self.uri.clone(),
             framed: frame(request),
         }
     }
+}
+
+/// A method and its request, framed as a gRPC message.
+pub struct Call {
+    uri: Uri,
+    framed: Bytes,
 }
 
 /// `message` as one gRPC message: uncompressed, its length, its bytes.
@@ -104,7 +115,10 @@ impl Unary {
             .map_err(|error| format!("cannot connect to sluice at {address}: {error}"))?;
         tcp.set_nodelay(true)
             .map_err(|error| format!("cannot set TCP_NODELAY: {error}"))?;
-        let (sender, connection) = h2::client::handshake(tcp)
+        let (sender, connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+            .handshake(tcp)
             .await
             .map_err(|error| format!("HTTP/2 handshake with {address} failed: {error}"))?;
         tokio::spawn(async move {
@@ -123,13 +137,15 @@ impl Unary {
         })
     }
 
-    /// Makes `call` and decodes its reply as `Reply`.
+    /// Makes `call` and decodes its reply as `Reply`. The server's `grpc-status` comes back as
+    /// the call's status; a reply without one as INTERNAL (or UNKNOWN, naming the HTTP status,
+    /// if that was not 200); a failure of the connection or of HTTP/2 as UNAVAILABLE.
     pub async fn call<Reply: Message + Default>(&mut self, call: &Call) -> Result<Reply, Status> {
         poll_fn(|cx| self.sender.poll_ready(cx))
             .await
             .map_err(transport)?;
         let mut request = Request::new(());
-        *request.method_mut() = Method::POST;
+        *request.method_mut() = http::Method::POST;
         *request.uri_mut() = call.uri.clone();
         *request.headers_mut() = self.headers.clone();
         let (response, mut body) = self
@@ -140,9 +156,6 @@ impl Unary {
         body.send_data(call.framed.clone(), true)
             .map_err(transport)?;
         let (head, mut reply) = response.await.map_err(transport)?.into_parts();
-        if head.status != http::StatusCode::OK {
-            return Err(Status::unknown(format!("HTTP status {}", head.status)));
-        }
         if let Some(status) = Status::from_header_map(&head.headers) {
             // Trailers only: the call failed, or ended with no message, which a unary call
             // must not.
@@ -151,7 +164,11 @@ impl Unary {
                 _ => status,
             });
         }
-        // One DATA frame holds a whole reply here; more are joined.
+        if head.status != http::StatusCode::OK {
+            return Err(Status::unknown(format!("HTTP status {}", head.status)));
+        }
+        // A reply up to a frame's size (16 KiB) comes as one chunk and is kept as it is; a
+        // larger one is joined.
         let mut message = Bytes::new();
         let mut joined = BytesMut::new();
         while let Some(chunk) = reply.data().await {
@@ -170,12 +187,13 @@ impl Unary {
             message = joined.freeze();
         }
         let trailers = reply.trailers().await.map_err(transport)?;
-        match trailers.as_ref().and_then(Status::from_header_map) {
-            Some(status) if status.code() == tonic::Code::Ok => {}
-            Some(status) => return Err(status),
-            None => return Err(Status::internal("a reply without grpc-status")),
+        let trailers = trailers.unwrap_or_default();
+        // Success, the common case, read without building a status.
+        if trailers.get("grpc-status").is_some_and(|code| code == "0") {
+            return decode(message);
         }
-        decode(message)
+        Err(Status::from_header_map(&trailers)
+            .unwrap_or_else(|| Status::internal("a reply without grpc-status")))
     }
 }
 
