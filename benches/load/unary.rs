@@ -41,8 +41,9 @@ use tonic::Status;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes before a gRPC message: the compression flag and the length.
 const MESSAGE_PREFIX_BYTES: usize = 5;
-/// The receive windows, a stream's and the connection's: hyper's client defaults.
+/// A stream's receive window: hyper's client default.
 const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+/// The connection's receive window: hyper's client default.
 const CONNECTION_WINDOW_BYTES: u32 = 5 * 1024 * 1024;
 
 /// One HTTP/2 connection for unary gRPC calls; clones share it. Calls have no deadline (a
@@ -152,7 +153,7 @@ impl Unary {
             .sender
             .send_request(request, false)
             .map_err(transport)?;
-        // Queued before the connection task runs, so it leaves with the HEADERS.
+        // Queued before the connection task runs, so it normally leaves with the HEADERS.
         body.send_data(call.framed.clone(), true)
             .map_err(transport)?;
         let (head, mut reply) = response.await.map_err(transport)?.into_parts();
