@@ -12,9 +12,9 @@
 //! The extra writes cost both ends: each write on loopback runs the TCP receive path too, and a
 //! server that finds several small segments waiting acknowledges them at once when it reads
 //! (Linux's `tcp_cleanup_rbuf`), a packet of its own that its reply would otherwise carry:
-//! `perf record -g` of the server during `ping` put 15 % of its samples under
-//! `tcp_recvmsg` sending that acknowledgement. A load generator that spends the shared cores
-//! on its own frames measures itself.
+//! with each request in two writes, `perf record -g` of the server during `ping` put 15 % of
+//! its samples under `tcp_recvmsg` sending that acknowledgement. A load generator that spends
+//! the shared cores on its own frames measures itself.
 //!
 //! [`Unary::call`] uses h2 directly: it queues the HEADERS and the whole framed message with
 //! END_STREAM before the connection task runs, so both normally go out in one write. (Not
