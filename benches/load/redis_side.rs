@@ -20,9 +20,8 @@ use crate::measure::{
 use crate::payload::{self, Stamp};
 use crate::pipeline::{self, Received};
 use crate::sluice_side::STOP_GRACE;
+use crate::unary::CONNECT_TIMEOUT;
 
-/// How long connecting may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// XADDs per pipeline while filling the range workload's stream.
 const FILL_BATCH_ENTRIES: usize = 1000;
 

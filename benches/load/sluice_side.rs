@@ -31,10 +31,8 @@ use crate::measure::{
 };
 use crate::payload::{self, Stamp};
 use crate::pipeline::{self, Received};
-use crate::unary::{Call, RpcMethod, Unary};
+use crate::unary::{Call, RpcMethod, Unary, CONNECT_TIMEOUT};
 
-/// How long connecting may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long tail subscribers wait for the writer's stop entry after the window ends.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Entries per Add while filling the range workload's stream.

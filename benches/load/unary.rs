@@ -37,8 +37,9 @@ use http::{HeaderMap, Request, Uri};
 use prost::Message;
 use tonic::Status;
 
-/// How long connecting may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting may take: this client's connections, and every other the load
+/// generator opens.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes before a gRPC message: the compression flag and the length.
 const MESSAGE_PREFIX_BYTES: usize = 5;
 /// A stream's receive window: hyper's client default.
