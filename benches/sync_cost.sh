@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# What a durable write's sync costs in CPU, with the rest of the server held the same: the load benchmark's
-# unary Add and no-op call (`add`, `ping`, `health` by default), for Sluice and Redis, with
-# each server's data in one of three places, alternated round by round:
+# What a durable write's sync costs in CPU, the rest of the server held the same: the load
+# benchmark's unary Add and no-op calls (`add`, `ping`, `health` by default), for Sluice and
+# Redis, with each server's data in one of three places, alternated round by round:
 #   shm    tmpfs (/dev/shm): fdatasync returns at once, nothing waits on a disk
 #   sleep  tmpfs, and every fsync/fdatasync followed by a 150 µs sleep (SLEEP_US), through an
 #          LD_PRELOAD shim built here: the server's thread blocks as a disk's sync blocks it,
