@@ -11,7 +11,8 @@
 # (a round of about 28 Adds), each followed by fdatasync, into a file prepared four ways
 # (appended, sparse, fallocated, written with zeros first), with its CPU time (user + system)
 # per sync and, through `perf stat -a` when perf is installed, block requests and inodes
-# marked dirty per sync.
+# marked dirty per sync (machine-wide, and including the file's preparation: one sync of up
+# to 7 MB, small beside 2,000).
 #
 # Usage: bash benches/sync_cost.sh [ROUNDS]   (default 3)
 # Env: LOAD (the load benchmark: default `cargo bench --bench load`, or a built one as
@@ -22,6 +23,11 @@
 set -euo pipefail
 
 rounds=${1:-3}
+disk_dir=${DISK_DIR:-/tmp}
+if [ "$(stat -f -c %T "$disk_dir")" = tmpfs ]; then
+    echo "DISK_DIR=$disk_dir is on tmpfs: set DISK_DIR to a directory on the disk" >&2
+    exit 2
+fi
 load=${LOAD:-cargo bench --bench load}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -61,15 +67,17 @@ for round in $(seq 1 "$rounds"); do
         case $place in
             shm) env=(TMPDIR=/dev/shm) ;;
             sleep) env=(TMPDIR=/dev/shm LD_PRELOAD="$work/slowsync.so" SLOWSYNC_US="${SLEEP_US:-150}") ;;
-            disk) env=(TMPDIR="${DISK_DIR:-/tmp}") ;;
+            disk) env=(TMPDIR="$disk_dir") ;;
+            *) echo "unknown place '$place' (shm, sleep or disk)" >&2 && exit 2 ;;
         esac
         # The table's columns: workload server clients ops/s entries/s x-redis p50 p99 p99.9
         # errors srv-µs/call srv-µs/entry server-cpu% client-cpu% other-cpu%.
         env "${env[@]}" SLUICE_LOAD_SERVERS="${SERVERS:-sluice,redis}" \
             SLUICE_LOAD_WORKLOADS="${WORKLOADS:-add,ping,health}" \
-            SLUICE_LOAD_SECONDS="${SECONDS_EACH:-5}" $load 2>/dev/null |
+            SLUICE_LOAD_SECONDS="${SECONDS_EACH:-5}" $load 2>"$work/load.err" |
             awk -v r="$round" -v p="$place" '$2 ~ /^(sluice|redis)$/ && $3 ~ /^[0-9]+$/ && $4 ~ /^[0-9]+$/ {
-                printf "%s %s %s %s %s %s %.1f\n", r, p, $1, $2, $4, $11, $14 * 1e4 / $4 }'
+                printf "%s %s %s %s %s %s %.1f\n", r, p, $1, $2, $4, $11, $14 * 1e4 / $4 }' ||
+            { echo "the load benchmark failed:" >&2; tail -20 "$work/load.err" >&2; exit 1; }
     done
 done
 
@@ -96,7 +104,7 @@ cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 print(f"{mode:10s} cpu {cpu / n * 1e6:5.1f} us per pwrite+fdatasync", end="")
 os.close(fd); os.unlink(path)
 EOF
-dir=$(mktemp -d -p "${DISK_DIR:-/tmp}")
+dir=$(mktemp -d -p "$disk_dir")
 for round in $(seq 1 "$rounds"); do
     for mode in appended sparse fallocated zeroed; do
         if command -v perf >/dev/null; then
