@@ -93,6 +93,7 @@ use measure::{closed_loop, open_loop, Measurement, Operation};
 use report::{Context, Row};
 use servers::{RedisServer, SluiceServer};
 use settings::{ServerKind, Settings, Workload};
+use unary::Unary;
 
 /// Quiet time between two measurements, so that one server's leftover work (a last fsync,
 /// closing connections) does not land in the next window.
@@ -383,7 +384,7 @@ async fn measure_sluice(
     stream: &str,
     rate: Option<f64>,
 ) -> Result<Measurement, String> {
-    let sluice = |address| move || sluice_side::unary(address);
+    let sluice = |address| move || Unary::connect(address);
     let add = |_, client| sluice_side::Add::new(client, stream, 1);
     match workload {
         Workload::Add => clients(settings, pid, sluice(address), add).await,
@@ -529,7 +530,7 @@ async fn sluice_pipeline(
     sluice_side::create_group(address, stream).await?;
     let mut producers = Vec::new();
     for _ in 0..settings.producers {
-        let unary = sluice_side::unary(address).await?;
+        let unary = Unary::connect(address).await?;
         producers.push(sluice_side::Producer::new(unary, stream));
     }
     let (warmup, measure) = (settings.warmup, settings.measure);
@@ -546,7 +547,7 @@ async fn sluice_pipeline(
     }
     let mut consumers = Vec::new();
     for index in 0..settings.consumers {
-        let unary = sluice_side::unary(address).await?;
+        let unary = Unary::connect(address).await?;
         let name = format!("consumer-{index}");
         consumers.push(sluice_side::Consumer::new(
             unary,

@@ -44,19 +44,20 @@ static void nap(void) {
     struct timespec t = {us / 1000000, (us % 1000000) * 1000};
     if (us > 0) nanosleep(&t, 0);
 }
-int fdatasync(int fd) {
-    static int (*real)(int);
-    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    int r = real(fd);
+/* Calls the C library's `name` (looked up once into `*real`), then naps. */
+static int call_then_nap(int (**real)(int), const char *name, int fd) {
+    if (!*real) *real = (int (*)(int))dlsym(RTLD_NEXT, name);
+    int r = (*real)(fd);
     nap();
     return r;
 }
+int fdatasync(int fd) {
+    static int (*real)(int);
+    return call_then_nap(&real, "fdatasync", fd);
+}
 int fsync(int fd) {
     static int (*real)(int);
-    if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    int r = real(fd);
-    nap();
-    return r;
+    return call_then_nap(&real, "fsync", fd);
 }
 EOF
 cc -O2 -shared -fPIC -o "$work/slowsync.so" "$work/slowsync.c" -ldl

@@ -105,9 +105,7 @@ impl StreamId {
         let start = digits_before(buffer, seq_start - 1, self.ms);
         &buffer[start..]
     }
-}
 
-impl StreamId {
     /// The length of [`StreamId::text`], counted without writing it (for a reply sized before
     /// it is written).
     pub fn text_len(self) -> usize {

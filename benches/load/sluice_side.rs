@@ -57,11 +57,6 @@ pub async fn channel(address: SocketAddr) -> Result<Channel, String> {
         .map_err(|error| format!("cannot connect to sluice at {address}: {error}"))
 }
 
-/// A connection of its own for unary calls, each sent in one write.
-pub async fn unary(address: SocketAddr) -> Result<Unary, String> {
-    Unary::connect(address).await
-}
-
 /// A Streams client on a connection of its own.
 pub async fn connect(address: SocketAddr) -> Result<StreamsClient<Channel>, String> {
     Ok(StreamsClient::new(channel(address).await?))
@@ -302,7 +297,7 @@ pub async fn tail(
     server_pid: u32,
 ) -> Result<Measurement, String> {
     let origin = Instant::now();
-    let mut writer = unary(address).await?;
+    let mut writer = Unary::connect(address).await?;
     // An entry before the subscriptions, so they start from a known ID on an existing stream.
     let add = RpcMethod::new(&writer, ADD_PATH);
     let first = add.call(&single_add(stream, payload::plain_value()));
