@@ -27,6 +27,7 @@ mod around;
 mod config;
 mod consume;
 mod convert;
+mod direct;
 pub mod gate;
 mod group_read;
 mod groups;
@@ -193,7 +194,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if let Some(users) = &users {
         reload_on_hangup(Arc::clone(users)).map_err(ServeError::Signals)?;
     }
-    let (streams, groups, resp, sources) = services(
+    let (streams, groups, direct, resp, sources) = services(
         &config,
         &engine,
         &shutdown,
@@ -216,6 +217,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .layer(tower::util::MapResponseLayer::new(
             status::oversized_request_as_resource_exhausted::<tonic::body::Body>,
         ))
+        .layer(direct)
         .add_service(health_service)
         .add_service(reflection_v1.build_v1()?)
         .add_service(reflection_v1alpha.build_v1alpha()?)
@@ -288,6 +290,7 @@ async fn open_engine(config: &ServerConfig) -> Result<(Engine, usize), ServeErro
 type Services = (
     StreamsServer<StreamsService>,
     GroupsServer<GroupsService>,
+    direct::Direct,
     Option<resp::RespServer>,
     metrics::Sources,
 );
@@ -321,7 +324,8 @@ fn services(
         ),
         resp_clients: None,
     };
-    let streams = StreamsServer::new(streams)
+    let streams = Arc::new(streams);
+    let streams_server = StreamsServer::from_arc(Arc::clone(&streams))
         .max_decoding_message_size(limits.message_bytes_max)
         .max_encoding_message_size(limits.message_bytes_max);
     let resp = match resp_listener {
@@ -342,16 +346,18 @@ fn services(
         None => None,
     };
     sources.resp_clients = resp.as_ref().map(resp::RespServer::client_count);
-    let groups = GroupsServer::new(GroupsService::new(
+    let groups = Arc::new(GroupsService::new(
         engine.clone(),
         limits,
         blocked_readers,
         gate,
         shutdown.clone(),
-    ))
-    .max_decoding_message_size(limits.message_bytes_max)
-    .max_encoding_message_size(limits.message_bytes_max);
-    Ok((streams, groups, resp, sources))
+    ));
+    let groups_server = GroupsServer::from_arc(Arc::clone(&groups))
+        .max_decoding_message_size(limits.message_bytes_max)
+        .max_encoding_message_size(limits.message_bytes_max);
+    let direct = direct::Direct::new(streams, groups, limits.message_bytes_max);
+    Ok((streams_server, groups_server, direct, resp, sources))
 }
 
 /// Reloads the users file on every SIGHUP; a bad file keeps the users in force.
