@@ -2,7 +2,7 @@
 //!
 //! [`AddResponse`] is `sluice.v1.AddResponse`, written by hand (`build.rs` maps the type here)
 //! so that a server can send the added IDs as they are: each is written as text straight into
-//! tonic's buffer, where the generated type needs a `String` for each (and a copy of the last),
+//! the reply's buffer, where the generated type needs a `String` for each (and a copy of the last),
 //! built before the reply and freed after it, for every entry a batch adds. A client decodes
 //! the reply as the generated type would, into `id` and `ids`; the bytes are prost's for the
 //! same message (the tests compare them).

@@ -33,7 +33,7 @@ const RANGE_ENTRIES: u32 = 1;
 /// `RangeResponse.exists`.
 const RANGE_EXISTS: u32 = 2;
 
-/// The largest piece [`RangeResponse`] copies into tonic's buffer at once: under glibc's
+/// The largest piece [`RangeResponse`] copies into the reply's buffer at once: under glibc's
 /// `x86_rep_movsb_threshold` (see [`RangeResponse`]'s `encode_raw`).
 const COPY_PIECE_BYTES: usize = 2048;
 

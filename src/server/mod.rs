@@ -20,7 +20,9 @@
 //! call), `gate` (MULTI/EXEC's isolation across both front ends), `shutdown`, `runtime` (the
 //! tokio runtime: one thread by default, with the engine's sync pump), and `resp`
 //! (the Redis-protocol front end). Around every gRPC call, `around` runs `access`'s
-//! authentication and `metrics`' call metrics.
+//! authentication and `metrics`' call metrics; inside those, `direct` answers the unary
+//! methods of both services itself and passes the rest (Tail, Consume, health, reflection)
+//! to tonic's router.
 
 pub mod access;
 mod around;
