@@ -11,12 +11,18 @@
 //! authentication, call metrics, `grpc-timeout` and the OUT_OF_RANGE → RESOURCE_EXHAUSTED
 //! rewrite apply to both paths alike.
 //!
-//! What a client sees is what tonic's path gives, status for status and text for text:
-//! a request compressed with an encoding other than `identity` is refused with UNIMPLEMENTED
-//! (this server enables none); a message larger than `message_bytes_max` with OUT_OF_RANGE
-//! before the rest of it is read; a missing, truncated or undecodable message with INTERNAL;
-//! a reply larger than the limit with OUT_OF_RANGE; a handler's error as a trailers-only
-//! response. Trailers sent after the request's message are merged into its metadata.
+//! What a client sees is what tonic's path gives, status for status and text for text (the
+//! tests run both paths on the same requests): a request compressed with an encoding other
+//! than `identity` is refused with UNIMPLEMENTED (this server enables none); a message longer
+//! than `message_bytes_max` with OUT_OF_RANGE as soon as its prefix is read; a missing or
+//! truncated message, an undecodable one, or a bad one after it, with INTERNAL; a handler's
+//! error as a trailers-only response. Trailers sent after the request's messages join its
+//! metadata. Two differences, both on purpose: a reply longer than the limit is refused as a
+//! trailers-only response, so the server's layers see it and clients get RESOURCE_EXHAUSTED,
+//! as for every configured limit (tonic sends such a status in trailers after a success's
+//! headers, where the layers cannot see it, as OUT_OF_RANGE); and a request whose stream the
+//! client resets is refused with the reset's status (tonic takes a cancellation for the end
+//! of the body and may still run the handler, so an Add the client gave up on could commit).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -181,14 +187,14 @@ where
     Handle: FnOnce(tonic::Request<Req>) -> Handled,
     Handled: Future<Output = Result<tonic::Response<Reply>, Status>>,
 {
-    match call(request, message_bytes_max, handle).await {
+    match answer(request, message_bytes_max, handle).await {
         Ok(response) => response,
         Err(status) => status.into_http(),
     }
 }
 
 /// [`unary`], with every refusal as a status.
-async fn call<Req, Reply, Handle, Handled>(
+async fn answer<Req, Reply, Handle, Handled>(
     request: HttpRequest,
     message_bytes_max: usize,
     handle: Handle,
@@ -201,11 +207,10 @@ where
 {
     refuse_compressed(request.headers())?;
     let (mut parts, body) = request.into_parts();
-    let (message, trailers) = read_message(body, message_bytes_max).await?;
+    let (message, trailers) = read_message::<Req>(body, message_bytes_max).await?;
     if let Some(trailers) = trailers {
         parts.headers.extend(trailers);
     }
-    let message = Req::decode(message).map_err(|error| Status::internal(error.to_string()))?;
     let request = tonic::Request::from_http(http::Request::from_parts(parts, message));
     let (metadata, reply, extensions) = handle(request).await?.into_parts();
     let data = encode(&reply, message_bytes_max)?;
@@ -213,14 +218,27 @@ where
         data: Some(data),
         done: false,
     }));
-    *response.headers_mut() = metadata.into_headers();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    *headers = metadata.into_headers();
+    for reserved in RESERVED_HEADERS {
+        headers.remove(reserved);
+    }
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/grpc"),
     );
     *response.extensions_mut() = extensions;
     Ok(response)
 }
+
+/// Headers a handler's metadata may not set on a reply (tonic drops them too).
+const RESERVED_HEADERS: [&str; 5] = [
+    "te",
+    "content-type",
+    "grpc-message",
+    "grpc-message-type",
+    "grpc-status",
+];
 
 /// Refuses a request whose `grpc-encoding` is other than `identity`, as tonic does when it
 /// has no compression enabled.
@@ -245,25 +263,33 @@ fn refuse_compressed(headers: &HeaderMap) -> Result<(), Status> {
     Err(status)
 }
 
-/// The request's first message (without its prefix) and the trailers that ended the body, if
-/// any. A message longer than `message_bytes_max` is refused as soon as its prefix is read;
-/// anything after the first message is read and dropped, not kept.
-async fn read_message(
+/// The request's first message, decoded as soon as all of it is here, and the trailers that
+/// ended the body, if any. As tonic does, the body is then read to its end and every further
+/// message framed and decoded too, then dropped: a bad one refuses the call, as do bytes left
+/// over at the end. A message longer than `message_bytes_max` is refused as soon as its
+/// prefix is read. A body that fails (the client reset the stream) refuses the call with its
+/// status, where tonic would take a cancellation for the end of the body and might still run
+/// the handler.
+async fn read_message<Req: prost::Message + Default>(
     body: tonic::body::Body,
     message_bytes_max: usize,
-) -> Result<(Bytes, Option<HeaderMap>), Status> {
+) -> Result<(Req, Option<HeaderMap>), Status> {
     let mut body = std::pin::pin!(body);
-    let mut pending = Pending::default();
-    let mut message = None;
+    let mut framer = Framer::default();
+    let mut first = None;
     let mut trailers = None;
     while let Some(frame) = std::future::poll_fn(|context| body.as_mut().poll_frame(context)).await
     {
         match frame?.into_data() {
-            Ok(data) if message.is_none() => {
-                pending.push(data);
-                message = pending.message(message_bytes_max)?;
+            Ok(data) => {
+                framer.push(data);
+                while let Some(message) = framer.next_message(message_bytes_max)? {
+                    let message = decode::<Req>(message)?;
+                    if first.is_none() {
+                        first = Some(message);
+                    }
+                }
             }
-            Ok(_after_the_message) => {}
             Err(frame) => {
                 if let Ok(map) = frame.into_trailers() {
                     trailers = Some(map);
@@ -271,50 +297,59 @@ async fn read_message(
             }
         }
     }
-    match message {
-        Some(message) => Ok((message, trailers)),
-        None if pending.is_empty() => Err(Status::internal("Missing request message.")),
-        None => Err(Status::internal("Unexpected EOF decoding stream.")),
+    if framer.holds_bytes() {
+        return Err(Status::internal("Unexpected EOF decoding stream."));
     }
+    let first = first.ok_or_else(|| Status::internal("Missing request message."))?;
+    Ok((first, trailers))
 }
 
-/// The bytes of a request body received so far, until they hold its first message: usually
-/// one data frame, kept as it came; a message split over frames is gathered into one buffer.
+/// `message` decoded, or tonic's refusal.
+fn decode<Req: prost::Message + Default>(message: Bytes) -> Result<Req, Status> {
+    Req::decode(message).map_err(|error| Status::internal(error.to_string()))
+}
+
+/// Splits a request body's bytes into its messages. A message within one data frame (the
+/// usual case) is a slice of that frame, not a copy; one spanning frames is gathered into a
+/// buffer sized for it once its prefix is read.
 #[derive(Default)]
-struct Pending {
-    first: Bytes,
-    gathered: Option<BytesMut>,
+struct Framer {
+    /// The bytes not yet framed, as they came, while they are one frame's.
+    held: Bytes,
+    /// The bytes not yet framed, once they span frames.
+    gathered: BytesMut,
 }
 
-impl Pending {
+impl Framer {
     fn push(&mut self, data: Bytes) {
-        if let Some(gathered) = &mut self.gathered {
-            gathered.extend_from_slice(&data);
-        } else if self.first.is_empty() {
-            self.first = data;
+        if self.held.is_empty() && self.gathered.is_empty() {
+            self.held = data;
+            return;
+        }
+        if !self.held.is_empty() {
+            self.gathered.extend_from_slice(&self.held);
+            self.held.clear();
+        }
+        self.gathered.extend_from_slice(&data);
+    }
+
+    /// Whether bytes are left that no message has taken.
+    fn holds_bytes(&self) -> bool {
+        !self.held.is_empty() || !self.gathered.is_empty()
+    }
+
+    /// The next message, once all of it is here; refuses a bad prefix or a length over the
+    /// limit as soon as the prefix is read.
+    fn next_message(&mut self, message_bytes_max: usize) -> Result<Option<Bytes>, Status> {
+        let unframed: &[u8] = if self.gathered.is_empty() {
+            &self.held
         } else {
-            let mut gathered = BytesMut::with_capacity(self.first.len() + data.len());
-            gathered.extend_from_slice(&self.first);
-            gathered.extend_from_slice(&data);
-            self.gathered = Some(gathered);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.first.is_empty() && self.gathered.is_none()
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.gathered.as_deref().unwrap_or(&self.first)
-    }
-
-    /// The message, once all of it is here; refuses a bad prefix or a length over the limit.
-    fn message(&mut self, message_bytes_max: usize) -> Result<Option<Bytes>, Status> {
-        let mut bytes = self.bytes();
-        if bytes.len() < PREFIX_BYTES {
+            &self.gathered
+        };
+        let Some(mut prefix) = unframed.get(..PREFIX_BYTES) else {
             return Ok(None);
-        }
-        match bytes.get_u8() {
+        };
+        match prefix.get_u8() {
             0 => {}
             1 => {
                 return Err(Status::internal(
@@ -327,20 +362,25 @@ impl Pending {
                 )))
             }
         }
-        let len = bytes.get_u32() as usize;
+        let len = prefix.get_u32() as usize;
         if len > message_bytes_max {
             return Err(Status::out_of_range(format!(
                 "Error, decoded message length too large: found {len} bytes, the limit is: {message_bytes_max} bytes"
             )));
         }
-        if bytes.len() < len {
+        let framed = PREFIX_BYTES + len;
+        if unframed.len() < framed {
+            if !self.gathered.is_empty() {
+                self.gathered.reserve(framed - self.gathered.len());
+            }
             return Ok(None);
         }
-        let whole = match self.gathered.take() {
-            Some(gathered) => gathered.freeze(),
-            None => std::mem::take(&mut self.first),
+        let message = if self.gathered.is_empty() {
+            self.held.split_to(framed)
+        } else {
+            self.gathered.split_to(framed).freeze()
         };
-        Ok(Some(whole.slice(PREFIX_BYTES..PREFIX_BYTES + len)))
+        Ok(Some(message.slice(PREFIX_BYTES..)))
     }
 }
 
@@ -361,6 +401,14 @@ fn encode(reply: &impl prost::Message, message_bytes_max: usize) -> Result<Bytes
     buf.put_u8(0);
     buf.put_u32(prefix_len);
     reply.encode_raw(&mut buf);
+    // The prefix was written from the size the message reported: a hand-written encoding
+    // (`proto::wire`, `proto::add_reply`) that wrote another would corrupt the stream.
+    if buf.len() != PREFIX_BYTES + len {
+        return Err(Status::internal(format!(
+            "Error encoding: the reply reported {len} bytes and wrote {}",
+            buf.len() - PREFIX_BYTES
+        )));
+    }
     Ok(buf.freeze())
 }
 
@@ -400,9 +448,11 @@ impl http_body::Body for ReplyBody {
 mod tests {
     use std::collections::VecDeque;
 
+    use futures_util::FutureExt as _;
     use prost::Message as _;
     use tokio::sync::Semaphore;
     use tonic::Code;
+    use tower::Service as _;
 
     use super::*;
     use crate::config::{Config, FsyncPolicy};
@@ -412,8 +462,11 @@ mod tests {
     use crate::server::limits::Limits;
     use crate::server::shutdown;
 
-    /// A request body that yields the given frames, then ends.
-    struct Frames(VecDeque<Frame<Bytes>>);
+    /// A request body: the given frames, then its end, or (`open`) nothing more ever.
+    struct Frames {
+        frames: VecDeque<Result<Frame<Bytes>, Status>>,
+        open: bool,
+    }
 
     impl http_body::Body for Frames {
         type Data = Bytes;
@@ -423,12 +476,47 @@ mod tests {
             mut self: Pin<&mut Self>,
             _context: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-            Poll::Ready(self.0.pop_front().map(Ok))
+            match self.frames.pop_front() {
+                Some(frame) => Poll::Ready(Some(frame)),
+                None if self.open => Poll::Pending,
+                None => Poll::Ready(None),
+            }
         }
     }
 
-    fn body(frames: Vec<Frame<Bytes>>) -> tonic::body::Body {
-        tonic::body::Body::new(Frames(frames.into()))
+    /// What a test request's body holds, in order.
+    #[derive(Clone)]
+    enum Part {
+        Data(Vec<u8>),
+        Trailer(&'static str, &'static str),
+    }
+
+    /// Request headers a test sets.
+    type Headers = &'static [(&'static str, &'static str)];
+
+    fn request_with(parts: &[Part], headers: Headers, open: bool) -> HttpRequest {
+        let frames = parts
+            .iter()
+            .map(|part| match part {
+                Part::Data(bytes) => Ok(Frame::data(Bytes::copy_from_slice(bytes))),
+                Part::Trailer(name, value) => {
+                    let mut map = HeaderMap::new();
+                    map.insert(*name, HeaderValue::from_static(value));
+                    Ok(Frame::trailers(map))
+                }
+            })
+            .collect();
+        let mut request = http::Request::new(tonic::body::Body::new(Frames { frames, open }));
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(*name, HeaderValue::from_static(value));
+        }
+        request
+    }
+
+    fn request(parts: &[Part]) -> HttpRequest {
+        request_with(parts, &[], false)
     }
 
     /// `message` with its gRPC prefix.
@@ -440,173 +528,274 @@ mod tests {
         framed
     }
 
-    fn data(bytes: &[u8]) -> Frame<Bytes> {
-        Frame::data(Bytes::copy_from_slice(bytes))
+    fn len_request(stream: &str) -> Part {
+        Part::Data(framed(&v1::LenRequest {
+            key: Some(v1::len_request::Key::Stream(stream.into())),
+        }))
     }
 
-    fn request(path: &str, frames: Vec<Frame<Bytes>>) -> HttpRequest {
-        let mut request = http::Request::new(body(frames));
-        *request.uri_mut() = path.parse().expect("a path");
-        request
+    /// Answers the stream name's length plus the request's `u32` extension; echoes its
+    /// `x-echo` metadata, and tries to set a reserved header on the reply.
+    async fn len_handler(
+        request: tonic::Request<v1::LenRequest>,
+    ) -> Result<tonic::Response<v1::LenResponse>, Status> {
+        let echo = request.metadata().get("x-echo").cloned();
+        let extension = request.extensions().get::<u32>().copied();
+        let length = match request.into_inner().key {
+            Some(v1::len_request::Key::Stream(name)) => name.len() as u64,
+            _ => return Err(Status::invalid_argument("no stream")),
+        };
+        let mut reply = tonic::Response::new(v1::LenResponse {
+            length: length + u64::from(extension.unwrap_or(0)),
+        });
+        if let Some(echo) = echo {
+            reply.metadata_mut().insert("x-echo", echo);
+        }
+        reply
+            .metadata_mut()
+            .insert("grpc-message-type", "reserved".parse().expect("ascii"));
+        Ok(reply)
     }
 
-    async fn frames_of(response: HttpResponse) -> Vec<Frame<Bytes>> {
-        let mut body = response.into_body();
-        let mut frames = Vec::new();
+    async fn direct_len(request: HttpRequest, message_bytes_max: usize) -> HttpResponse {
+        unary(request, message_bytes_max, len_handler).await
+    }
+
+    /// The same call through tonic's own unary path, with the same limits.
+    async fn tonic_len(request: HttpRequest, message_bytes_max: usize) -> HttpResponse {
+        let codec = tonic_prost::ProstCodec::<v1::LenResponse, v1::LenRequest>::default();
+        tonic::server::Grpc::new(codec)
+            .apply_max_message_size_config(Some(message_bytes_max), Some(message_bytes_max))
+            .unary(tower::service_fn(len_handler), request)
+            .await
+    }
+
+    /// A response as a client sees it: its headers, its data, its trailers.
+    #[derive(Debug, PartialEq)]
+    struct Seen {
+        headers: HeaderMap,
+        data: Vec<u8>,
+        trailers: Option<HeaderMap>,
+    }
+
+    async fn seen(response: HttpResponse) -> Seen {
+        let (parts, mut body) = response.into_parts();
+        let mut data = Vec::new();
+        let mut trailers = None;
         while let Some(frame) =
             std::future::poll_fn(|context| Pin::new(&mut body).poll_frame(context)).await
         {
-            frames.push(frame.expect("the reply's frames"));
+            match frame.expect("the reply's frames").into_data() {
+                Ok(bytes) => data.extend_from_slice(&bytes),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            }
         }
-        frames
-    }
-
-    /// The status a trailers-only response carries.
-    fn refusal(response: &HttpResponse) -> Status {
-        Status::from_header_map(response.headers()).expect("a trailers-only refusal")
-    }
-
-    fn len_request(stream: &str) -> v1::LenRequest {
-        v1::LenRequest {
-            key: Some(v1::len_request::Key::Stream(stream.into())),
+        Seen {
+            headers: parts.headers,
+            data,
+            trailers,
         }
     }
 
-    /// Serves a Len call with a handler that answers the stream name's length, echoes the
-    /// request's `x-echo` metadata and its `u32` extension.
-    async fn serve_len(request: HttpRequest, message_bytes_max: usize) -> HttpResponse {
-        unary(
-            request,
-            message_bytes_max,
-            |request: tonic::Request<v1::LenRequest>| async move {
-                let echo = request.metadata().get("x-echo").cloned();
-                let extension = request.extensions().get::<u32>().copied();
-                let length = match request.into_inner().key {
-                    Some(v1::len_request::Key::Stream(name)) => name.len() as u64,
-                    _ => return Err(Status::invalid_argument("no stream")),
-                };
-                let mut reply = tonic::Response::new(v1::LenResponse {
-                    length: length + u64::from(extension.unwrap_or(0)),
-                });
-                if let Some(echo) = echo {
-                    reply.metadata_mut().insert("x-echo", echo);
-                }
-                Ok(reply)
-            },
-        )
-        .await
+    /// The status of a response: in its headers (trailers-only) or its trailers.
+    fn status_of(seen: &Seen) -> Status {
+        Status::from_header_map(&seen.headers)
+            .or_else(|| seen.trailers.as_ref().and_then(Status::from_header_map))
+            .expect("a status")
+    }
+
+    #[tokio::test]
+    async fn a_client_sees_what_tonics_path_gives() {
+        let oversized = Part::Data(vec![0, 0, 0, 4, 1]);
+        let undecodable = Part::Data(vec![0, 0, 0, 0, 2, 0x0a, 0x05]);
+        // A request of exactly 13 bytes, the limit of every case.
+        let at_limit = len_request("12345678901");
+        let split: Vec<Part> = match len_request("stream") {
+            Part::Data(bytes) => bytes.chunks(3).map(|c| Part::Data(c.to_vec())).collect(),
+            Part::Trailer(..) => unreachable!(),
+        };
+        let mut split_with_trailers = split.clone();
+        split_with_trailers.push(Part::Trailer("x-echo", "late"));
+        let mut message_and_leftover = match len_request("s") {
+            Part::Data(bytes) => bytes,
+            Part::Trailer(..) => unreachable!(),
+        };
+        message_and_leftover.extend_from_slice(&[0, 0]);
+        let none: Headers = &[];
+        let cases: Vec<(&str, Vec<Part>, Headers, Code)> = vec![
+            ("one message", vec![len_request("abc")], none, Code::Ok),
+            (
+                "metadata",
+                vec![len_request("abc")],
+                &[("x-echo", "hi")],
+                Code::Ok,
+            ),
+            ("no body", vec![], none, Code::Internal),
+            (
+                "part of a prefix",
+                vec![Part::Data(vec![0, 0, 0])],
+                none,
+                Code::Internal,
+            ),
+            (
+                "part of a message",
+                vec![Part::Data(vec![0, 0, 0, 0, 9, 1])],
+                none,
+                Code::Internal,
+            ),
+            (
+                "compressed flag",
+                vec![Part::Data(vec![1, 0, 0, 0, 0])],
+                none,
+                Code::Internal,
+            ),
+            (
+                "bad flag",
+                vec![Part::Data(vec![7, 0, 0, 0, 0])],
+                none,
+                Code::Internal,
+            ),
+            (
+                "over the limit",
+                vec![oversized.clone()],
+                none,
+                Code::OutOfRange,
+            ),
+            ("at the limit", vec![at_limit], none, Code::Ok),
+            (
+                "undecodable",
+                vec![undecodable.clone()],
+                none,
+                Code::Internal,
+            ),
+            (
+                "handler's refusal",
+                vec![Part::Data(framed(&v1::LenRequest { key: None }))],
+                none,
+                Code::InvalidArgument,
+            ),
+            ("split over frames", split, none, Code::Ok),
+            ("trailers", split_with_trailers, none, Code::Ok),
+            (
+                "bytes left over",
+                vec![Part::Data(message_and_leftover)],
+                none,
+                Code::Internal,
+            ),
+            (
+                "a second message",
+                vec![len_request("s"), len_request("second")],
+                none,
+                Code::Ok,
+            ),
+            (
+                "a second one over the limit",
+                vec![len_request("s"), oversized],
+                none,
+                Code::OutOfRange,
+            ),
+            (
+                "a second one undecodable",
+                vec![len_request("s"), undecodable],
+                none,
+                Code::Internal,
+            ),
+            (
+                "gzip",
+                vec![len_request("s")],
+                &[("grpc-encoding", "gzip")],
+                Code::Unimplemented,
+            ),
+            (
+                "identity",
+                vec![len_request("s")],
+                &[("grpc-encoding", "identity")],
+                Code::Ok,
+            ),
+        ];
+        for (name, parts, headers, code) in cases {
+            let direct = seen(direct_len(request_with(&parts, headers, false), 13).await).await;
+            let tonic = seen(tonic_len(request_with(&parts, headers, false), 13).await).await;
+            assert_eq!(direct, tonic, "{name}");
+            assert_eq!(status_of(&direct).code(), code, "{name}: {direct:?}");
+            assert!(
+                !direct.headers.contains_key("grpc-message-type"),
+                "{name}: a reserved header from the handler's metadata"
+            );
+        }
     }
 
     #[tokio::test]
     async fn a_reply_is_one_data_frame_then_ok_trailers() {
-        let mut call = request("/x", vec![data(&framed(&len_request("abc")))]);
-        call.headers_mut()
-            .insert("x-echo", HeaderValue::from_static("hello"));
+        let mut call = request(&[len_request("abc")]);
         call.extensions_mut().insert(10u32);
-        let response = serve_len(call, 1024).await;
-        assert_eq!(response.headers()["content-type"], "application/grpc");
-        assert_eq!(response.headers()["x-echo"], "hello");
-        let frames = frames_of(response).await;
-        assert_eq!(frames.len(), 2, "{frames:?}");
-        let reply = frames[0].data_ref().expect("a data frame first");
-        assert_eq!(reply[..], framed(&v1::LenResponse { length: 13 })[..]);
-        let trailers = frames[1].trailers_ref().expect("trailers last");
+        let seen = seen(direct_len(call, 1024).await).await;
+        assert_eq!(seen.headers["content-type"], "application/grpc");
+        assert_eq!(seen.data, framed(&v1::LenResponse { length: 13 }));
+        let trailers = seen.trailers.expect("trailers");
         assert_eq!(trailers.len(), 1);
         assert_eq!(trailers["grpc-status"], "0");
     }
 
     #[tokio::test]
-    async fn a_message_over_several_frames_is_gathered_and_trailers_join_the_metadata() {
-        let whole = framed(&len_request("stream"));
-        let mut trailers = HeaderMap::new();
-        trailers.insert("x-echo", HeaderValue::from_static("late"));
-        let mut frames: Vec<_> = whole.chunks(3).map(data).collect();
-        frames.push(data(&framed(&len_request("a second message, dropped"))));
-        frames.push(Frame::trailers(trailers));
-        let response = serve_len(request("/x", frames), 1024).await;
-        assert_eq!(response.headers()["x-echo"], "late");
-        let frames = frames_of(response).await;
-        let reply = frames[0].data_ref().expect("a data frame");
-        assert_eq!(reply[..], framed(&v1::LenResponse { length: 6 })[..]);
-    }
-
-    #[tokio::test]
-    async fn refusals_are_tonics() {
-        let cases: Vec<(Vec<Frame<Bytes>>, Code, &str)> = vec![
-            (vec![], Code::Internal, "Missing request message."),
-            (vec![data(&[0, 0, 0])], Code::Internal, "Unexpected EOF decoding stream."),
-            (
-                vec![data(&[0, 0, 0, 0, 9, 1])],
-                Code::Internal,
-                "Unexpected EOF decoding stream.",
-            ),
-            (
-                vec![data(&[1, 0, 0, 0, 0])],
-                Code::Internal,
-                "protocol error: received message with compressed-flag but no grpc-encoding was specified",
-            ),
-            (
-                vec![data(&[7, 0, 0, 0, 0])],
-                Code::Internal,
-                "protocol error: received message with invalid compression flag: 7 (valid flags are 0 and 1), while sending request",
-            ),
-            // Refused on its prefix, though the rest never comes.
-            (
-                vec![data(&[0, 0, 0, 4, 1])],
-                Code::OutOfRange,
-                "Error, decoded message length too large: found 1025 bytes, the limit is: 1024 bytes",
-            ),
-            (
-                vec![data(&[0, 0, 0, 0, 2, 0x0a, 0x05])],
-                Code::Internal,
-                "failed to decode Protobuf message: ",
-            ),
-            (vec![data(&framed(&v1::LenRequest { key: None }))], Code::InvalidArgument, "no stream"),
-        ];
-        for (frames, code, message) in cases {
-            let response = serve_len(request("/x", frames), 1024).await;
-            let status = refusal(&response);
-            assert_eq!(status.code(), code, "{status:?}");
-            assert!(status.message().starts_with(message), "{status:?}");
+    async fn a_refusal_does_not_wait_for_the_end_of_the_body() {
+        for parts in [
+            vec![Part::Data(vec![0, 0, 0, 4, 1])],
+            vec![Part::Data(vec![0, 0, 0, 0, 2, 0x0a, 0x05])],
+            vec![Part::Data(vec![7, 0, 0, 0, 0])],
+        ] {
+            let answered = direct_len(request_with(&parts, &[], true), 1024).now_or_never();
+            let response = answered.expect("refused before the body ends");
+            assert!(Status::from_header_map(response.headers()).is_some());
         }
-
-        let mut compressed = request("/x", vec![data(&framed(&len_request("s")))]);
-        compressed
-            .headers_mut()
-            .insert("grpc-encoding", HeaderValue::from_static("gzip"));
-        let response = serve_len(compressed, 1024).await;
-        let status = refusal(&response);
-        assert_eq!(status.code(), Code::Unimplemented);
-        assert_eq!(
-            status.message(),
-            "Content is compressed with `gzip` which isn't supported"
-        );
-        assert_eq!(response.headers()["grpc-accept-encoding"], "identity");
-
-        let mut identity = request("/x", vec![data(&framed(&len_request("s")))]);
-        identity
-            .headers_mut()
-            .insert("grpc-encoding", HeaderValue::from_static("identity"));
-        let frames = frames_of(serve_len(identity, 1024).await).await;
-        assert_eq!(frames.len(), 2, "identity is no compression");
+        // A good message waits: its trailers may yet come.
+        let waiting = direct_len(request_with(&[len_request("s")], &[], true), 1024).now_or_never();
+        assert!(waiting.is_none());
     }
 
     #[tokio::test]
-    async fn a_reply_over_the_limit_is_refused() {
-        // A request of 2 bytes (field 1, empty) and a reply of 3 (field 1, a two-byte
-        // varint), against a limit of 2.
-        let mut call = request("/x", vec![data(&framed(&len_request("")))]);
+    async fn on_purpose_unlike_tonic() {
+        // A reply over the limit: a trailers-only refusal, which the server's layers see and
+        // rewrite to RESOURCE_EXHAUSTED (tonic sends it in trailers, after headers of success).
+        // A request of 2 bytes (field 1, empty), a reply of 3 (a two-byte varint), limit 2.
+        let mut call = request(&[len_request("")]);
         call.extensions_mut().insert(1000u32);
-        let status = refusal(&serve_len(call, 2).await);
+        let response = direct_len(call, 2).await;
+        let status = Status::from_header_map(response.headers()).expect("trailers-only");
         assert_eq!(status.code(), Code::OutOfRange);
         assert_eq!(
             status.message(),
             "Error, encoded message length too large: found 3 bytes, the limit is: 2 bytes"
         );
+        let rewritten = crate::server::status::oversized_request_as_resource_exhausted(response);
+        let status = Status::from_header_map(rewritten.headers()).expect("trailers-only");
+        assert_eq!(status.code(), Code::ResourceExhausted);
+
+        // A body reset by the client: its status, and no handler run.
+        let message = Frame::data(Bytes::from(framed(&v1::LenRequest {
+            key: Some(v1::len_request::Key::Stream("s".into())),
+        })));
+        let frames = [Ok(message), Err(Status::cancelled("reset"))];
+        let body = tonic::body::Body::new(Frames {
+            frames: frames.into(),
+            open: false,
+        });
+        let response = unary(
+            http::Request::new(body),
+            1024,
+            |_: tonic::Request<v1::LenRequest>| async {
+                panic!("the handler runs for a cancelled request");
+                #[allow(unreachable_code)]
+                Ok(tonic::Response::new(v1::LenResponse::default()))
+            },
+        )
+        .await;
+        let status = Status::from_header_map(response.headers()).expect("trailers-only");
+        assert_eq!(status.code(), Code::Cancelled);
     }
 
-    #[test]
-    fn every_unary_method_is_routed_here_and_only_those() {
+    #[tokio::test]
+    async fn every_unary_method_is_answered_here_and_the_rest_goes_on() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = Config::new(dir.path());
         config.fsync = FsyncPolicy::No;
@@ -643,14 +832,38 @@ mod tests {
                     let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
                     let is_unary = !method.client_streaming() && !method.server_streaming();
                     unary += usize::from(is_unary);
-                    let routed = direct.route(request(&path, vec![])).is_ok();
-                    assert_eq!(routed, is_unary, "{path}");
+                    let mut call = request(&[]);
+                    *call.uri_mut() = path.parse().expect("a path");
+                    assert_eq!(direct.route(call).is_ok(), is_unary, "{path}");
                 }
             }
         }
         assert_eq!(unary, 27, "the services' unary methods");
-        assert!(direct
-            .route(request("/grpc.health.v1.Health/Check", vec![]))
-            .is_err());
+
+        // Through the service: Len reaches Len's handler (which refuses a request naming no
+        // stream, in its words); the health check reaches the router.
+        let router = tower::service_fn(|_: HttpRequest| async {
+            let mut response = http::Response::new(tonic::body::Body::empty());
+            response
+                .headers_mut()
+                .insert("x-router", HeaderValue::from_static("yes"));
+            Ok::<_, Infallible>(response)
+        });
+        let mut service = tower::Layer::layer(&direct, router);
+        let mut len = request(&[Part::Data(framed(&v1::LenRequest { key: None }))]);
+        *len.uri_mut() = "/sluice.v1.Streams/Len".parse().expect("a path");
+        len.extensions_mut()
+            .insert(crate::server::access::Principal::Anyone);
+        let answered = service.call(len).await.expect("infallible");
+        let status = Status::from_header_map(answered.headers()).expect("a refusal");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().contains("stream name is required"),
+            "{status:?}"
+        );
+        let mut check = request(&[]);
+        *check.uri_mut() = "/grpc.health.v1.Health/Check".parse().expect("a path");
+        let passed = service.call(check).await.expect("infallible");
+        assert_eq!(passed.headers()["x-router"], "yes");
     }
 }

@@ -195,11 +195,13 @@ fn engine_code(error: &Error) -> Code {
     }
 }
 
-/// tonic refuses a request larger than its decoding limit (`message_bytes_max`) with
-/// OUT_OF_RANGE; gRPC's status table and this API's contract call a configured limit
-/// RESOURCE_EXHAUSTED. Such a refusal happens before any handler runs and travels as a
-/// trailers-only response (the status in the headers), which is the only place the server
-/// produces OUT_OF_RANGE — so this rewrites exactly that header and keeps tonic's message.
+/// tonic, and `direct` with tonic's texts, refuse a request or a reply larger than
+/// `message_bytes_max` with OUT_OF_RANGE; gRPC's status table and this API's contract call a
+/// configured limit RESOURCE_EXHAUSTED. Such a refusal travels as a trailers-only response
+/// (the status in the headers), and no other refusal of the server is OUT_OF_RANGE, so this
+/// rewrites exactly that header and keeps the message. (A reply over the limit on tonic's own
+/// path, a stream's, sends its OUT_OF_RANGE in trailers, which this does not see; handlers
+/// check their replies' size first, see `limits`.)
 pub fn oversized_request_as_resource_exhausted<B>(
     mut response: http::Response<B>,
 ) -> http::Response<B> {
