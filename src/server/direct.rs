@@ -33,7 +33,7 @@ use std::task::{Context, Poll};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::future::{BoxFuture, Either, FutureExt};
 use http_body::{Body as _, Frame};
-use tonic::codegen::http::{self, header, HeaderMap, HeaderValue};
+use tonic::codegen::http::{self, header, HeaderMap, HeaderName, HeaderValue};
 use tonic::Status;
 
 use super::around::{HttpRequest, HttpResponse};
@@ -220,8 +220,10 @@ where
     }));
     let headers = response.headers_mut();
     *headers = metadata.into_headers();
-    for reserved in RESERVED_HEADERS {
-        headers.remove(reserved);
+    if !headers.is_empty() {
+        for reserved in &RESERVED_HEADERS {
+            headers.remove(reserved);
+        }
     }
     headers.insert(
         header::CONTENT_TYPE,
@@ -232,18 +234,23 @@ where
 }
 
 /// Headers a handler's metadata may not set on a reply (tonic drops them too).
-const RESERVED_HEADERS: [&str; 5] = [
-    "te",
-    "content-type",
-    "grpc-message",
-    "grpc-message-type",
-    "grpc-status",
+const RESERVED_HEADERS: [HeaderName; 5] = [
+    HeaderName::from_static("te"),
+    header::CONTENT_TYPE,
+    HeaderName::from_static("grpc-message"),
+    HeaderName::from_static("grpc-message-type"),
+    GRPC_STATUS,
 ];
+
+/// `grpc-status`, named once: a header looked up by text is parsed at every call.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+/// `grpc-encoding`.
+const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 
 /// Refuses a request whose `grpc-encoding` is other than `identity`, as tonic does when it
 /// has no compression enabled.
 fn refuse_compressed(headers: &HeaderMap) -> Result<(), Status> {
-    let Some(encoding) = headers.get("grpc-encoding") else {
+    let Some(encoding) = headers.get(&GRPC_ENCODING) else {
         return Ok(());
     };
     if encoding.as_bytes() == b"identity" {
@@ -435,7 +442,7 @@ impl http_body::Body for ReplyBody {
         }
         self.done = true;
         let mut trailers = HeaderMap::with_capacity(1);
-        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        trailers.insert(GRPC_STATUS, HeaderValue::from_static("0"));
         Poll::Ready(Some(Ok(Frame::trailers(trailers))))
     }
 
