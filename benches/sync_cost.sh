@@ -14,6 +14,10 @@
 # marked dirty per sync (machine-wide, and including the file's preparation: one sync of up
 # to 7 MB, small beside 2,000).
 #
+# Each row: server CPU per call and the client's latency p99 (for `tail`, a call is the writer's
+# Add and the latency is from the Add to a subscriber's receipt: with PLACES="shm disk" it
+# shows how much of Tail's p99 is the disk's syncs).
+#
 # Usage: bash benches/sync_cost.sh [ROUNDS]   (default 3)
 # Env: LOAD (the load benchmark: default `cargo bench --bench load`, or a built one as
 # `target/release/deps/load-<hash> --bench`), SERVERS (default
@@ -62,7 +66,7 @@ int fsync(int fd) {
 EOF
 cc -O2 -shared -fPIC -o "$work/slowsync.so" "$work/slowsync.c" -ldl
 
-echo "round place workload server calls/s srv_us_per_call client_us_per_call"
+echo "round place workload server calls/s srv_us_per_call client_us_per_call p99_ms"
 for round in $(seq 1 "$rounds"); do
     for place in ${PLACES:-shm sleep disk}; do
         case $place in
@@ -76,8 +80,8 @@ for round in $(seq 1 "$rounds"); do
         env "${env[@]}" SLUICE_LOAD_SERVERS="${SERVERS:-sluice,redis}" \
             SLUICE_LOAD_WORKLOADS="${WORKLOADS:-add,ping,health}" \
             SLUICE_LOAD_SECONDS="${SECONDS_EACH:-5}" $load 2>"$work/load.err" |
-            awk -v r="$round" -v p="$place" '$2 ~ /^(sluice|redis)$/ && $3 ~ /^[0-9]+$/ && $4 ~ /^[0-9]+$/ {
-                printf "%s %s %s %s %s %s %.1f\n", r, p, $1, $2, $4, $11, $14 * 1e4 / $4 }' ||
+            awk -v r="$round" -v p="$place" '$2 ~ /^(sluice|redis)$/ && $3 ~ /^[0-9+]+$/ && $4 ~ /^[0-9]+$/ {
+                printf "%s %s %s %s %s %s %.1f %s\n", r, p, $1, $2, $4, $11, $14 * 1e4 / $4, $8 }' ||
             { echo "the load benchmark failed:" >&2; tail -20 "$work/load.err" >&2; exit 1; }
     done
 done
