@@ -162,10 +162,9 @@ impl Limits {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits() -> Limits {
+impl Limits {
+    /// Small limits for unit tests.
+    pub(crate) fn sample() -> Limits {
         Limits {
             message_bytes_max: 1 << 20,
             count_max: 10,
@@ -178,10 +177,15 @@ mod tests {
             consume_window_max: 8,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn count_budgets() {
-        let limits = limits();
+        let limits = Limits::sample();
         let explicit = limits.entries(Some(10)).unwrap();
         assert_eq!(explicit.count, 10);
         assert!(explicit.check(10).is_ok());
@@ -204,7 +208,7 @@ mod tests {
 
     #[test]
     fn tail_batches() {
-        let limits = limits();
+        let limits = Limits::sample();
         assert_eq!(limits.tail_batch(0), 4);
         assert_eq!(limits.tail_batch(2), 2);
         assert_eq!(limits.tail_batch(100), 4);
